@@ -1,0 +1,13 @@
+/**
+ * tensorjit: tensors with native SIMD kernels, and torch.compile for Node.js.
+ * @example
+ *   import * as tj from 'tensorjit';
+ *   const y = tj.relu(tj.matmul(tj.randn([2, 3]), tj.randn([3, 4])));
+ */
+export { Tensor } from './tensor';
+export type { DType } from './dtype';
+export * from './ops/index';
+export { setNumThreads, getNumThreads, isa, memory, emptyCache, resetPeakMemory } from './runtime';
+export type { MemoryInfo } from './runtime';
+export { isOp, allOps, getOp } from './ops/registry';
+export type { Op, OpTrait } from './ops/registry';

@@ -1,0 +1,2 @@
+// Op family 'conv': declared with defineOp (see registry.ts). Filled in by its owner.
+export {};

@@ -1,0 +1,41 @@
+/** Process-level controls: threads, ISA, memory. */
+import { native } from './native';
+import { liveTensorCount } from './tensor';
+
+/** Sets the intra-op thread count (default: cores available; env TENSORJIT_NUM_THREADS). */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setNumThreads: n must be a positive integer, got ${n}`);
+  native.setNumThreads(n);
+}
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+
+/** The kernel table in use ('avx512' | 'avx2' | 'scalar'; env TENSORJIT_ISA caps it). */
+export function isa(): { selected: string; best: string } {
+  return native.isaInfo();
+}
+
+
+export interface MemoryInfo {
+  liveTensors: number;
+  liveBytes: number;
+  peakBytes: number;
+  cachedBytes: number;
+}
+
+/** Allocator statistics: bytes held by live storages, the peak, and the reuse cache. */
+export function memory(): MemoryInfo {
+  const s = native.memoryStats();
+  return { liveTensors: liveTensorCount(), liveBytes: s.liveBytes, peakBytes: s.peakBytes, cachedBytes: s.cachedBytes };
+}
+
+/** Returns every cached (free) block to the OS. */
+export function emptyCache(): void {
+  native.emptyCache();
+}
+
+/** Restarts peak tracking from the current live bytes. */
+export function resetPeakMemory(): void {
+  native.resetPeakBytes();
+}

@@ -1,0 +1,70 @@
+#include "binding/storage.h"
+
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+#include "core/allocator.h"
+
+namespace tensorjit {
+namespace binding {
+namespace {
+
+struct Storage {
+  void* data;
+  size_t bytes;
+  bool released;
+};
+
+// data pointer -> storage, so dispose() can find the block behind a buffer.
+std::mutex gMu;
+std::unordered_map<void*, Storage*>& liveStorages() {
+  static auto* m = new std::unordered_map<void*, Storage*>();
+  return *m;
+}
+
+void releaseOnce(Storage* s) {
+  if (s->released) return;
+  s->released = true;
+  releaseBytes(s->data, s->bytes);
+}
+
+}  // namespace
+
+Napi::ArrayBuffer allocStorage(Napi::Env env, size_t bytes, bool zeroFill) {
+  if (bytes == 0) return Napi::ArrayBuffer::New(env, 0);
+  void* data = allocateBytes(bytes);
+  if (zeroFill) std::memset(data, 0, bytes);
+  auto* s = new Storage{data, bytes, false};
+  {
+    std::lock_guard<std::mutex> lk(gMu);
+    liveStorages()[data] = s;
+  }
+  return Napi::ArrayBuffer::New(env, data, bytes, [](Napi::Env, void*, Storage* st) {
+    {
+      std::lock_guard<std::mutex> lk(gMu);
+      if (!st->released) liveStorages().erase(st->data);
+    }
+    releaseOnce(st);
+    delete st;
+  }, s);
+}
+
+void freeStorage(Napi::ArrayBuffer buffer) {
+  void* data = buffer.Data();
+  if (!data) return;
+  Storage* s = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(gMu);
+    auto it = liveStorages().find(data);
+    if (it == liveStorages().end()) return;
+    s = it->second;
+    liveStorages().erase(it);
+  }
+  // Detach first so no JS view can touch the block once it is back in the cache.
+  buffer.Detach();
+  releaseOnce(s);
+}
+
+}  // namespace binding
+}  // namespace tensorjit

@@ -1,0 +1,66 @@
+// The kernel calling convention and the one kernel registry of the native side.
+//
+// A kernel is a plain function over strided views plus numeric attributes whose
+// layout is fixed per kernel (documented beside each kernel and in lib/ops).
+// Each kernel file registers its bodies once per ISA (see simd/foreach_isa.h);
+// the registry picks, per kernel, the best body the CPU supports at load time.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/cpu_features.h"
+#include "core/tensor_view.h"
+
+namespace tensorjit {
+
+struct KernelArgs {
+  const TensorView* inputs;
+  int numInputs;
+  TensorView* outputs;
+  int numOutputs;
+  const double* attrs;
+  int numAttrs;
+
+  const TensorView& in(int i) const { return inputs[i]; }
+  TensorView& out(int i) const { return outputs[i]; }
+  double attr(int i) const { return attrs[i]; }
+  int64_t intAttr(int i) const { return static_cast<int64_t>(attrs[i]); }
+};
+
+using KernelFn = void (*)(const KernelArgs&);
+
+class KernelRegistry {
+ public:
+  static KernelRegistry& instance();
+
+  // Called from static initialisers of the kernel files, once per ISA body.
+  void add(const char* name, Isa isa, KernelFn fn);
+
+  // Fixes the ISA used from now on (at most `cap`, at most what the CPU has).
+  void selectIsa(Isa cap);
+  Isa selectedIsa() const { return selected_; }
+
+  int idOf(const std::string& name) const;  // -1 when unknown
+  KernelFn get(int id) const;               // nullptr when unknown
+  KernelFn get(const std::string& name) const { return get(idOf(name)); }
+  // Which ISA body runs for a kernel (for tests and logs).
+  Isa isaOf(int id) const;
+  const std::vector<std::string>& names() const { return names_; }
+
+ private:
+  struct Entry {
+    KernelFn byIsa[kNumIsas] = {};
+    KernelFn active = nullptr;
+    Isa activeIsa = Isa::Scalar;
+  };
+  void resolve(Entry& e) const;
+  std::vector<std::string> names_;
+  std::vector<Entry> entries_;
+  Isa selected_ = Isa::Scalar;
+};
+
+// Runs a kernel by id, checking arity. Throws tensorjit::Error.
+void runKernel(int id, const KernelArgs& args);
+
+}  // namespace tensorjit

@@ -1,0 +1,23 @@
+// Static registration of kernel bodies (see simd/foreach_isa.h).
+#pragma once
+#include "core/kernel.h"
+
+namespace tensorjit {
+
+struct KernelRegistration {
+  KernelRegistration(const char* name, Isa isa, KernelFn fn) {
+    KernelRegistry::instance().add(name, isa, fn);
+  }
+};
+
+}  // namespace tensorjit
+
+#define TJ_CONCAT_INNER(a, b) a##b
+#define TJ_CONCAT(a, b) TJ_CONCAT_INNER(a, b)
+// Registers `fn` under `name` for the ISA of the current pass.
+#define TJ_REGISTER_KERNEL(name, fn) \
+  static const ::tensorjit::KernelRegistration TJ_CONCAT(kRegistration, __LINE__)(name, TJ_ISA_ENUM, fn)
+// For kernels that need no SIMD (gathers, copies of ints): register once, outside any pass.
+#define TJ_REGISTER_SCALAR_KERNEL(name, fn)                                   \
+  static const ::tensorjit::KernelRegistration TJ_CONCAT(kScalarRegistration, \
+                                                         __LINE__)(name, ::tensorjit::Isa::Scalar, fn)

@@ -1,0 +1,76 @@
+// One-lane "vector": the portable fallback table, and the reference the SIMD tables
+// must agree with. API shared by every simd/vec_*.h:
+//   Reg/Mask/IReg types, kLanes, load/store (unaligned), loadPartial/storePartial
+//   (first n lanes; other lanes read as 0), set1, zero, add sub mul div min max,
+//   fma(a,b,c)=a*b+c, fnma(a,b,c)=c-a*b, sqrt abs neg floor roundEven,
+//   cmpLt cmpLe cmpEq cmpNe cmpGt cmpGe isNan -> Mask, select(m,a,b)=m?a:b,
+//   reduceAdd reduceMax reduceMin, and int32 lanes for bit tricks:
+//   toIntRound cvtIntToFloat bitsOf fromBits iadd isub iand iset1 ishl<n> isra<n>.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace tensorjit {
+namespace scalar {
+
+struct VecF32 {
+  using Reg = float;
+  using Mask = bool;
+  using IReg = int32_t;
+  static constexpr int kLanes = 1;
+  static constexpr const char* kName = "scalar";
+
+  static inline Reg load(const float* p) { return *p; }
+  static inline void store(float* p, Reg v) { *p = v; }
+  static inline Reg loadPartial(const float* p, int n) { return n > 0 ? *p : 0.f; }
+  static inline void storePartial(float* p, Reg v, int n) { if (n > 0) *p = v; }
+  static inline Reg set1(float x) { return x; }
+  static inline Reg zero() { return 0.f; }
+
+  static inline Reg add(Reg a, Reg b) { return a + b; }
+  static inline Reg sub(Reg a, Reg b) { return a - b; }
+  static inline Reg mul(Reg a, Reg b) { return a * b; }
+  static inline Reg div(Reg a, Reg b) { return a / b; }
+  // Hardware semantics: returns b when either is NaN (like maxps/minps).
+  static inline Reg min(Reg a, Reg b) { return a < b ? a : b; }
+  static inline Reg max(Reg a, Reg b) { return a > b ? a : b; }
+  static inline Reg fma(Reg a, Reg b, Reg c) { return std::fma(a, b, c); }
+  static inline Reg fnma(Reg a, Reg b, Reg c) { return std::fma(-a, b, c); }
+  static inline Reg sqrt(Reg a) { return std::sqrt(a); }
+  static inline Reg abs(Reg a) { return std::fabs(a); }
+  static inline Reg neg(Reg a) { return -a; }
+  static inline Reg floor(Reg a) { return std::floor(a); }
+  static inline Reg roundEven(Reg a) { return std::nearbyint(a); }
+
+  static inline Mask cmpLt(Reg a, Reg b) { return a < b; }
+  static inline Mask cmpLe(Reg a, Reg b) { return a <= b; }
+  static inline Mask cmpEq(Reg a, Reg b) { return a == b; }
+  static inline Mask cmpNe(Reg a, Reg b) { return a != b; }
+  static inline Mask cmpGt(Reg a, Reg b) { return a > b; }
+  static inline Mask cmpGe(Reg a, Reg b) { return a >= b; }
+  static inline Mask isNan(Reg a) { return a != a; }
+  static inline Mask maskAnd(Mask a, Mask b) { return a && b; }
+  static inline Mask maskOr(Mask a, Mask b) { return a || b; }
+  static inline Reg select(Mask m, Reg a, Reg b) { return m ? a : b; }
+
+  static inline float reduceAdd(Reg a) { return a; }
+  static inline float reduceMax(Reg a) { return a; }
+  static inline float reduceMin(Reg a) { return a; }
+
+  static inline IReg toIntRound(Reg a) { return static_cast<int32_t>(std::nearbyint(a)); }
+  static inline Reg cvtIntToFloat(IReg a) { return static_cast<float>(a); }
+  static inline IReg bitsOf(Reg a) { int32_t i; std::memcpy(&i, &a, 4); return i; }
+  static inline Reg fromBits(IReg i) { float f; std::memcpy(&f, &i, 4); return f; }
+  static inline IReg iadd(IReg a, IReg b) { return static_cast<int32_t>(static_cast<uint32_t>(a) + static_cast<uint32_t>(b)); }
+  static inline IReg isub(IReg a, IReg b) { return static_cast<int32_t>(static_cast<uint32_t>(a) - static_cast<uint32_t>(b)); }
+  static inline IReg iand(IReg a, IReg b) { return a & b; }
+  static inline IReg iset1(int32_t x) { return x; }
+  template <int N> static inline IReg ishl(IReg a) { return static_cast<int32_t>(static_cast<uint32_t>(a) << N); }
+  template <int N> static inline IReg isra(IReg a) { return a >> N; }
+};
+
+using Vec = VecF32;
+
+}  // namespace scalar
+}  // namespace tensorjit
