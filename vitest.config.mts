@@ -1,11 +1,18 @@
 import { defineConfig } from 'vitest/config';
 
+// Kernel tests run once per ISA table: the addon reads TENSORJIT_ISA once per process,
+// and each test file runs in its own forked process.
+const isaProjects = ['avx2', 'scalar'].map((isa) => ({
+  extends: true as const,
+  test: { name: `isa-${isa}`, include: ['test/ops/**/*.test.ts'], env: { TENSORJIT_ISA: isa } },
+}));
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
     execArgv: ['--expose-gc'],
+    projects: [{ extends: true, test: { name: 'default', include: ['test/**/*.test.ts'] } }, ...isaProjects],
   },
 });

@@ -75,3 +75,8 @@ describe('memory', () => {
     expect(tj.memory().liveBytes).toBe(before);
   });
 });
+
+test('the ISA table in use follows TENSORJIT_ISA', () => {
+  const want = process.env.TENSORJIT_ISA ?? tj.isa().best;
+  expect(tj.isa().selected).toBe(want);
+});
