@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "binding/errors.h"
+#include "binding/executable_wrap.h"
 #include "binding/storage.h"
 #include "binding/tensor_args.h"
 #include "core/allocator.h"
@@ -16,24 +18,6 @@
 namespace tensorjit {
 namespace binding {
 namespace {
-
-// Runs `body`, turning tensorjit errors into JS TypeError/RangeError.
-template <class F>
-auto guarded(Napi::Env env, F&& body) -> decltype(body()) {
-  try {
-    return body();
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::Type) throw Napi::TypeError::New(env, e.what());
-    if (e.kind() == ErrorKind::Range) throw Napi::RangeError::New(env, e.what());
-    throw Napi::Error::New(env, e.what());
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw Napi::RangeError::New(env, "tensorjit: out of memory");
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, std::string("tensorjit: ") + e.what());
-  }
-}
 
 int64_t requireInt(const Napi::Value& v, const char* what) {
   if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a number");
@@ -160,6 +144,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memoryStats", Napi::Function::New(env, MemoryStatsJs, "memoryStats"));
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCacheJs, "emptyCache"));
   exports.Set("resetPeakBytes", Napi::Function::New(env, ResetPeakJs, "resetPeakBytes"));
+  exports.Set("Executable", ExecutableWrap::define(env));
   return exports;
 }
 

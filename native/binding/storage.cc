@@ -14,6 +14,8 @@ struct Storage {
   void* data;
   size_t bytes;
   bool released;
+  int pins;
+  bool freeRequested;
 };
 
 // data pointer -> storage, so dispose() can find the block behind a buffer.
@@ -35,7 +37,15 @@ Napi::ArrayBuffer allocStorage(Napi::Env env, size_t bytes, bool zeroFill) {
   if (bytes == 0) return Napi::ArrayBuffer::New(env, 0);
   void* data = allocateBytes(bytes);
   if (zeroFill) std::memset(data, 0, bytes);
-  auto* s = new Storage{data, bytes, false};
+  return adoptStorage(env, data, bytes);
+}
+
+Napi::ArrayBuffer adoptStorage(Napi::Env env, void* data, size_t bytes) {
+  if (bytes == 0) {
+    releaseBytes(data, 0);
+    return Napi::ArrayBuffer::New(env, 0);
+  }
+  auto* s = new Storage{data, bytes, false, 0, false};
   {
     std::lock_guard<std::mutex> lk(gMu);
     liveStorages()[data] = s;
@@ -63,7 +73,27 @@ void freeStorage(Napi::ArrayBuffer buffer) {
   }
   // Detach first so no JS view can touch the block once it is back in the cache.
   buffer.Detach();
+  if (s->pins > 0) {
+    s->freeRequested = true;  // native code still uses it: release at the last unpin
+    return;
+  }
   releaseOnce(s);
+}
+
+void* pinStorage(Napi::ArrayBuffer buffer) {
+  void* data = buffer.Data();
+  if (!data) return nullptr;
+  std::lock_guard<std::mutex> lk(gMu);
+  auto it = liveStorages().find(data);
+  if (it == liveStorages().end()) return nullptr;
+  ++it->second->pins;
+  return it->second;
+}
+
+void unpinStorage(void* token) {
+  if (!token) return;
+  auto* s = static_cast<Storage*>(token);
+  if (--s->pins == 0 && s->freeRequested) releaseOnce(s);
 }
 
 }  // namespace binding

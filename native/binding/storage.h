@@ -8,6 +8,13 @@ namespace binding {
 // A new zero-filled ArrayBuffer of `bytes` backed by the caching allocator; the block
 // goes back to the allocator when the buffer is garbage-collected or freed.
 Napi::ArrayBuffer allocStorage(Napi::Env env, size_t bytes, bool zeroFill);
+// Wraps a block already taken from the allocator (executable outputs) as storage.
+Napi::ArrayBuffer adoptStorage(Napi::Env env, void* data, size_t bytes);
+// Keeps a storage's block alive while native code uses it off the JS thread (runAsync)
+// or holds it (executable constants): a dispose() in between is deferred to unpin.
+// Returns an opaque token (nullptr for memory not made by allocStorage).
+void* pinStorage(Napi::ArrayBuffer buffer);
+void unpinStorage(void* token);
 // Explicit release (dispose): returns the block now and detaches the buffer.
 // Buffers not made by allocStorage (wrapped user memory) are left alone.
 void freeStorage(Napi::ArrayBuffer buffer);

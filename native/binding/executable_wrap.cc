@@ -1,0 +1,181 @@
+// JS handle of a graph::Executable: built once per compile, run sync or async.
+//   new Executable(program: Float64Array, consts: ArrayBuffer[], constOffsets: Float64Array)
+//   run(buffers, meta) -> ArrayBuffer[]          (packed inputs as in exec)
+//   runAsync(buffers, meta) -> Promise<ArrayBuffer[]>   (off the event loop)
+//   describe() -> string; memoryPlan() -> {arenaBytes, unplannedBytes}
+#include "binding/executable_wrap.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "binding/errors.h"
+#include "binding/storage.h"
+#include "binding/tensor_args.h"
+#include "core/error.h"
+#include "graph/executable.h"
+
+namespace tensorjit {
+namespace binding {
+namespace {
+
+// Keeps JS buffers and their native blocks alive while native code holds pointers to them.
+class PinnedBuffers {
+ public:
+  void add(Napi::ArrayBuffer buffer) {
+    refs_.push_back(Napi::Persistent(buffer.As<Napi::Object>()));
+    tokens_.push_back(pinStorage(buffer));
+  }
+  // Must run on the JS thread.
+  void clear() {
+    for (void* t : tokens_) unpinStorage(t);
+    tokens_.clear();
+    refs_.clear();
+  }
+  ~PinnedBuffers() { clear(); }
+
+ private:
+  std::vector<Napi::ObjectReference> refs_;
+  std::vector<void*> tokens_;
+};
+
+Napi::Array wrapOutputs(Napi::Env env, const std::vector<graph::OutputBuffer>& outs) {
+  Napi::Array arr = Napi::Array::New(env, outs.size());
+  for (size_t i = 0; i < outs.size(); ++i)
+    arr.Set(static_cast<uint32_t>(i), adoptStorage(env, outs[i].data, static_cast<size_t>(outs[i].bytes)));
+  return arr;
+}
+
+class RunWorker : public Napi::AsyncWorker {
+ public:
+  RunWorker(Napi::Env env, std::shared_ptr<graph::Executable> exe, std::vector<TensorView> inputs,
+            const Napi::Array& buffers)
+      : Napi::AsyncWorker(env, "tensorjit.runAsync"), exe_(std::move(exe)), inputs_(std::move(inputs)),
+        deferred_(Napi::Promise::Deferred::New(env)) {
+    for (uint32_t i = 0; i < buffers.Length(); ++i) pins_.add(buffers.Get(i).As<Napi::ArrayBuffer>());
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      outputs_ = exe_->run(inputs_);
+    } catch (const Error& e) {
+      kind_ = e.kind();
+      message_ = e.what();
+      failed_ = true;
+    } catch (const std::exception& e) {
+      kind_ = ErrorKind::Generic;
+      message_ = e.what();
+      failed_ = true;
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    pins_.clear();
+    if (failed_) {
+      deferred_.Reject(makeError(env, kind_, message_).Value());
+      return;
+    }
+    deferred_.Resolve(wrapOutputs(env, outputs_));
+  }
+
+ private:
+  std::shared_ptr<graph::Executable> exe_;
+  std::vector<TensorView> inputs_;
+  std::vector<graph::OutputBuffer> outputs_;
+  PinnedBuffers pins_;
+  Napi::Promise::Deferred deferred_;
+  bool failed_ = false;
+  ErrorKind kind_ = ErrorKind::Generic;
+  std::string message_;
+};
+
+}  // namespace
+
+struct ExecutableWrap::Impl {
+  std::shared_ptr<graph::Executable> exe;
+  PinnedBuffers consts;
+};
+
+Napi::Function ExecutableWrap::define(Napi::Env env) {
+  return DefineClass(env, "Executable",
+                     {InstanceMethod<&ExecutableWrap::run>("run"), InstanceMethod<&ExecutableWrap::runAsync>("runAsync"),
+                      InstanceMethod<&ExecutableWrap::describe>("describe"),
+                      InstanceMethod<&ExecutableWrap::memoryPlan>("memoryPlan")});
+}
+
+ExecutableWrap::ExecutableWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ExecutableWrap>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+    throw Napi::TypeError::New(env, "Executable: program must be a Float64Array");
+  if (!info[1].IsArray()) throw Napi::TypeError::New(env, "Executable: consts must be an array of ArrayBuffers");
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+    throw Napi::TypeError::New(env, "Executable: constOffsets must be a Float64Array");
+  Napi::Float64Array program = info[0].As<Napi::Float64Array>();
+  Napi::Array consts = info[1].As<Napi::Array>();
+  Napi::Float64Array offsets = info[2].As<Napi::Float64Array>();
+  if (offsets.ElementLength() != consts.Length())
+    throw Napi::RangeError::New(env, "Executable: one byte offset per constant");
+  impl_ = std::make_unique<Impl>();
+  guarded(env, [&] {
+    std::vector<graph::ConstBuffer> constBuffers;
+    std::vector<int64_t> constBytes;
+    for (uint32_t i = 0; i < consts.Length(); ++i) {
+      Napi::Value v = consts.Get(i);
+      if (!v.IsArrayBuffer()) throwTypeError("Executable: constant " + std::to_string(i) + " is not an ArrayBuffer");
+      Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
+      const double off = offsets[i];
+      if (!(off >= 0 && off <= static_cast<double>(ab.ByteLength())) || off != static_cast<double>(static_cast<int64_t>(off)))
+        throwRangeError("Executable: constant " + std::to_string(i) + " has a bad byte offset");
+      constBuffers.push_back({static_cast<char*>(ab.Data()) + static_cast<int64_t>(off),
+                              static_cast<int64_t>(ab.ByteLength()) - static_cast<int64_t>(off)});
+      constBytes.push_back(constBuffers.back().bytes);
+      impl_->consts.add(ab);
+    }
+    graph::Program p = graph::decodeProgram(program.Data(), program.ElementLength(), constBytes);
+    impl_->exe = std::make_shared<graph::Executable>(std::move(p), std::move(constBuffers));
+  });
+}
+
+ExecutableWrap::~ExecutableWrap() = default;
+
+Napi::Value ExecutableWrap::run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray() || !info[1].IsTypedArray())
+    throw Napi::TypeError::New(env, "run: expected (buffers: ArrayBuffer[], meta: Float64Array)");
+  return guarded(env, [&] {
+    std::vector<TensorView> inputs =
+        decodeTensors(info[0].As<Napi::Array>(), info[1].As<Napi::Float64Array>(), "run");
+    return static_cast<Napi::Value>(wrapOutputs(env, impl_->exe->run(inputs)));
+  });
+}
+
+Napi::Value ExecutableWrap::runAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray() || !info[1].IsTypedArray())
+    throw Napi::TypeError::New(env, "runAsync: expected (buffers: ArrayBuffer[], meta: Float64Array)");
+  return guarded(env, [&] {
+    Napi::Array buffers = info[0].As<Napi::Array>();
+    std::vector<TensorView> inputs = decodeTensors(buffers, info[1].As<Napi::Float64Array>(), "runAsync");
+    auto* worker = new RunWorker(env, impl_->exe, std::move(inputs), buffers);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return static_cast<Napi::Value>(promise);
+  });
+}
+
+Napi::Value ExecutableWrap::describe(const Napi::CallbackInfo& info) {
+  const auto& exe = *impl_->exe;
+  return Napi::String::New(info.Env(), exe.program().describe() + exe.plan().describe(exe.program()));
+}
+
+Napi::Value ExecutableWrap::memoryPlan(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("arenaBytes", static_cast<double>(impl_->exe->plan().arenaBytes));
+  o.Set("unplannedBytes", static_cast<double>(impl_->exe->plan().unplannedBytes));
+  return o;
+}
+
+}  // namespace binding
+}  // namespace tensorjit

@@ -1,0 +1,52 @@
+// A validated, planned program ready to run many times, from any thread.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "graph/memory_plan.h"
+#include "graph/program.h"
+
+namespace tensorjit {
+namespace graph {
+
+struct ConstBuffer {
+  const void* data;
+  int64_t bytes;
+};
+
+// Output memory comes from the caching allocator; the caller owns it after run().
+struct OutputBuffer {
+  void* data;
+  int64_t bytes;
+};
+
+class Executable {
+ public:
+  // consts must stay alive as long as the Executable (the binding holds references).
+  Executable(Program program, std::vector<ConstBuffer> consts);
+  ~Executable();
+
+  // Runs once. `inputs` are the caller's views (any strides); shapes and dtypes must
+  // match the program's inputs exactly. Safe to call concurrently: each run takes
+  // its own arena from a pool.
+  std::vector<OutputBuffer> run(const std::vector<TensorView>& inputs);
+
+  const Program& program() const { return program_; }
+  const MemoryPlan& plan() const { return plan_; }
+
+ private:
+  void* acquireArena();
+  void releaseArena(void* arena);
+
+  Program program_;
+  MemoryPlan plan_;
+  std::vector<ConstBuffer> consts_;
+  std::vector<int> inputValue_;  // input index -> value id
+  std::mutex arenaMu_;
+  std::vector<void*> freeArenas_;
+};
+
+}  // namespace graph
+}  // namespace tensorjit
