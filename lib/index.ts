@@ -11,3 +11,4 @@ export { setNumThreads, getNumThreads, isa, memory, emptyCache, resetPeakMemory 
 export type { MemoryInfo } from './runtime';
 export { isOp, allOps, getOp } from './ops/registry';
 export type { Op, OpTrait } from './ops/registry';
+export * as io from './io/index';
