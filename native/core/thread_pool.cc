@@ -40,7 +40,9 @@ class Pool {
     stopWorkers();
     threads_ = std::max(1, n);
     stop_ = false;
-    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { workerLoop(i); });
+    // New workers must not pick up a job that finished before they existed.
+    const uint64_t current = generation_;
+    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i, current] { workerLoop(i, current); });
   }
 
   void run(int64_t n, int64_t grain, RangeFn fn) {
@@ -75,8 +77,7 @@ class Pool {
   }
 
  private:
-  void workerLoop(int index) {
-    uint64_t seen = 0;
+  void workerLoop(int index, uint64_t seen) {
     tInParallelRegion = true;
     for (;;) {
       RangeFn* job;

@@ -1,0 +1,78 @@
+// Thread pool, allocator and kernel registry behaviour.
+#include <atomic>
+#include <vector>
+
+#include "core/allocator.h"
+#include "core/kernel.h"
+#include "core/thread_pool.h"
+#include "testing/check.h"
+
+using namespace tensorjit;
+
+TJ_TEST(parallelForCoversEveryIndexOnce) {
+  for (int threads : {1, 2, 3}) {
+    setNumThreads(threads);
+    for (int64_t n : {0, 1, 7, 1000, 100003}) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      parallelFor(n, 16, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+      });
+      bool once = true;
+      for (auto& h : hits) once &= h.load() == 1;
+      TJ_CHECK(once);
+    }
+  }
+  setNumThreads(2);
+}
+
+TJ_TEST(parallelChunksAreDeterministic) {
+  setNumThreads(2);
+  std::vector<int64_t> first, second;
+  for (auto* out : {&first, &second}) {
+    out->assign(static_cast<size_t>(numChunks(1000, 10)), -1);
+    parallelChunks(1000, 10, [&](int c, int64_t b, int64_t) { (*out)[static_cast<size_t>(c)] = b; });
+  }
+  TJ_CHECK(first == second);
+  TJ_CHECK(first.size() == 2 && first[0] == 0 && first[1] == 500);
+}
+
+TJ_TEST(nestedParallelForRunsSerially) {
+  setNumThreads(2);
+  std::atomic<int64_t> total{0};
+  parallelFor(4, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      parallelFor(100, 1, [&](int64_t b2, int64_t e2) { total += e2 - b2; });
+  });
+  TJ_CHECK(total.load() == 400);
+}
+
+TJ_TEST(allocatorReusesFreedBlocks) {
+  const MemoryStats before = memoryStats();
+  void* a = allocateBytes(1000);
+  TJ_CHECK(reinterpret_cast<uintptr_t>(a) % 64 == 0);
+  TJ_CHECK(memoryStats().liveBytes == before.liveBytes + 1000);
+  releaseBytes(a, 1000);
+  void* b = allocateBytes(990);  // same size class
+  TJ_CHECK(a == b);
+  releaseBytes(b, 990);
+  void* big = allocateBytes(size_t(8) << 20);
+  TJ_CHECK(reinterpret_cast<uintptr_t>(big) % 64 == 0);
+  static_cast<char*>(big)[(size_t(8) << 20) - 1] = 1;
+  releaseBytes(big, size_t(8) << 20);
+  TJ_CHECK(memoryStats().liveBytes == before.liveBytes);
+  emptyCache();
+  TJ_CHECK(memoryStats().cachedBytes == 0);
+}
+
+TJ_TEST(registryHasTheCopyKernelForEveryIsa) {
+  auto& reg = KernelRegistry::instance();
+  const int id = reg.idOf("copy");
+  TJ_CHECK(id >= 0);
+  for (Isa cap : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+    reg.selectIsa(cap);
+    TJ_CHECK(reg.get(id) != nullptr);
+    TJ_CHECK(static_cast<int>(reg.selectedIsa()) <= static_cast<int>(cap));
+  }
+}
+
+TJ_TEST_MAIN()

@@ -1,0 +1,119 @@
+// Program decoding rejects malformed input; the planner reuses memory.
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/error.h"
+#include "core/kernel.h"
+#include "graph/executable.h"
+#include "graph/memory_plan.h"
+#include "graph/program.h"
+#include "testing/check.h"
+
+using namespace tensorjit;
+using namespace tensorjit::graph;
+
+namespace {
+
+double kernel(const char* name) { return KernelRegistry::instance().idOf(name); }
+
+// x:[n] input; chain of `steps` copies through temps; the last is the output.
+std::vector<double> copyChain(int n, int steps) {
+  std::vector<double> w = {double(kProgramMagic), 1, 1, 0, double(steps + 1)};
+  w.insert(w.end(), {0, 0, 1, double(n), 0, 0});
+  for (int s = 0; s < steps; ++s) w.insert(w.end(), {double(s + 1 == steps ? 3 : 2), 0, 1, double(n)});
+  w.push_back(steps);
+  for (int s = 0; s < steps; ++s) w.insert(w.end(), {kernel("copy"), 1, double(s), 1, double(s + 1), 0});
+  w.insert(w.end(), {1, double(steps)});
+  return w;
+}
+
+}  // namespace
+
+TJ_TEST(decodesAValidProgram) {
+  auto w = copyChain(16, 3);
+  Program p = decodeProgram(w.data(), w.size(), {});
+  TJ_CHECK(p.values.size() == 4 && p.instrs.size() == 3 && p.outputs.size() == 1);
+}
+
+TJ_TEST(rejectsMalformedPrograms) {
+  auto base = copyChain(16, 3);
+  auto bad = base;
+  bad[0] = 1;
+  TJ_CHECK_THROWS(decodeProgram(bad.data(), bad.size(), {}), "bad magic");
+  bad = base;
+  bad[1] = 2;
+  TJ_CHECK_THROWS(decodeProgram(bad.data(), bad.size(), {}), "unsupported format version 2");
+  TJ_CHECK_THROWS(decodeProgram(base.data(), base.size() - 1, {}), "truncated");
+  bad = base;
+  bad.push_back(0);
+  TJ_CHECK_THROWS(decodeProgram(bad.data(), bad.size(), {}), "trailing");
+  bad = base;
+  bad[6] = 9;  // dtype of value 0
+  TJ_CHECK_THROWS(decodeProgram(bad.data(), bad.size(), {}), "dtype");
+  bad = base;
+  bad[8] = -1;  // a negative size
+  TJ_CHECK_THROWS(decodeProgram(bad.data(), bad.size(), {}), "dim size");
+  bad = base;
+  bad[8] = 0.5;
+  TJ_CHECK_THROWS(decodeProgram(bad.data(), bad.size(), {}), "dim size");
+  bad = base;
+  bad[8] = NAN;
+  TJ_CHECK_THROWS(decodeProgram(bad.data(), bad.size(), {}), "dim size");
+  TJ_CHECK_THROWS(decodeProgram(base.data(), base.size(), {64}), "constant count");
+}
+
+TJ_TEST(rejectsUseBeforeDefinitionAndWritesToInputs) {
+  // instruction 0 reads value 2 (defined by instruction 1)
+  auto w = copyChain(8, 3);
+  const size_t firstInstr = 5 + 6 + 3 * 4 + 1;
+  w[firstInstr + 2] = 2;
+  TJ_CHECK_THROWS(decodeProgram(w.data(), w.size(), {}), "before it is written");
+  w = copyChain(8, 3);
+  w[firstInstr + 4] = 0;  // writes the (read-only) input
+  TJ_CHECK_THROWS(decodeProgram(w.data(), w.size(), {}), "read-only");
+  w = copyChain(8, 3);
+  w[firstInstr] = 1e9;  // unknown kernel
+  TJ_CHECK_THROWS(decodeProgram(w.data(), w.size(), {}), "kernel id");
+}
+
+TJ_TEST(randomCorruptionNeverCrashes) {
+  // Every single-word corruption either decodes or throws a tensorjit::Error.
+  auto base = copyChain(8, 4);
+  std::mt19937 gen(7);
+  const double specials[] = {-1, 0, 1, 2, 7, 1e18, -1e18, NAN, INFINITY, 0.5, 4294967295.0};
+  for (size_t i = 0; i < base.size(); ++i)
+    for (double v : specials) {
+      auto w = base;
+      w[i] = v;
+      try {
+        Program p = decodeProgram(w.data(), w.size(), {});
+        (void)p;
+      } catch (const Error&) {
+      }
+    }
+  TJ_CHECK(true);
+}
+
+TJ_TEST(plannerReusesMemoryAcrossAChain) {
+  auto w = copyChain(1000, 6);  // 5 temps of 4000 bytes, at most 2 alive at once
+  Program p = decodeProgram(w.data(), w.size(), {});
+  MemoryPlan plan = planMemory(p);
+  TJ_CHECK(plan.unplannedBytes == 5 * 4032);
+  TJ_CHECK(plan.arenaBytes == 2 * 4032);
+}
+
+TJ_TEST(executableRunsTheChain) {
+  auto w = copyChain(5, 4);
+  Executable exe(decodeProgram(w.data(), w.size(), {}), {});
+  float x[5] = {1, 2, 3, 4, 5};
+  int64_t shape[1] = {5};
+  auto outs = exe.run({contiguousView(x, DType::Float32, 1, shape)});
+  TJ_CHECK(outs.size() == 1);
+  const float* y = static_cast<const float*>(outs[0].data);
+  TJ_CHECK(y[0] == 1 && y[4] == 5);
+  int64_t wrong[1] = {4};
+  TJ_CHECK_THROWS(exe.run({contiguousView(x, DType::Float32, 1, wrong)}), "must have shape [5]");
+}
+
+TJ_TEST_MAIN()
