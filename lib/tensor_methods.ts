@@ -7,13 +7,18 @@ declare module './tensor' {
   interface Tensor {
     clone: Method<typeof ops.clone>;
     contiguous: Method<typeof ops.contiguous>;
+    copy_: Method<typeof ops.copy_>;
     expand: Method<typeof ops.expand>;
     flatten: Method<typeof ops.flatten>;
+    gather: Method<typeof ops.gather>;
+    indexCopy_: Method<typeof ops.indexCopy_>;
+    indexSelect: Method<typeof ops.indexSelect>;
     narrow: Method<typeof ops.narrow>;
     permute: Method<typeof ops.permute>;
     reshape: Method<typeof ops.reshape>;
     select: Method<typeof ops.select>;
     slice: Method<typeof ops.slice>;
+    split: Method<typeof ops.split>;
     squeeze: Method<typeof ops.squeeze>;
     transpose: Method<typeof ops.transpose>;
     unsqueeze: Method<typeof ops.unsqueeze>;
