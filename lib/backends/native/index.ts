@@ -1,0 +1,61 @@
+/**
+ * The 'native' backend: lowers a captured graph to the native executor, one
+ * executable per input signature (dtype and shape of every input), so graphs traced
+ * with dynamic dims get a plan per concrete shape. Graphs that cannot be lowered (a
+ * TS-only op) run through the graph's own eager interpreter, logged under `perf`.
+ */
+import { Tensor } from '../../tensor';
+import { CompiledProgram } from './executable';
+import { LoweringError, lowerGraph } from './lower';
+
+export interface NativeCompiled {
+  (...inputs: unknown[]): unknown;
+  runAsync(...inputs: unknown[]): Promise<unknown>;
+  /** The program for the most recent signature (for logs and tests). */
+  lastProgram(): CompiledProgram | null;
+}
+
+function signature(inputs: readonly unknown[]): string {
+  return inputs
+    .map((x) => (x instanceof Tensor ? `${x.dtype}[${x.shape.join(',')}]` : typeof x === 'number' || typeof x === 'string' || typeof x === 'boolean' || x === null ? JSON.stringify(x) : '?'))
+    .join('|');
+}
+
+/**
+ * Compiles `graph` (a callable GraphModule, or any function of tensors built from
+ * registered ops) for the native executor.
+ */
+export function compileNative(graph: (...inputs: unknown[]) => unknown, log?: (topic: string, msg: string) => void): NativeCompiled {
+  const programs = new Map<string, CompiledProgram | null>();
+  let last: CompiledProgram | null = null;
+
+  const programFor = (inputs: unknown[]): CompiledProgram | null => {
+    const key = signature(inputs);
+    let p = programs.get(key);
+    if (p === undefined) {
+      try {
+        p = new CompiledProgram(lowerGraph(graph, inputs));
+        log?.('graph_code', `native program for ${key}:\n${p.describe()}`);
+      } catch (e) {
+        if (!(e instanceof LoweringError)) throw e;
+        log?.('perf', `native backend: running the graph eagerly (${e.message})`);
+        p = null;
+      }
+      programs.set(key, p);
+    }
+    last = p;
+    return p;
+  };
+  const tensorsOf = (inputs: unknown[]) => inputs.filter((x): x is Tensor => x instanceof Tensor);
+
+  const compiled = ((...inputs: unknown[]) => {
+    const p = programFor(inputs);
+    return p ? p.run(tensorsOf(inputs)) : graph(...inputs);
+  }) as NativeCompiled;
+  compiled.runAsync = async (...inputs: unknown[]) => {
+    const p = programFor(inputs);
+    return p ? p.runAsync(tensorsOf(inputs)) : graph(...inputs);
+  };
+  compiled.lastProgram = () => last;
+  return compiled;
+}

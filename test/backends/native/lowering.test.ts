@@ -1,0 +1,84 @@
+import { describe, expect, test } from 'vitest';
+import * as tj from '../../../lib/index';
+import { compileNative } from '../../../lib/backends/native/index';
+import { expectClose, toRef, makeTensor, randomValues } from '../../helpers/reference';
+
+const x0 = () => makeTensor(randomValues(12, 1), [3, 4]);
+
+describe('native backend lowering', () => {
+  test('views, copies and cat run natively and match eager', () => {
+    const graph = (x: unknown) => {
+      const t = x as tj.Tensor;
+      return tj.cat([t.transpose(0, 1).clone(), t.transpose(0, 1).slice(1, 0, 3, 2).contiguous().reshape([4, 2]).transpose(0, 1).transpose(0, 1)], 1);
+    };
+    const compiled = compileNative(graph);
+    const x = x0();
+    const got = compiled(x) as tj.Tensor;
+    expect(compiled.lastProgram()).not.toBeNull();
+    expectClose(got, toRef(graph(x) as tj.Tensor));
+  });
+
+  test('strided inputs are read through their strides', () => {
+    const graph = (x: unknown) => (x as tj.Tensor).reshape([12]).clone();
+    const compiled = compileNative(graph);
+    const base = makeTensor(randomValues(12, 2), [3, 4], 'float32', 'transposed');
+    expectClose(compiled(base) as tj.Tensor, toRef(graph(base) as tj.Tensor));
+  });
+
+  test('constants are referenced by storage: in-place updates stay visible', () => {
+    const w = tj.tensor([1, 2, 3]);
+    const compiled = compileNative((x: unknown) => tj.cat([x as tj.Tensor, w]));
+    const x = tj.tensor([0]);
+    expect((compiled(x) as tj.Tensor).toArray()).toEqual([0, 1, 2, 3]);
+    w.copy_(tj.tensor([7, 8, 9]));
+    expect((compiled(x) as tj.Tensor).toArray()).toEqual([0, 7, 8, 9]);
+  });
+
+  test('pytree outputs, repeated outputs and returned inputs', () => {
+    const compiled = compileNative((x: unknown) => {
+      const t = x as tj.Tensor;
+      const c = t.clone();
+      return { a: c, b: [c, t], n: 3 };
+    });
+    const x = tj.tensor([1, 2]);
+    const out = compiled(x) as { a: tj.Tensor; b: tj.Tensor[]; n: number };
+    expect(out.a.toArray()).toEqual([1, 2]);
+    expect(out.b[0].toArray()).toEqual([1, 2]);
+    expect(out.b[0].storage).not.toBe(out.a.storage);
+    expect(out.b[1].toArray()).toEqual([1, 2]);
+    expect(out.n).toBe(3);
+  });
+
+  test('one executable per input signature', () => {
+    const compiled = compileNative((x: unknown) => (x as tj.Tensor).transpose(0, 1).clone());
+    const a = compiled(tj.ones([2, 3])) as tj.Tensor;
+    const p1 = compiled.lastProgram();
+    const b = compiled(tj.ones([4, 5])) as tj.Tensor;
+    expect(compiled.lastProgram()).not.toBe(p1);
+    compiled(tj.ones([2, 3]));
+    expect(compiled.lastProgram()).toBe(p1);
+    expect(a.shape).toEqual([3, 2]);
+    expect(b.shape).toEqual([5, 4]);
+  });
+
+  test('runAsync gives the same result off the event loop', async () => {
+    const graph = (x: unknown) => tj.stack([(x as tj.Tensor).clone(), x as tj.Tensor], 0);
+    const compiled = compileNative(graph);
+    const x = x0();
+    const results = await Promise.all(Array.from({ length: 20 }, () => compiled.runAsync(x)));
+    for (const r of results) expectClose(r as tj.Tensor, toRef(graph(x) as tj.Tensor));
+  });
+
+  test('TS-only ops fall back to the graph run eagerly', () => {
+    const compiled = compileNative(() => tj.tensor([1, 2]));
+    expect((compiled() as tj.Tensor).toArray()).toEqual([1, 2]);
+    expect(compiled.lastProgram()).toBeNull();
+  });
+
+  test('inputs of the wrong shape are a clear error', () => {
+    const compiled = compileNative((x: unknown) => (x as tj.Tensor).clone());
+    compiled(tj.ones([2]));
+    const p = compiled.lastProgram()!;
+    expect(() => p.run([tj.ones([3])])).toThrow(/input 0 must have shape \[2\]/);
+  });
+});
