@@ -8,6 +8,11 @@ import { native } from './native';
  */
 export class Storage {
   private refs = 0;
+  /**
+   * Bumped by every in-place op that writes this storage, so compiled programs that
+   * folded or prepacked it as a constant can notice the change and rebuild.
+   */
+  version = 0;
   constructor(public buffer: ArrayBuffer, readonly owned: boolean) {}
 
   static allocate(bytes: number, zeroFill = false): Storage {

@@ -192,6 +192,7 @@ export function runKernelCall(op: AnyOp, call: KernelCall): Tensor[] {
   } catch (e) {
     throw prefixError(op, e);
   }
+  if (call.inplace !== undefined) call.inputs[call.inplace].storage!.version++;
   return outputs;
 }
 
