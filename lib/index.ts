@@ -12,3 +12,4 @@ export type { MemoryInfo } from './runtime';
 export { isOp, allOps, getOp } from './ops/registry';
 export type { Op, OpTrait } from './ops/registry';
 export * as io from './io/index';
+export * as nn from './nn/index';
