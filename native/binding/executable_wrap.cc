@@ -167,7 +167,8 @@ Napi::Value ExecutableWrap::runAsync(const Napi::CallbackInfo& info) {
 
 Napi::Value ExecutableWrap::describe(const Napi::CallbackInfo& info) {
   const auto& exe = *impl_->exe;
-  return Napi::String::New(info.Env(), exe.program().describe() + exe.plan().describe(exe.program()));
+  return Napi::String::New(info.Env(), exe.program().describe() + exe.passStats().describe() +
+                                             exe.plan().describe(exe.program()));
 }
 
 Napi::Value ExecutableWrap::memoryPlan(const Napi::CallbackInfo& info) {

@@ -9,6 +9,7 @@ namespace graph {
 
 Executable::Executable(Program program, std::vector<ConstBuffer> consts)
     : program_(std::move(program)), consts_(std::move(consts)) {
+  passStats_ = optimize(program_);
   plan_ = planMemory(program_);
   inputValue_.assign(program_.numInputs, -1);
   for (size_t v = 0; v < program_.values.size(); ++v)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "graph/memory_plan.h"
+#include "graph/passes.h"
 #include "graph/program.h"
 
 namespace tensorjit {
@@ -35,12 +36,14 @@ class Executable {
 
   const Program& program() const { return program_; }
   const MemoryPlan& plan() const { return plan_; }
+  const PassStats& passStats() const { return passStats_; }
 
  private:
   void* acquireArena();
   void releaseArena(void* arena);
 
   Program program_;
+  PassStats passStats_;
   MemoryPlan plan_;
   std::vector<ConstBuffer> consts_;
   std::vector<int> inputValue_;  // input index -> value id

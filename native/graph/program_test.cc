@@ -7,6 +7,7 @@
 #include "core/kernel.h"
 #include "graph/executable.h"
 #include "graph/memory_plan.h"
+#include "graph/passes.h"
 #include "graph/program.h"
 #include "testing/check.h"
 
@@ -114,6 +115,30 @@ TJ_TEST(executableRunsTheChain) {
   TJ_CHECK(y[0] == 1 && y[4] == 5);
   int64_t wrong[1] = {4};
   TJ_CHECK_THROWS(exe.run({contiguousView(x, DType::Float32, 1, wrong)}), "must have shape [5]");
+}
+
+TJ_TEST(deadCodeAndCommonSubexpressionsAreRemoved) {
+  // x -> a = copy(x); b = copy(x) (same as a); dead = copy(x); out = copy(b)
+  const double c = kernel("copy");
+  std::vector<double> w = {double(kProgramMagic), 1, 1, 0, 5,
+                           0, 0, 1, 4, 0, 0,  // x
+                           2, 0, 1, 4,        // a
+                           2, 0, 1, 4,        // b
+                           2, 0, 1, 4,        // dead
+                           3, 0, 1, 4,        // out
+                           4, c, 1, 0, 1, 1, 0, c, 1, 0, 1, 2, 0, c, 1, 0, 1, 3, 0, c, 1, 2, 1, 4, 0,
+                           1, 4};
+  Program p = decodeProgram(w.data(), w.size(), {});
+  PassStats s = optimize(p);
+  TJ_CHECK(s.commonSubexpressions == 2);  // b and dead both equal a
+  TJ_CHECK(s.deadInstrs == 0);
+  TJ_CHECK(p.instrs.size() == 2);
+  TJ_CHECK(p.instrs[1].inputs[0] == 1);  // out now reads a
+  float x[4] = {1, 2, 3, 4};
+  int64_t shape[1] = {4};
+  Executable exe(decodeProgram(w.data(), w.size(), {}), {});
+  auto outs = exe.run({contiguousView(x, DType::Float32, 1, shape)});
+  TJ_CHECK(static_cast<float*>(outs[0].data)[3] == 4);
 }
 
 TJ_TEST_MAIN()

@@ -1,0 +1,102 @@
+#include "graph/passes.h"
+
+#include <map>
+#include <tuple>
+#include <vector>
+
+namespace tensorjit {
+namespace graph {
+
+std::string PassStats::describe() const {
+  return "passes: " + std::to_string(deadInstrs) + " dead instructions removed, " +
+         std::to_string(commonSubexpressions) + " common subexpressions merged\n";
+}
+
+int eliminateDeadCode(Program& p) {
+  const size_t n = p.values.size();
+  std::vector<bool> live(n, false);
+  for (int v : p.outputs) live[p.rootOf(v)] = true;
+  std::vector<bool> keep(p.instrs.size(), false);
+  for (size_t i = p.instrs.size(); i-- > 0;) {
+    const Instr& in = p.instrs[i];
+    bool needed = false;
+    for (int v : in.outputs) {
+      const Value& root = p.values[p.rootOf(v)];
+      needed |= live[p.rootOf(v)] || root.kind == ValueKind::Input;  // in-place writes are effects
+    }
+    if (!needed) continue;
+    keep[i] = true;
+    for (int v : in.inputs) live[p.rootOf(v)] = true;
+    // An instruction that writes part of a live buffer keeps the buffer's other writers alive too.
+    for (int v : in.outputs) live[p.rootOf(v)] = true;
+  }
+  std::vector<Instr> kept;
+  int removed = 0;
+  for (size_t i = 0; i < p.instrs.size(); ++i) {
+    if (keep[i]) kept.push_back(std::move(p.instrs[i]));
+    else ++removed;
+  }
+  p.instrs = std::move(kept);
+  return removed;
+}
+
+namespace {
+bool sameType(const Value& a, const Value& b) {
+  if (a.dtype != b.dtype || a.ndim != b.ndim) return false;
+  for (int d = 0; d < a.ndim; ++d)
+    if (a.shape[d] != b.shape[d]) return false;
+  return true;
+}
+}  // namespace
+
+int eliminateCommonSubexpressions(Program& p) {
+  // Any value written twice (in-place) makes "same operands" not mean "same data".
+  std::vector<int> writes(p.values.size(), 0);
+  for (const Instr& in : p.instrs)
+    for (int v : in.outputs)
+      if (++writes[p.rootOf(v)] > 1 || p.values[p.rootOf(v)].kind == ValueKind::Input) return 0;
+
+  std::vector<int> replace(p.values.size());
+  for (size_t v = 0; v < replace.size(); ++v) replace[v] = static_cast<int>(v);
+  auto resolve = [&](int v) {
+    while (replace[v] != v) v = replace[v];
+    return v;
+  };
+  using Key = std::tuple<int, std::vector<int>, std::vector<double>>;
+  std::map<Key, int> seen;  // key -> instruction index
+  std::vector<Instr> kept;
+  int merged = 0;
+  for (Instr& in : p.instrs) {
+    for (int& v : in.inputs) v = resolve(v);
+    const bool candidate = in.outputs.size() == 1 && p.values[in.outputs[0]].kind == ValueKind::Temp;
+    if (candidate) {
+      Key key{in.kernelId, in.inputs, in.attrs};
+      auto it = seen.find(key);
+      if (it != seen.end()) {
+        const int earlier = kept[it->second].outputs[0];
+        if (sameType(p.values[earlier], p.values[in.outputs[0]])) {
+          replace[in.outputs[0]] = earlier;
+          ++merged;
+          continue;
+        }
+      }
+      seen.emplace(std::move(key), static_cast<int>(kept.size()));
+    }
+    kept.push_back(std::move(in));
+  }
+  p.instrs = std::move(kept);
+  // Views and program outputs follow the replacements.
+  for (Value& v : p.values)
+    if (v.kind == ValueKind::View) v.index = resolve(v.index);
+  return merged;
+}
+
+PassStats optimize(Program& p) {
+  PassStats s;
+  s.commonSubexpressions = eliminateCommonSubexpressions(p);
+  s.deadInstrs = eliminateDeadCode(p);
+  return s;
+}
+
+}  // namespace graph
+}  // namespace tensorjit
