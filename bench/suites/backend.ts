@@ -1,0 +1,147 @@
+/**
+ * Issue 4's bench: tensorjit eager vs tj.compile (native backend) vs onnxruntime-node,
+ * same seeded weights, same thread count, medians, plus the max abs difference of
+ * the outputs (speed never comes from a wrong answer).
+ */
+import * as tj from '../../lib/index';
+import { MachineLimits } from '../lib/probes';
+import { OnnxGraph, ort, ortSession, ortTensor } from '../lib/onnx';
+import { Row } from '../lib/report';
+import { time, timeAsync } from '../lib/timing';
+import * as models from './models';
+
+type Compiled = ((...xs: tj.Tensor[]) => tj.Tensor) & { runAsync(...xs: tj.Tensor[]): Promise<tj.Tensor> };
+
+function compileFn(fn: (...xs: tj.Tensor[]) => tj.Tensor): Compiled {
+  return (tj as unknown as { compile: (f: unknown) => Compiled }).compile(fn);
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+const values = (t: tj.Tensor) => t.contiguous().dataSync() as Float32Array;
+
+export interface BackendRow extends Row {}
+
+async function runWorkload(w: models.Workload, limits: MachineLimits): Promise<Row> {
+  const inputs = w.inputs();
+  const g = new OnnxGraph();
+  w.onnx(g, inputs);
+  const session = await ortSession(g, limits.threads);
+  const feeds = Object.fromEntries(inputs.map((x, i) => [`x${i}`, ortTensor(x)]));
+  const compiled = compileFn(w.fn);
+
+  const eagerOut = w.fn(...inputs);
+  const compiledOut = compiled(...inputs);
+  const ortOut = (await session.run(feeds)).out.data as Float32Array;
+  const diff = maxAbsDiff(values(compiledOut), ortOut);
+  const eagerDiff = maxAbsDiff(values(eagerOut), ortOut);
+  eagerOut.dispose();
+  compiledOut.dispose();
+
+  const eager = time(() => w.fn(...inputs).dispose());
+  const comp = time(() => compiled(...inputs).dispose());
+  const onnx = await timeAsync(() => session.run(feeds));
+  await session.release();
+  inputs.forEach((x) => x.dispose());
+
+  const rate = (ms: number) =>
+    w.work?.flops ? `${(w.work.flops / (ms * 1e6)).toFixed(1)} GFLOP/s` : w.work?.bytes ? `${(w.work.bytes / (ms * 1e6)).toFixed(1)} GB/s` : '';
+  const ofPeak = (ms: number) =>
+    w.work?.flops && limits.fmaGflops ? `${((100 * w.work.flops) / (ms * 1e6) / limits.fmaGflops).toFixed(0)}% FMA`
+      : w.work?.bytes ? `${((100 * w.work.bytes) / (ms * 1e6) / limits.copyGBs).toFixed(0)}% copy` : '';
+  return {
+    workload: w.name,
+    'eager ms': eager.medianMs,
+    'compiled ms': comp.medianMs,
+    'onnxruntime ms': onnx.medianMs,
+    'compiled vs eager': `${(eager.medianMs / comp.medianMs).toFixed(2)}x`,
+    'compiled vs ort': `${(onnx.medianMs / comp.medianMs).toFixed(2)}x`,
+    'compiled rate': `${rate(comp.medianMs)} ${ofPeak(comp.medianMs)}`.trim(),
+    'max |compiled-ort|': diff,
+    'max |eager-ort|': eagerDiff,
+  };
+}
+
+/** Peak allocator bytes above the baseline during one run (outputs included). */
+function peakBytesOf(run: () => tj.Tensor): number {
+  const base = tj.memory().liveBytes;
+  tj.resetPeakMemory();
+  const out = run();
+  const peak = tj.memory().peakBytes - base;
+  out.dispose();
+  return peak;
+}
+
+/** Max delay of a 1 ms interval timer while `work` is pending. */
+async function eventLoopLag(work: () => Promise<unknown>): Promise<{ lagMs: number; durationMs: number }> {
+  let last = performance.now();
+  let worst = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last - 1);
+    last = now;
+  }, 1);
+  const t0 = performance.now();
+  await work();
+  const durationMs = performance.now() - t0;
+  clearInterval(timer);
+  return { lagMs: Math.max(worst, performance.now() - last - 1), durationMs };
+}
+
+export async function runBackend(limits: MachineLimits): Promise<Row[]> {
+  const workloads: models.Workload[] = [
+    models.matmulWorkload(256), models.matmulWorkload(512), models.matmulWorkload(1024), models.matmulWorkload(2048),
+    models.linearWorkload(64, 1024, 1024),
+    models.mlpWorkload(1), models.mlpWorkload(64),
+    models.pointwiseChainWorkload(16 << 20),
+    models.softmaxWorkload([96, 128, 128]),
+    models.layerNormWorkload(1024, 384),
+    models.encoderWorkload(1, 1), models.encoderWorkload(8, 1), models.encoderWorkload(1, 6),
+    models.convBlockWorkload(),
+    models.trivialWorkload(),
+  ];
+  const rows: Row[] = [];
+  for (const w of workloads) {
+    try {
+      rows.push(await runWorkload(w, limits));
+    } catch (e) {
+      console.error(`skipped ${w.name}: ${(e as Error).stack}`);
+      rows.push({ workload: w.name, 'eager ms': null, 'compiled ms': null, 'onnxruntime ms': null });
+    }
+  }
+
+  // Peak memory of the MLP (batch 64): compiled must not exceed eager.
+  const mlp = models.mlpWorkload(64);
+  const [x] = mlp.inputs();
+  const compiledMlp = compileFn(mlp.fn);
+  compiledMlp(x).dispose();
+  const eagerPeak = peakBytesOf(() => mlp.fn(x));
+  const compiledPeak = peakBytesOf(() => compiledMlp(x));
+  rows.push({ workload: 'MLP batch 64 peak memory (KiB)', 'eager ms': eagerPeak / 1024, 'compiled ms': compiledPeak / 1024, 'onnxruntime ms': null });
+
+  // Event-loop lag during a long async run, ours and onnxruntime-node's.
+  const enc = models.encoderWorkload(8, 2);
+  const inputs = enc.inputs();
+  const compiledEnc = compileFn(enc.fn);
+  (await compiledEnc.runAsync(...inputs)).dispose();
+  const ours = await eventLoopLag(async () => (await compiledEnc.runAsync(...inputs)).dispose());
+  const g = new OnnxGraph();
+  enc.onnx(g, inputs);
+  const session = await ortSession(g, limits.threads);
+  const feeds = { x0: ortTensor(inputs[0]) };
+  await session.run(feeds);
+  const theirs = await eventLoopLag(() => session.run(feeds));
+  rows.push({
+    workload: `event-loop lag (max, ms) during one run of ${enc.name}`,
+    'eager ms': null,
+    'compiled ms': `${ours.lagMs.toFixed(2)} (run ${ours.durationMs.toFixed(0)} ms, runAsync)`,
+    'onnxruntime ms': `${theirs.lagMs.toFixed(2)} (run ${theirs.durationMs.toFixed(0)} ms)`,
+  });
+  void ort;
+  return rows;
+}
