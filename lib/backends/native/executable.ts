@@ -17,12 +17,37 @@ interface NativeExecutable {
 type ExecutableCtor = new (program: Float64Array, consts: ArrayBuffer[], offsets: Float64Array) => NativeExecutable;
 
 export class CompiledProgram {
-  private readonly exe: NativeExecutable;
+  private exe: NativeExecutable;
+  private readonly encoded: Float64Array;
+  private constVersions: number[];
 
   constructor(readonly lowered: LoweredProgram) {
-    const b = lowered.builder;
+    this.encoded = lowered.builder.encode();
+    this.constVersions = lowered.builder.consts.map((c) => c.storage.version);
+    this.exe = this.build();
+  }
+
+  private build(): NativeExecutable {
+    const consts = this.lowered.builder.consts;
     const Ctor = (native as unknown as { Executable: ExecutableCtor }).Executable;
-    this.exe = new Ctor(b.encode(), b.consts.map((c) => c.buffer), Float64Array.from(b.consts.map((c) => c.byteOffset)));
+    return new Ctor(this.encoded, consts.map((c) => c.storage.buffer), Float64Array.from(consts.map((c) => c.byteOffset)));
+  }
+
+  /**
+   * The executable folds and prepacks constants once; an in-place update of a constant
+   * (its storage version moved) rebuilds it so the update stays visible.
+   */
+  private current(): NativeExecutable {
+    const consts = this.lowered.builder.consts;
+    for (let i = 0; i < consts.length; i++) {
+      if (consts[i].storage.version !== this.constVersions[i]) {
+        if (consts[i].storage.released) throw new Error('compiled graph: a constant it uses was disposed');
+        this.constVersions = consts.map((c) => c.storage.version);
+        this.exe = this.build();
+        break;
+      }
+    }
+    return this.exe;
   }
 
   /** The program and its memory plan, as the native side sees them. */
@@ -35,12 +60,12 @@ export class CompiledProgram {
 
   run(inputs: Tensor[]): unknown {
     const { buffers, meta } = packTensors(inputs);
-    return this.wrap(this.exe.run(buffers, meta));
+    return this.wrap(this.current().run(buffers, meta));
   }
 
   async runAsync(inputs: Tensor[]): Promise<unknown> {
     const { buffers, meta } = packTensors(inputs);
-    return this.wrap(await this.exe.runAsync(buffers, meta));
+    return this.wrap(await this.current().runAsync(buffers, meta));
   }
 
   private wrap(buffers: ArrayBuffer[]): unknown {

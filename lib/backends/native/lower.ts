@@ -59,7 +59,7 @@ class LoweringMode implements DispatchMode {
     let root = this.constOf.get(storage.buffer);
     if (root === undefined) {
       const elements = Math.floor(storage.buffer.byteLength / itemSize[t.dtype]);
-      root = this.b.addConst(t.dtype, [elements], storage.buffer, 0);
+      root = this.b.addConst(t.dtype, [elements], storage, 0);
       this.constOf.set(storage.buffer, root);
     }
     if (this.b.values[root].dtype !== t.dtype) throw new LoweringError('a constant buffer is viewed with two dtypes');

@@ -4,6 +4,7 @@
  */
 import { DType, dtypeCode, itemSize } from '../../dtype';
 import { kernelId } from '../../native';
+import { Storage } from '../../storage';
 import { shapeNumel } from '../../tensor';
 
 export const PROGRAM_MAGIC = 0x544a4731;
@@ -34,14 +35,14 @@ export class ProgramBuilder {
   readonly values: ProgramValue[] = [];
   readonly instrs: ProgramInstr[] = [];
   readonly outputs: number[] = [];
-  readonly consts: { buffer: ArrayBuffer; byteOffset: number }[] = [];
+  readonly consts: { buffer: ArrayBuffer; byteOffset: number; storage: Storage }[] = [];
   numInputs = 0;
 
   addInput(dtype: DType, shape: number[]): number {
     return this.push({ kind: 'input', dtype, shape, index: this.numInputs++ });
   }
-  addConst(dtype: DType, shape: number[], buffer: ArrayBuffer, byteOffset: number): number {
-    this.consts.push({ buffer, byteOffset });
+  addConst(dtype: DType, shape: number[], storage: Storage, byteOffset: number): number {
+    this.consts.push({ buffer: storage.buffer, byteOffset, storage });
     return this.push({ kind: 'const', dtype, shape, index: this.consts.length - 1 });
   }
   addTemp(dtype: DType, shape: number[]): number {
