@@ -5,6 +5,10 @@ type Method<F> = F extends (self: any, ...rest: infer R) => infer O ? (...rest: 
 
 declare module './tensor' {
   interface Tensor {
+    amax: Method<typeof ops.amax>;
+    amin: Method<typeof ops.amin>;
+    argmax: Method<typeof ops.argmax>;
+    bmm: Method<typeof ops.bmm>;
     clone: Method<typeof ops.clone>;
     contiguous: Method<typeof ops.contiguous>;
     copy_: Method<typeof ops.copy_>;
@@ -13,13 +17,18 @@ declare module './tensor' {
     gather: Method<typeof ops.gather>;
     indexCopy_: Method<typeof ops.indexCopy_>;
     indexSelect: Method<typeof ops.indexSelect>;
+    logSoftmax: Method<typeof ops.logSoftmax>;
+    matmul: Method<typeof ops.matmul>;
+    mean: Method<typeof ops.mean>;
     narrow: Method<typeof ops.narrow>;
     permute: Method<typeof ops.permute>;
     reshape: Method<typeof ops.reshape>;
     select: Method<typeof ops.select>;
     slice: Method<typeof ops.slice>;
+    softmax: Method<typeof ops.softmax>;
     split: Method<typeof ops.split>;
     squeeze: Method<typeof ops.squeeze>;
+    sum: Method<typeof ops.sum>;
     transpose: Method<typeof ops.transpose>;
     unsqueeze: Method<typeof ops.unsqueeze>;
     view: Method<typeof ops.view>;

@@ -1,0 +1,139 @@
+// "layerNorm": F.layer_norm over the trailing `k` dims.
+// inputs: [x, weight?, bias?] (float32; weight/bias of the normalised shape, any strides);
+// attrs: [k (number of normalised trailing dims, >= 1), eps, hasWeight (0/1), hasBias (0/1)].
+// output 0: float32, x's shape, any strides.
+//
+// Each row (the trailing block of N elements) is normalised by layerNormRow
+// (layer_norm_row.h: two-pass moments, deterministic order, independent of the
+// thread count). Rows whose block is contiguous in x and in the output run in place;
+// others are gathered into a per-task buffer and scattered back. Non-contiguous
+// weight/bias are copied once. Threads split the rows with a grain of about
+// kGrainElems elements.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "core/error.h"
+#include "core/kernel_registration.h"
+#include "core/thread_pool.h"
+#include "kernels/common/strided_loop.h"
+#include "kernels/reduce/reduce_plan.h"
+#include "kernels/reduce/scratch.h"
+
+#ifndef TJ_ISA_PASS
+#define TJ_ISA_SELF "kernels/norm/layer_norm.cc"
+#include "simd/foreach_isa.h"
+#else
+#include "kernels/reduce/reduce_row.h"
+#include "kernels/norm/layer_norm_row.h"
+
+namespace tensorjit {
+namespace TJ_ISA_NS {
+namespace {
+
+constexpr int64_t kGrainElems = int64_t{1} << 14;
+
+// Is the trailing block [ndim-k, ndim) laid out row-major with unit stride?
+bool trailingContiguous(const TensorView& t, int k) {
+  int64_t expected = 1;
+  for (int d = t.ndim - 1; d >= t.ndim - k; --d) {
+    if (t.shape[d] != 1 && t.strides[d] != expected) return false;
+    expected *= t.shape[d];
+  }
+  return true;
+}
+
+// A walk over the trailing k dims of t (for gathers and scatters).
+DimWalk trailingWalk(const TensorView& t, int k) {
+  DimWalk w;
+  w.ndim = k;
+  for (int i = 0; i < k; ++i) {
+    w.size[i] = t.shape[t.ndim - k + i];
+    w.stride[i] = t.strides[t.ndim - k + i];
+  }
+  return w;
+}
+
+void layerNormKernel(const KernelArgs& a) {
+  if (a.numOutputs != 1 || a.numAttrs != 4 || a.numInputs < 1)
+    throwRangeError("layerNorm: expected inputs [x, weight?, bias?], 1 output and attrs [k, eps, hasWeight, hasBias]");
+  const TensorView& x = a.in(0);
+  TensorView& out = a.out(0);
+  const int k = static_cast<int>(a.intAttr(0));
+  const float eps = static_cast<float>(a.attr(1));
+  const bool hasW = a.attr(2) != 0, hasB = a.attr(3) != 0;
+  if (a.numInputs != 1 + int(hasW) + int(hasB))
+    throwRangeError("layerNorm: " + std::to_string(a.numInputs) + " inputs do not match hasWeight/hasBias");
+  if (k < 1 || k > x.ndim)
+    throwRangeError("layerNorm: cannot normalise " + std::to_string(k) + " trailing dims of input " + x.shapeString());
+  bool same = x.ndim == out.ndim;
+  for (int d = 0; same && d < x.ndim; ++d) same = x.shape[d] == out.shape[d];
+  if (!same) throwRangeError("layerNorm: output " + out.shapeString() + " does not match input " + x.shapeString());
+  for (int i = 0; i < a.numInputs; ++i)
+    if (a.in(i).dtype != DType::Float32)
+      throwTypeError(std::string("layerNorm: input ") + std::to_string(i) + " has dtype " + dtypeName(a.in(i).dtype) +
+                     ", expected float32");
+  if (out.dtype != DType::Float32) throwTypeError("layerNorm: output must be float32");
+
+  int64_t n = 1;
+  for (int d = x.ndim - k; d < x.ndim; ++d) n *= x.shape[d];
+  ScratchBuffer wCopy, bCopy;
+  const float* params[2] = {nullptr, nullptr};
+  ScratchBuffer* copies[2] = {&wCopy, &bCopy};
+  for (int p = 0, in = 1; p < 2; ++p) {
+    if (!(p == 0 ? hasW : hasB)) continue;
+    const TensorView& t = a.in(in++);
+    bool match = t.ndim == k;
+    for (int i = 0; match && i < k; ++i) match = t.shape[i] == x.shape[x.ndim - k + i];
+    if (!match)
+      throwRangeError(std::string("layerNorm: ") + (p == 0 ? "weight " : "bias ") + t.shapeString() +
+                      " does not match the normalised trailing dims of input " + x.shapeString());
+    params[p] = t.isContiguous() ? t.ptr<const float>() : contiguousCopy(t, *copies[p]).ptr<const float>();
+  }
+  if (x.numel() == 0) return;
+
+  const int lead = x.ndim - k;
+  TensorView xr = x, orow = out;
+  xr.ndim = orow.ndim = lead;
+  const TensorView* views[2] = {&orow, &xr};
+  StridedLoop<2> loop(views, lead, x.shape);
+  const int64_t os = loop.innerStride(0), is = loop.innerStride(1);
+  const bool direct = trailingContiguous(x, k) && trailingContiguous(out, k);
+  const DimWalk xWalk = trailingWalk(x, k), oWalk = trailingWalk(out, k);
+  const float* w = params[0];
+  const float* b = params[1];
+
+  const int64_t grain = std::max<int64_t>(1, kGrainElems / n);
+  parallelFor(loop.numel, grain, [&](int64_t rb, int64_t re) {
+    ScratchBuffer buf;
+    if (!direct) buf.reset(static_cast<size_t>(n) * sizeof(float));
+    float* tmp = buf.as<float>();
+    loop.forRange(rb, re, [&](char* const* p, int64_t cnt) {
+      for (int64_t i = 0; i < cnt; ++i) {
+        const float* in = reinterpret_cast<const float*>(p[1]) + i * is;
+        float* o = reinterpret_cast<float*>(p[0]) + i * os;
+        if (direct) {
+          norm_row::layerNormRow<Vec>(in, o, n, w, b, eps);
+          continue;
+        }
+        xWalk.runs(0, n, [&](int64_t off, int64_t lin, int64_t len) {
+          for (int64_t j = 0; j < len; ++j) tmp[lin + j] = in[off + j * xWalk.innerStride()];
+        });
+        norm_row::layerNormRow<Vec>(tmp, tmp, n, w, b, eps);
+        oWalk.runs(0, n, [&](int64_t off, int64_t lin, int64_t len) {
+          for (int64_t j = 0; j < len; ++j) o[off + j * oWalk.innerStride()] = tmp[lin + j];
+        });
+      }
+    });
+  });
+}
+
+TJ_REGISTER_KERNEL("layerNorm", layerNormKernel);
+
+}  // namespace
+}  // namespace TJ_ISA_NS
+}  // namespace tensorjit
+#endif

@@ -1,0 +1,142 @@
+// "softmax" and "logSoftmax" along one dim.
+// attrs: [dim] (normalised; 0 for a 0-d input, which is one row of length 1).
+// Input 0 float32, any strides; output 0 float32 of the same shape, any strides.
+//
+// Rows whose dim has unit stride in input and output run the fused row functions of
+// softmax_row.h in place; other rows are gathered into a per-task buffer, computed
+// there and scattered back. Threads split the rows (parallelFor with a grain of
+// about kGrainElems elements); a single long row (fewer rows than threads) is split
+// into numChunks() pieces whose max and sum partials combine in chunk order, so
+// results are deterministic for a given thread count.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/kernel_registration.h"
+#include "core/thread_pool.h"
+#include "kernels/common/strided_loop.h"
+#include "kernels/reduce/scratch.h"
+
+#ifndef TJ_ISA_PASS
+#define TJ_ISA_SELF "kernels/reduce/softmax.cc"
+#include "simd/foreach_isa.h"
+#else
+#include "kernels/reduce/reduce_row.h"
+#include "kernels/reduce/vec_exp.h"
+#include "kernels/reduce/softmax_row.h"
+
+namespace tensorjit {
+namespace TJ_ISA_NS {
+namespace {
+
+using namespace reduce_row;
+
+constexpr int64_t kGrainElems = int64_t{1} << 14;
+constexpr int64_t kLongRow = int64_t{1} << 16;
+
+template <bool kLog>
+void rowFn(const float* in, float* out, int64_t n) {
+  if (kLog) logSoftmaxRow<Vec>(in, out, n);
+  else softmaxRow<Vec>(in, out, n);
+}
+
+// One long contiguous row on every thread: max, exp-sum and scale passes, each split
+// into the same chunks.
+template <bool kLog>
+void longRow(const float* in, float* out, int64_t n) {
+  const int64_t grain = kLongRow / 2;
+  const int chunks = numChunks(n, grain);
+  std::vector<float> maxParts(chunks);
+  std::vector<double> sumParts(chunks);
+  parallelChunks(n, grain, [&](int c, int64_t b, int64_t e) { maxParts[c] = maxRow<Vec>(in + b, e - b); });
+  float m = maxParts[0];
+  for (int c = 1; c < chunks; ++c) m = maxNanScalar(m, maxParts[c]);
+  parallelChunks(n, grain, [&](int c, int64_t b, int64_t e) {
+    sumParts[c] = kLog ? expSumRow<Vec, false>(in + b, nullptr, e - b, m) : expSumRow<Vec, true>(in + b, out + b, e - b, m);
+  });
+  double s = 0.0;
+  for (int c = 0; c < chunks; ++c) s += sumParts[c];
+  const float logS = static_cast<float>(std::log(s)), inv = static_cast<float>(1.0 / s);
+  parallelChunks(n, grain, [&](int, int64_t b, int64_t e) {
+    if (kLog) subSubRow<Vec>(in + b, out + b, e - b, m, logS);
+    else scaleRow<Vec>(out + b, e - b, inv);
+  });
+}
+
+template <bool kLog>
+void softmaxKernel(const KernelArgs& a) {
+  const char* op = kLog ? "logSoftmax" : "softmax";
+  if (a.numInputs != 1 || a.numOutputs != 1 || a.numAttrs != 1)
+    throwRangeError(std::string(op) + ": expected 1 input, 1 output and attrs [dim]");
+  const TensorView& x = a.in(0);
+  TensorView& out = a.out(0);
+  if (x.dtype != DType::Float32 || out.dtype != DType::Float32)
+    throwTypeError(std::string(op) + ": expected float32 input and output, got " + dtypeName(x.dtype) + " and " +
+                   dtypeName(out.dtype));
+  bool same = x.ndim == out.ndim;
+  for (int d = 0; same && d < x.ndim; ++d) same = x.shape[d] == out.shape[d];
+  if (!same) throwRangeError(std::string(op) + ": output " + out.shapeString() + " does not match input " + x.shapeString());
+  const int64_t dim = a.intAttr(0);
+  if (dim < 0 || dim >= std::max(x.ndim, 1))
+    throwRangeError(std::string(op) + ": dim " + std::to_string(dim) + " is out of range for a " +
+                    std::to_string(x.ndim) + "-d tensor");
+  const int64_t numel = x.numel();
+  if (numel == 0) return;
+  const int64_t n = x.ndim ? x.shape[dim] : 1;
+  const int64_t rows = numel / n;
+  const int64_t inStride = x.ndim ? x.strides[dim] : 1, outStride = out.ndim ? out.strides[dim] : 1;
+
+  // views of the other dims: one element per row start
+  TensorView xr = x, orow = out;
+  xr.ndim = orow.ndim = 0;
+  for (int d = 0; d < x.ndim; ++d) {
+    if (d == dim) continue;
+    xr.shape[xr.ndim] = orow.shape[orow.ndim] = x.shape[d];
+    xr.strides[xr.ndim++] = x.strides[d];
+    orow.strides[orow.ndim++] = out.strides[d];
+  }
+  const TensorView* views[2] = {&orow, &xr};
+  StridedLoop<2> loop(views, orow.ndim, orow.shape);
+  const int64_t os = loop.innerStride(0), is = loop.innerStride(1);
+  const bool direct = n == 1 || (inStride == 1 && outStride == 1);
+
+  if (direct && rows < numThreads() && n >= kLongRow) {
+    loop.forRange(0, rows, [&](char* const* p, int64_t cnt) {
+      for (int64_t i = 0; i < cnt; ++i)
+        longRow<kLog>(reinterpret_cast<const float*>(p[1]) + i * is, reinterpret_cast<float*>(p[0]) + i * os, n);
+    });
+    return;
+  }
+  const int64_t grain = std::max<int64_t>(1, kGrainElems / n);
+  parallelFor(rows, grain, [&](int64_t b, int64_t e) {
+    ScratchBuffer buf;
+    if (!direct) buf.reset(static_cast<size_t>(n) * sizeof(float));
+    float* tmp = buf.as<float>();
+    loop.forRange(b, e, [&](char* const* p, int64_t cnt) {
+      for (int64_t i = 0; i < cnt; ++i) {
+        const float* in = reinterpret_cast<const float*>(p[1]) + i * is;
+        float* o = reinterpret_cast<float*>(p[0]) + i * os;
+        if (direct) {
+          rowFn<kLog>(in, o, n);
+          continue;
+        }
+        for (int64_t k = 0; k < n; ++k) tmp[k] = in[k * inStride];
+        rowFn<kLog>(tmp, tmp, n);
+        for (int64_t k = 0; k < n; ++k) o[k * outStride] = tmp[k];
+      }
+    });
+  });
+}
+
+TJ_REGISTER_KERNEL("softmax", softmaxKernel<false>);
+TJ_REGISTER_KERNEL("logSoftmax", softmaxKernel<true>);
+
+}  // namespace
+}  // namespace TJ_ISA_NS
+}  // namespace tensorjit
+#endif

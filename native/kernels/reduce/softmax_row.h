@@ -1,0 +1,109 @@
+// Fused softmax / logSoftmax of one contiguous float32 row, one body per ISA, callable
+// on raw pointers (the graph executor reuses them for fused reductions).
+//
+// Include INSIDE an ISA pass, after kernels/reduce/reduce_row.h and
+// kernels/reduce/vec_exp.h (no include guards: see reduce_row.h).
+//
+// softmaxRow: pass 1 max (NaN-propagating), pass 2 e = exp(x - max) stored in out
+// and summed, pass 3 out *= 1/sum. Sum order: blocks as in sumRow (double across
+// blocks); inside a block, pairs of vectors go to accumulators (a0, a1) on even
+// steps and (a2, a3) on odd steps, a lone last vector to a0, the partial tail to
+// a1, then reduceAdd((a0 + a1) + (a2 + a3)).
+// logSoftmaxRow: pass 1 max, pass 2 the same sum without storing, pass 3
+// out = (x - max) - log(sum). A row of -inf (or holding +inf or NaN) gives NaN
+// everywhere, as torch. in == out is allowed.
+namespace tensorjit {
+namespace TJ_ISA_NS {
+namespace reduce_row {
+
+// sum of exp(in[i] - m); with kStore also writes the exponentials to out.
+template <class V, bool kStore>
+inline double expSumRow(const float* in, float* out, int64_t n, float m) {
+  constexpr int64_t L = V::kLanes;
+  constexpr int64_t kBlock = kSumBlockVectors * L;
+  const auto vm = V::set1(m);
+  double total = 0.0;
+  for (int64_t start = 0; start < n; start += kBlock) {
+    const int64_t len = (n - start) < kBlock ? (n - start) : kBlock;
+    const float* q = in + start;
+    float* o = kStore ? out + start : nullptr;
+    auto a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+    int64_t i = 0;
+    for (; i + 2 * L <= len; i += 2 * L) {
+      const auto e0 = expApprox<V>(V::sub(V::load(q + i), vm));
+      const auto e1 = expApprox<V>(V::sub(V::load(q + i + L), vm));
+      if (kStore) {
+        V::store(o + i, e0);
+        V::store(o + i + L, e1);
+      }
+      if ((i / (2 * L)) & 1) {
+        a2 = V::add(a2, e0);
+        a3 = V::add(a3, e1);
+      } else {
+        a0 = V::add(a0, e0);
+        a1 = V::add(a1, e1);
+      }
+    }
+    for (; i + L <= len; i += L) {
+      const auto e = expApprox<V>(V::sub(V::load(q + i), vm));
+      if (kStore) V::store(o + i, e);
+      a0 = V::add(a0, e);
+    }
+    if (i < len) {
+      const int r = static_cast<int>(len - i);
+      // dead lanes would hold exp(0 - m): keep them out of the sum
+      float tmp[V::kLanes];
+      V::store(tmp, expApprox<V>(V::sub(V::loadPartial(q + i, r), vm)));
+      for (int k = r; k < V::kLanes; ++k) tmp[k] = 0.f;
+      const auto e = V::load(tmp);
+      if (kStore) V::storePartial(o + i, e, r);
+      a1 = V::add(a1, e);
+    }
+    total += static_cast<double>(V::reduceAdd(V::add(V::add(a0, a1), V::add(a2, a3))));
+  }
+  return total;
+}
+
+// p[i] *= s
+template <class V>
+inline void scaleRow(float* p, int64_t n, float s) {
+  constexpr int64_t L = V::kLanes;
+  const auto vs = V::set1(s);
+  int64_t i = 0;
+  for (; i + L <= n; i += L) V::store(p + i, V::mul(V::load(p + i), vs));
+  if (i < n) {
+    const int r = static_cast<int>(n - i);
+    V::storePartial(p + i, V::mul(V::loadPartial(p + i, r), vs), r);
+  }
+}
+
+// out[i] = (in[i] - m) - c
+template <class V>
+inline void subSubRow(const float* in, float* out, int64_t n, float m, float c) {
+  constexpr int64_t L = V::kLanes;
+  const auto vm = V::set1(m), vc = V::set1(c);
+  int64_t i = 0;
+  for (; i + L <= n; i += L) V::store(out + i, V::sub(V::sub(V::load(in + i), vm), vc));
+  if (i < n) {
+    const int r = static_cast<int>(n - i);
+    V::storePartial(out + i, V::sub(V::sub(V::loadPartial(in + i, r), vm), vc), r);
+  }
+}
+
+template <class V>
+inline void softmaxRow(const float* in, float* out, int64_t n) {
+  const float m = maxRow<V>(in, n);
+  const double s = expSumRow<V, true>(in, out, n, m);
+  scaleRow<V>(out, n, static_cast<float>(1.0 / s));
+}
+
+template <class V>
+inline void logSoftmaxRow(const float* in, float* out, int64_t n) {
+  const float m = maxRow<V>(in, n);
+  const double s = expSumRow<V, false>(in, nullptr, n, m);
+  subSubRow<V>(in, out, n, m, static_cast<float>(std::log(s)));
+}
+
+}  // namespace reduce_row
+}  // namespace TJ_ISA_NS
+}  // namespace tensorjit
