@@ -1,0 +1,405 @@
+// The GEMM building blocks, templated over the pass's vector type: panel packing, the
+// register-blocked micro-kernel with its fused epilogue, the cache-blocked driver and a
+// GEMV path. No include guard on purpose: kernel files include it once per ISA pass
+// (after their ordinary headers), so each ISA gets its own copy in its own namespace.
+//
+// Blocking (BLIS order): for each NC-wide column block and KC-deep slice of K, B is
+// packed into kc x NR panels (a panel stays in L1 across the micro-kernels of one
+// column), A into MC x KC blocks of MR-row panels (L2); the micro-kernel keeps an
+// MR x NR tile of C in registers for the whole slice.
+
+namespace tensorjit {
+namespace TJ_ISA_NS {
+
+#include "kernels/gemm/activation.h"
+
+namespace gemm {
+
+using R = Vec::Reg;
+constexpr int L = Vec::kLanes;
+// Tile per ISA: AVX-512 14x32 (28 accumulators + 2 B vectors + 1 broadcast of 32 zmm),
+// AVX2 6x16 (12 + 2 + 1 of 16 ymm), scalar 4x4.
+constexpr int MR = L == 16 ? 14 : (L == 8 ? 6 : 4);
+constexpr int NV = L == 1 ? 4 : 2;
+constexpr int NR = NV * L;
+constexpr int64_t KC = 256;
+constexpr int64_t MC = MR * 12;
+constexpr int64_t NC = (L == 1 ? 256 : 1024);
+static_assert(NC % NR == 0, "column blocks must hold whole panels");
+
+// What one tile's store does (see GemmEpilogue); pointers already offset to the tile.
+struct TileEp {
+  float alpha = 1.f;
+  float beta = 0.f;
+  bool readC = false;  // add beta * C (first K slice) or the running partial sum (later ones)
+  bool last = true;    // final K slice: apply bias, activation, residual
+  const float* biasCol = nullptr;
+  const float* biasRow = nullptr;
+  Activation act = Activation::None;
+  const float* res = nullptr;
+  int64_t ldr = 0;
+};
+
+template <int M_, int NV_>
+inline void storeTile(R (&acc)[M_][NV_], float* c, int64_t ldc, int n, const TileEp& ep) {
+  if (ep.alpha != 1.f) {
+    const R a = Vec::set1(ep.alpha);
+    for (int i = 0; i < M_; ++i)
+      for (int v = 0; v < NV_; ++v) acc[i][v] = Vec::mul(acc[i][v], a);
+  }
+  const R beta = Vec::set1(ep.beta);
+  for (int i = 0; i < M_; ++i) {
+    float* row = c + i * ldc;
+    const R rowBias = ep.biasRow ? Vec::set1(ep.biasRow[i]) : Vec::zero();
+    for (int v = 0; v < NV_; ++v) {
+      const int col = v * L;
+      const int cnt = n - col < L ? n - col : L;
+      if (cnt <= 0) break;
+      const bool full = cnt == L;
+      R x = acc[i][v];
+      if (ep.readC) {
+        const R old = full ? Vec::load(row + col) : Vec::loadPartial(row + col, cnt);
+        x = ep.beta == 1.f ? Vec::add(x, old) : Vec::fma(beta, old, x);
+      }
+      if (ep.last) {
+        if (ep.biasCol) x = Vec::add(x, full ? Vec::load(ep.biasCol + col) : Vec::loadPartial(ep.biasCol + col, cnt));
+        if (ep.biasRow) x = Vec::add(x, rowBias);
+        if (ep.act != Activation::None) x = act::apply<Vec>(ep.act, x);
+        if (ep.res) {
+          const float* r = ep.res + i * ep.ldr + col;
+          x = Vec::add(x, full ? Vec::load(r) : Vec::loadPartial(r, cnt));
+        }
+      }
+      if (full) Vec::store(row + col, x);
+      else Vec::storePartial(row + col, x, cnt);
+    }
+  }
+}
+
+// C tile (M_ rows, n <= NV_*L valid columns) from a k-major A panel (M_ floats per k)
+// and a k-major B panel (NV_*L floats per k). Accumulation is in k order per element.
+template <int M_, int NV_>
+inline void microKernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc,
+                        int n, const TileEp& ep) {
+  R acc[M_][NV_];
+#pragma GCC unroll 16
+  for (int i = 0; i < M_; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV_; ++v) acc[i][v] = Vec::zero();
+  for (int64_t k = 0; k < kc; ++k) {
+    R bv[NV_];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV_; ++v) bv[v] = Vec::load(b + v * L);
+#pragma GCC unroll 16
+    for (int i = 0; i < M_; ++i) {
+      const R av = Vec::set1(a[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV_; ++v) acc[i][v] = Vec::fma(av, bv[v], acc[i][v]);
+    }
+    a += M_;
+    b += NV_ * L;
+  }
+  storeTile<M_, NV_>(acc, c, ldc, n, ep);
+}
+
+using MicroKernelFn = void (*)(int64_t, const float*, const float*, float*, int64_t, int, const TileEp&);
+
+template <int NV_, int... Ms>
+constexpr std::array<MicroKernelFn, sizeof...(Ms) + 1> makeKernelTable(std::integer_sequence<int, Ms...>) {
+  return {{nullptr, &microKernel<Ms + 1, NV_>...}};
+}
+// kernels[m] handles an m-row tile (m = 1..MR); tails get exact-height kernels.
+constexpr auto kKernels = makeKernelTable<NV>(std::make_integer_sequence<int, MR>());
+
+// ---- packing
+
+// mr rows x kc columns of A (element (r, k) at src[r*rs + k*cs]) -> dst[k*mr + r].
+inline void packAPanel(const float* src, int64_t rs, int64_t cs, int mr, int64_t kc, float* __restrict dst) {
+  if (rs == 1 && mr == MR) {
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* s = src + k * cs;
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) dst[k * MR + r] = s[r];
+    }
+  } else if (cs == 1 && mr == MR) {
+    for (int64_t k = 0; k < kc; ++k) {
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) dst[k * MR + r] = src[r * rs + k];
+    }
+  } else {
+    for (int64_t k = 0; k < kc; ++k)
+      for (int r = 0; r < mr; ++r) dst[k * mr + r] = src[r * rs + k * cs];
+  }
+}
+
+// Rows [i0, i0+mc) x cols [k0, k0+kc) of A as consecutive MR-row panels (the last one
+// mc % MR rows high, unpadded: it is read by the exact-height kernel).
+inline void packA(const MatrixRef& A, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* dst) {
+  for (int64_t p = 0; p < mc; p += MR) {
+    const int mr = static_cast<int>(std::min<int64_t>(MR, mc - p));
+    packAPanel(A.data + (i0 + p) * A.rowStride + k0 * A.colStride, A.rowStride, A.colStride, mr, kc, dst);
+    dst += mr * kc;
+  }
+}
+
+// kc rows x nr columns of B (element (k, j) at src[k*rs + j*cs]) -> dst[k*width + j],
+// zero padded to `width` columns.
+inline void packBPanel(const float* src, int64_t rs, int64_t cs, int64_t kc, int nr, int width,
+                       float* __restrict dst) {
+  if (cs == 1 && width % L == 0) {
+    const int nv = width / L;
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* s = src + k * rs;
+      float* d = dst + k * width;
+      for (int v = 0; v < nv; ++v) {
+        const int cnt = nr - v * L;
+        if (cnt >= L) Vec::store(d + v * L, Vec::load(s + v * L));
+        else Vec::store(d + v * L, cnt > 0 ? Vec::loadPartial(s + v * L, cnt) : Vec::zero());
+      }
+    }
+    return;
+  }
+  if (rs == 1) {
+    // B^T stored (e.g. a linear weight): each column is contiguous in k.
+    for (int j = 0; j < nr; ++j) {
+      const float* s = src + j * cs;
+      for (int64_t k = 0; k < kc; ++k) dst[k * width + j] = s[k];
+    }
+  } else {
+    for (int64_t k = 0; k < kc; ++k)
+      for (int j = 0; j < nr; ++j) dst[k * width + j] = src[k * rs + j * cs];
+  }
+  for (int64_t k = 0; k < kc; ++k)
+    for (int j = nr; j < width; ++j) dst[k * width + j] = 0.f;
+}
+
+// ---- per-thread scratch (pool workers are persistent, so this is allocated once)
+
+struct Scratch {
+  float* ptr = nullptr;
+  size_t cap = 0;
+  float* get(size_t n) {
+    if (n > cap) {
+      std::free(ptr);
+      cap = std::max<size_t>(n, 1024);
+      ptr = static_cast<float*>(std::aligned_alloc(64, (cap * sizeof(float) + 63) / 64 * 64));
+      if (!ptr) throw std::bad_alloc();
+    }
+    return ptr;
+  }
+  ~Scratch() { std::free(ptr); }
+};
+struct Workspace {
+  Scratch a, b, v;
+};
+inline Workspace& workspace() {
+  static thread_local Workspace ws;
+  return ws;
+}
+
+// ---- the blocked driver
+
+inline TileEp tileEpilogue(const GemmProblem& p, int64_t row, int64_t col, bool first, bool last) {
+  const GemmEpilogue& e = p.ep;
+  TileEp t;
+  t.alpha = e.alpha;
+  t.beta = first ? e.beta : 1.f;
+  t.readC = !first || e.beta != 0.f;
+  t.last = last;
+  if (e.bias) {
+    if (e.biasMode == BiasMode::PerColumn) t.biasCol = e.bias + col;
+    else t.biasRow = e.bias + row;
+  }
+  t.act = e.act;
+  if (e.residual) {
+    t.res = e.residual + row * e.ldResidual + col;
+    t.ldr = e.ldResidual;
+  }
+  return t;
+}
+
+// Rows [m0, m1) x cols [n0, n1) of C, all of K, on the calling thread.
+inline void runRange(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  if (m0 >= m1 || n0 >= n1) return;
+  Workspace& ws = workspace();
+  const int64_t K = p.K;
+  float* Ap = ws.a.get(static_cast<size_t>(MC * KC));
+  const int64_t nPanelsAll = (p.N + NR - 1) / NR;
+  for (int64_t jc = n0; jc < n1; jc += NC) {
+    const int64_t nc = std::min(NC, n1 - jc);
+    for (int64_t pc = 0;;) {
+      const int64_t kc = std::min(KC, K - pc);
+      const bool first = pc == 0, last = pc + kc >= K;
+      const float* Bblock = nullptr;
+      if (kc > 0) {
+        if (p.packed) {
+          Bblock = p.packed->data() + pc * nPanelsAll * NR + (jc / NR) * kc * NR;
+        } else {
+          float* Bp = ws.b.get(static_cast<size_t>(KC * NC));
+          for (int64_t jr = 0; jr < nc; jr += NR) {
+            const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+            float* dst = Bp + (jr / NR) * kc * NR;
+            if (p.source) p.source->pack(pc, kc, jc + jr, nr, NR, dst);
+            else packBPanel(p.B.data + pc * p.B.rowStride + (jc + jr) * p.B.colStride, p.B.rowStride,
+                            p.B.colStride, kc, nr, NR, dst);
+          }
+          Bblock = Bp;
+        }
+      }
+      for (int64_t ic = m0; ic < m1; ic += MC) {
+        const int64_t mc = std::min(MC, m1 - ic);
+        if (kc > 0) packA(p.A, ic, mc, pc, kc, Ap);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+          const float* bp = kc > 0 ? Bblock + (jr / NR) * kc * NR : nullptr;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+            const int64_t row = ic + ir, col = jc + jr;
+            const TileEp ep = tileEpilogue(p, row, col, first, last);
+            float* c = p.C + row * p.ldc + col;
+            kKernels[mr](kc, Ap + ir * kc, bp, c, p.ldc, nr, ep);
+            if (last && p.ep.tileFn) p.ep.tileFn(p.ep.tileCtx, p.C, p.ldc, row, col, mr, nr);
+          }
+        }
+      }
+      pc += kc;
+      if (pc >= K) break;
+    }
+  }
+}
+
+inline void packFull(int64_t K, int64_t N, MatrixRef B, PackedB& out) {
+  const int64_t nPanels = (N + NR - 1) / NR;
+  float* base = out.mutableData();
+  const int64_t blocks = (K + KC - 1) / KC;
+  parallelFor(blocks * nPanels, 16, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t blk = t / nPanels, panel = t % nPanels;
+      const int64_t pc = blk * KC, kc = std::min(KC, K - pc), j = panel * NR;
+      const int nr = static_cast<int>(std::min<int64_t>(NR, N - j));
+      packBPanel(B.data + pc * B.rowStride + j * B.colStride, B.rowStride, B.colStride, kc, nr, NR,
+                 base + pc * nPanels * NR + panel * kc * NR);
+    }
+  });
+}
+
+// ---- GEMV: M == 1 or N == 1 without packing (memory bound: read each weight once)
+
+inline float applyScalarAct(Activation a, float x) {
+  switch (a) {
+    case Activation::None: return x;
+    case Activation::Relu: return x < 0.f ? 0.f : x;
+    case Activation::GeluErf: return 0.5f * x * std::erfc(-x * 0.70710678118654752f);
+    case Activation::GeluTanh: {
+      const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+      return 0.5f * x * (1.f + std::tanh(u));
+    }
+    case Activation::Silu: return x / (1.f + std::exp(-x));
+    case Activation::Sigmoid: return 1.f / (1.f + std::exp(-x));
+    case Activation::Tanh: return std::tanh(x);
+  }
+  return x;
+}
+
+// y[r] = sum_k M(r, k) x[k*incx] for r in [r0, r1) (M is rows x K through strides).
+inline void gemvRaw(const MatrixRef& m, int64_t K, const float* x, int64_t incx, int64_t r0, int64_t r1, float* y) {
+  Workspace& ws = workspace();
+  if (m.colStride == 1) {
+    const float* xc = x;
+    if (incx != 1) {
+      float* t = ws.v.get(static_cast<size_t>(K));
+      for (int64_t k = 0; k < K; ++k) t[k] = x[k * incx];
+      xc = t;
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* row = m.data + r * m.rowStride;
+      R s0 = Vec::zero(), s1 = Vec::zero();
+      int64_t k = 0;
+      for (; k + 2 * L <= K; k += 2 * L) {
+        s0 = Vec::fma(Vec::load(row + k), Vec::load(xc + k), s0);
+        s1 = Vec::fma(Vec::load(row + k + L), Vec::load(xc + k + L), s1);
+      }
+      for (; k < K; k += L) {
+        const int cnt = static_cast<int>(std::min<int64_t>(L, K - k));
+        s0 = Vec::fma(Vec::loadPartial(row + k, cnt), Vec::loadPartial(xc + k, cnt), s0);
+      }
+      y[r - r0] = Vec::reduceAdd(Vec::add(s0, s1));
+    }
+  } else if (m.rowStride == 1) {
+    // Columns are contiguous: y += x[k] * column k, vectorised over r.
+    const int64_t n = r1 - r0;
+    for (int64_t i = 0; i < n; ++i) y[i] = 0.f;
+    for (int64_t k = 0; k < K; ++k) {
+      const R xk = Vec::set1(x[k * incx]);
+      const float* col = m.data + k * m.colStride + r0;
+      int64_t i = 0;
+      for (; i + L <= n; i += L) Vec::store(y + i, Vec::fma(xk, Vec::load(col + i), Vec::load(y + i)));
+      if (i < n) {
+        const int cnt = static_cast<int>(n - i);
+        Vec::storePartial(y + i, Vec::fma(xk, Vec::loadPartial(col + i, cnt), Vec::loadPartial(y + i, cnt)), cnt);
+      }
+    }
+  } else {
+    for (int64_t r = r0; r < r1; ++r) {
+      float s = 0.f;
+      for (int64_t k = 0; k < K; ++k) s += m.data[r * m.rowStride + k * m.colStride] * x[k * incx];
+      y[r - r0] = s;
+    }
+  }
+}
+
+// Output elements [r0, r1) of a problem with M == 1 or N == 1 (r indexes the long side).
+inline void gemvRange(const GemmProblem& p, int64_t r0, int64_t r1) {
+  if (r0 >= r1) return;
+  const bool rowVector = p.M == 1;  // C is 1 x N: y_j = sum_k A(0,k) B(k,j)
+  MatrixRef m;
+  const float* x;
+  int64_t incx;
+  if (rowVector) {
+    m = MatrixRef{p.B.data, p.B.colStride, p.B.rowStride};
+    x = p.A.data;
+    incx = p.A.colStride;
+  } else {
+    m = p.A;
+    x = p.B.data;
+    incx = p.B.rowStride;
+  }
+  // Blocks keep y in L1 for the column-contiguous (axpy) order.
+  constexpr int64_t kBlock = 2048;
+  float buf[kBlock];
+  const GemmEpilogue& e = p.ep;
+  for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
+    const int64_t b1 = std::min(r1, b0 + kBlock);
+    if (p.K > 0) gemvRaw(m, p.K, x, incx, b0, b1, buf);
+    else std::fill(buf, buf + (b1 - b0), 0.f);
+    for (int64_t r = b0; r < b1; ++r) {
+      const int64_t i = rowVector ? 0 : r, j = rowVector ? r : 0;
+      float* c = p.C + i * p.ldc + j;
+      float v = e.alpha * buf[r - b0];
+      if (e.beta != 0.f) v += e.beta * *c;
+      if (e.bias) v += e.biasMode == BiasMode::PerColumn ? e.bias[j] : e.bias[i];
+      v = applyScalarAct(e.act, v);
+      if (e.residual) v += e.residual[i * e.ldResidual + j];
+      *c = v;
+    }
+  }
+  if (e.tileFn) {
+    if (rowVector) e.tileFn(e.tileCtx, p.C, p.ldc, 0, r0, 1, r1 - r0);
+    else e.tileFn(e.tileCtx, p.C, p.ldc, r0, 0, r1 - r0, 1);
+  }
+}
+
+inline GemmImpl makeImpl() {
+  GemmImpl g;
+  g.mr = MR;
+  g.nr = NR;
+  g.kc = KC;
+  g.run = &runRange;
+  g.gemv = &gemvRange;
+  g.pack = &packFull;
+  return g;
+}
+
+}  // namespace gemm
+}  // namespace TJ_ISA_NS
+}  // namespace tensorjit

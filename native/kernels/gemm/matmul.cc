@@ -1,0 +1,168 @@
+// The matmul-family kernels over the GEMM (float32).
+//
+// "matmul"  inputs: a, b; output: out. torch.matmul semantics: a 1-D a is [1, K] and a
+//           1-D b is [K, 1] (the promoted dim is absent from out); batch dims (all but
+//           the last two) broadcast. Serves matmul and bmm. attrs: none.
+// "linear"  inputs: x [..., in], weight [out, in], optional bias [out]; output
+//           [..., out] = x @ weight^T + bias. attrs: [hasBias (0|1)].
+// Any strides: the GEMM packs through them. out must be contiguous.
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/kernel_registration.h"
+#include "core/tensor_view.h"
+#include "kernels/gemm/gemm.h"
+
+namespace tensorjit {
+namespace {
+
+std::string shapes(const TensorView& a, const TensorView& b) { return a.shapeString() + " and " + b.shapeString(); }
+
+void expectFloat(const char* op, const char* arg, const TensorView& v) {
+  if (v.dtype != DType::Float32)
+    throwTypeError(std::string(op) + ": argument '" + arg + "' must be float32, got " + dtypeName(v.dtype));
+}
+
+// Collapses dims [d0, d1] of v into one stride, if the layout allows (size-1 dims are free).
+bool collapseDims(const TensorView& v, int d0, int d1, int64_t* stride) {
+  bool any = false;
+  int64_t expect = 0;
+  *stride = 0;
+  for (int d = d1; d >= d0; --d) {
+    if (v.shape[d] == 1) continue;
+    if (!any) {
+      *stride = v.strides[d];
+      expect = v.strides[d] * v.shape[d];
+      any = true;
+    } else {
+      if (v.strides[d] != expect) return false;
+      expect *= v.shape[d];
+    }
+  }
+  return true;
+}
+
+// out = a @ b (+ bias per column), a and b as torch.matmul operands.
+void matmulViews(const GemmImpl& g, const char* op, const TensorView& a, const TensorView& b, const float* bias,
+                 const TensorView& out) {
+  if (a.ndim < 1 || b.ndim < 1) throwRangeError(std::string(op) + ": both arguments need at least 1 dim, got " + shapes(a, b));
+  const int64_t M = a.ndim >= 2 ? a.shape[a.ndim - 2] : 1, K = a.shape[a.ndim - 1];
+  const int64_t Kb = b.ndim >= 2 ? b.shape[b.ndim - 2] : b.shape[0], N = b.ndim >= 2 ? b.shape[b.ndim - 1] : 1;
+  if (K != Kb)
+    throwRangeError(std::string(op) + ": shapes " + shapes(a, b) + " cannot be multiplied (" + std::to_string(K) +
+                    " vs " + std::to_string(Kb) + ")");
+  const int aBatch = a.ndim > 2 ? a.ndim - 2 : 0, bBatch = b.ndim > 2 ? b.ndim - 2 : 0;
+  const int nb = aBatch > bBatch ? aBatch : bBatch;
+  int64_t bshape[kMaxDims] = {}, aStr[kMaxDims] = {}, bStr[kMaxDims] = {};
+  int64_t count = 1;
+  for (int d = 0; d < nb; ++d) {
+    const int da = d - (nb - aBatch), db = d - (nb - bBatch);
+    const int64_t sa = da >= 0 ? a.shape[da] : 1, sb = db >= 0 ? b.shape[db] : 1;
+    if (sa != sb && sa != 1 && sb != 1)
+      throwRangeError(std::string(op) + ": batch dims of " + shapes(a, b) + " are not broadcastable");
+    bshape[d] = sa == 1 ? sb : sa;
+    aStr[d] = (da >= 0 && sa != 1) ? a.strides[da] : 0;
+    bStr[d] = (db >= 0 && sb != 1) ? b.strides[db] : 0;
+    count *= bshape[d];
+  }
+  // out is [batch..., M (if a is n-D), N (if b is n-D)], contiguous.
+  std::vector<int64_t> want(bshape, bshape + nb);
+  if (a.ndim >= 2) want.push_back(M);
+  if (b.ndim >= 2) want.push_back(N);
+  bool same = static_cast<int>(want.size()) == out.ndim;
+  for (int d = 0; same && d < out.ndim; ++d) same = want[d] == out.shape[d];
+  if (!same) throwRangeError(std::string(op) + ": output " + out.shapeString() + " does not match inputs " + shapes(a, b));
+  if (out.dtype != DType::Float32) throwTypeError(std::string(op) + ": output must be float32");
+  if (!out.isContiguous()) throwRangeError(std::string(op) + ": output must be contiguous");
+  if (out.numel() == 0) return;
+
+  const MatrixRef A0 = a.ndim >= 2 ? MatrixRef{a.ptr<float>(), a.strides[a.ndim - 2], a.strides[a.ndim - 1]}
+                                   : MatrixRef{a.ptr<float>(), 0, a.strides[0]};
+  const MatrixRef B0 = b.ndim >= 2 ? MatrixRef{b.ptr<float>(), b.strides[b.ndim - 2], b.strides[b.ndim - 1]}
+                                   : MatrixRef{b.ptr<float>(), b.strides[0], 0};
+  float* C = out.ptr<float>();
+  GemmEpilogue ep;
+  ep.bias = bias;
+
+  // b shared by every batch entry and a's batch rows evenly strided: one tall GEMM.
+  int64_t rowStride;
+  if (bBatch == 0 && aBatch > 0 && collapseDims(a, 0, a.ndim - 2, &rowStride)) {
+    GemmProblem p;
+    p.M = count * M;
+    p.N = N;
+    p.K = K;
+    p.A = MatrixRef{A0.data, rowStride, A0.colStride};
+    p.B = B0;
+    p.C = C;
+    p.ldc = N;
+    p.ep = ep;
+    runGemm(g, p);
+    return;
+  }
+  runGemmList(g, count, [&](int64_t i, GemmProblem& p) {
+    int64_t offA = 0, offB = 0, rem = i;
+    for (int d = nb - 1; d >= 0; --d) {
+      const int64_t idx = rem % bshape[d];
+      rem /= bshape[d];
+      offA += idx * aStr[d];
+      offB += idx * bStr[d];
+    }
+    p.M = M;
+    p.N = N;
+    p.K = K;
+    p.A = MatrixRef{A0.data + offA, A0.rowStride, A0.colStride};
+    p.B = MatrixRef{B0.data + offB, B0.rowStride, B0.colStride};
+    p.C = C + i * M * N;
+    p.ldc = N;
+    p.ep = ep;
+  });
+}
+
+template <Isa I>
+void matmulKernel(const KernelArgs& args) {
+  if (args.numInputs != 2 || args.numOutputs != 1) throwRangeError("matmul: expects 2 inputs and 1 output");
+  expectFloat("matmul", "input", args.in(0));
+  expectFloat("matmul", "other", args.in(1));
+  matmulViews(gemmImpl(I), "matmul", args.in(0), args.in(1), nullptr, args.out(0));
+}
+
+template <Isa I>
+void linearKernel(const KernelArgs& args) {
+  const bool hasBias = args.numAttrs > 0 && args.attr(0) != 0;
+  if (args.numInputs != (hasBias ? 3 : 2) || args.numOutputs != 1)
+    throwRangeError("linear: expects x, weight" + std::string(hasBias ? ", bias" : "") + " and 1 output");
+  const TensorView& x = args.in(0);
+  const TensorView& w = args.in(1);
+  expectFloat("linear", "input", x);
+  expectFloat("linear", "weight", w);
+  if (w.ndim != 2 || x.ndim < 1 || x.shape[x.ndim - 1] != w.shape[1])
+    throwRangeError("linear: input " + x.shapeString() + " and weight " + w.shapeString() +
+                    " do not match (weight must be [out, in])");
+  TensorView wt = w;  // weight^T as the GEMM's B: [in, out]
+  wt.shape[0] = w.shape[1];
+  wt.shape[1] = w.shape[0];
+  wt.strides[0] = w.strides[1];
+  wt.strides[1] = w.strides[0];
+  std::vector<float> biasCopy;
+  const float* bias = nullptr;
+  if (hasBias) {
+    const TensorView& b = args.in(2);
+    expectFloat("linear", "bias", b);
+    if (b.ndim != 1 || b.shape[0] != w.shape[0])
+      throwRangeError("linear: bias " + b.shapeString() + " must be [" + std::to_string(w.shape[0]) + "]");
+    bias = b.ptr<float>();
+    if (b.shape[0] > 1 && b.strides[0] != 1) {
+      biasCopy.resize(static_cast<size_t>(b.shape[0]));
+      for (int64_t i = 0; i < b.shape[0]; ++i) biasCopy[i] = bias[i * b.strides[0]];
+      bias = biasCopy.data();
+    }
+  }
+  matmulViews(gemmImpl(I), "linear", x, wt, bias, args.out(0));
+}
+
+TJ_REGISTER_GEMM_KERNEL("matmul", matmulKernel);
+TJ_REGISTER_GEMM_KERNEL("linear", linearKernel);
+
+}  // namespace
+}  // namespace tensorjit
