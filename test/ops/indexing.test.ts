@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import * as tj from '../../lib/index';
 import type { DType } from '../../lib/index';
+import { Tensor } from '../../lib/tensor';
+import { getOp, metaOf } from '../../lib/ops/registry';
 import {
   LAYOUTS, Ref, SIZES, expectClose, makeTensor, numel, randomValues, ref, stridesOf, toRef,
 } from '../helpers/reference';
@@ -472,4 +474,27 @@ test('ops on disposed tensors fail with the op name', () => {
   const a = tj.ones([2]);
   a.dispose();
   expect(() => tj.cat([a, tj.ones([2])])).toThrow(/^cat: input 0/);
+});
+
+test('meta rules (fake tensors, as the tracer sees them) agree with eager results', () => {
+  const x = tj.ones([4, 3]), i64 = tj.tensor(new BigInt64Array([1n, 0n]), { shape: [2] });
+  const calls: [string, unknown[]][] = [
+    ['cat', [[x, tj.ones([2, 3], { dtype: 'int32' })]]],
+    ['stack', [[x, x], -1]],
+    ['split', [x, [1, 3]]],
+    ['gather', [x, 1, tj.zeros([2, 2], { dtype: 'int64' })]],
+    ['indexSelect', [x, 1, i64]],
+    ['embedding', [tj.zeros([2, 5], { dtype: 'int32' }), x]],
+  ];
+  const fake = (v: unknown): unknown => (v instanceof tj.Tensor ? Tensor.fake(v.shape, v.dtype) : Array.isArray(v) ? v.map(fake) : v);
+  const sig = (r: unknown) => (Array.isArray(r) ? r : [r]).map((t: tj.Tensor) => `${t.shape}:${t.dtype}`);
+  for (const [name, args] of calls) {
+    const op = getOp(name)!;
+    const meta = metaOf(op, args.map(fake));
+    (Array.isArray(meta) ? meta : [meta]).forEach((t) => expect((t as tj.Tensor).isFake, name).toBe(true));
+    expect(sig(meta), name).toEqual(sig(op(...args)));
+  }
+  const dst = Tensor.fake([4, 3], 'float32');
+  expect(metaOf(getOp('copy_')!, [dst, Tensor.fake([3], 'int32')])).toBe(dst);
+  expect(metaOf(getOp('indexCopy_')!, [dst, 0, Tensor.fake([1], 'int64'), Tensor.fake([1, 3], 'float32')])).toBe(dst);
 });

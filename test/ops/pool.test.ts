@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import * as tj from '../../lib/index';
+import { Tensor } from '../../lib/tensor';
+import { getOp, metaOf } from '../../lib/ops/registry';
 import { LAYOUTS, Layout, Ref, expectClose, makeTensor, numel, randomValues, ref } from '../helpers/reference';
 
 interface Window {
@@ -189,4 +191,17 @@ describe('avgPool2d', () => {
     expect(() => tj.avgPool2d(x, [7, 1])).toThrow(/avgPool2d: .*output size is too small/);
     expect(() => tj.avgPool2d(x, 2, { stride: [1, 0] })).toThrow(RangeError);
   });
+});
+
+test('meta rules (fake tensors) give the eager output shapes', () => {
+  for (const [name, args] of [
+    ['maxPool2d', [[1, 3, 9, 9], 3, { stride: 2, padding: 1, ceilMode: true }]],
+    ['avgPool2d', [[3, 8, 7], [2, 3], { ceilMode: true, countIncludePad: false }]],
+  ] as [string, [number[], ...unknown[]]][]) {
+    const [shape, ...rest] = args;
+    const meta = metaOf(getOp(name)!, [Tensor.fake(shape, 'float32'), ...rest]) as tj.Tensor;
+    const eager = getOp(name)!(tj.zeros(shape), ...rest) as tj.Tensor;
+    expect(meta.isFake).toBe(true);
+    expect(meta.shape, name).toEqual(eager.shape);
+  }
 });

@@ -20,16 +20,6 @@ namespace tensorjit {
 namespace index_kernels {
 namespace {
 
-// 0-d tensors act as 1-d of size 1 (torch's ensure_nonempty_dim).
-TensorView atLeast1d(const TensorView& v) {
-  if (v.ndim > 0) return v;
-  TensorView r = v;
-  r.ndim = 1;
-  r.shape[0] = 1;
-  r.strides[0] = 0;
-  return r;
-}
-
 void gatherKernel(const KernelArgs& a) {
   const TensorView x = atLeast1d(a.in(0));
   const TensorView index = atLeast1d(a.in(1));

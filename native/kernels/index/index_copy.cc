@@ -17,15 +17,6 @@ namespace tensorjit {
 namespace index_kernels {
 namespace {
 
-TensorView atLeast1d(const TensorView& v) {
-  if (v.ndim > 0) return v;
-  TensorView r = v;
-  r.ndim = 1;
-  r.shape[0] = 1;
-  r.strides[0] = 0;
-  return r;
-}
-
 // Checks every index; returns true when some index repeats.
 template <class I>
 bool validateIndices(const TensorView& index, int64_t stride, int64_t n, int64_t size, int dim) {

@@ -46,6 +46,16 @@ inline bool collapseDims(const TensorView& v, int begin, int end, int64_t* size,
   return true;
 }
 
+// 0-d tensors act as 1-d of size 1 (torch's ensure_nonempty_dim).
+inline TensorView atLeast1d(const TensorView& v) {
+  if (v.ndim > 0) return v;
+  TensorView r = v;
+  r.ndim = 1;
+  r.shape[0] = 1;
+  r.strides[0] = 0;
+  return r;
+}
+
 // A view of `shape`/`strides` over `data` (the loop's operand description).
 inline TensorView operandView(void* data, DType dtype, int ndim, const int64_t* shape, const int64_t* strides) {
   TensorView v;
