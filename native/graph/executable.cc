@@ -9,7 +9,7 @@ namespace graph {
 
 Executable::Executable(Program program, std::vector<ConstBuffer> consts)
     : program_(std::move(program)), consts_(std::move(consts)) {
-  passStats_ = optimize(program_);
+  passStats_ = optimize(program_, consts_);
   plan_ = planMemory(program_);
   inputValue_.assign(program_.numInputs, -1);
   for (size_t v = 0; v < program_.values.size(); ++v)
@@ -142,7 +142,8 @@ std::vector<OutputBuffer> Executable::run(const std::vector<TensorView>& inputs)
     for (int v : in.outputs) args.push_back(views[v]);
     KernelArgs ka{args.data(), static_cast<int>(in.inputs.size()), args.data() + in.inputs.size(),
                   static_cast<int>(in.outputs.size()), in.attrs.data(), static_cast<int>(in.attrs.size())};
-    runKernel(in.kernelId, ka);
+    if (in.run) in.run(ka);
+    else runKernel(in.kernelId, ka);
   }
 
   std::vector<OutputBuffer> result;

@@ -12,10 +12,6 @@
 namespace tensorjit {
 namespace graph {
 
-struct ConstBuffer {
-  const void* data;
-  int64_t bytes;
-};
 
 // Output memory comes from the caching allocator; the caller owns it after run().
 struct OutputBuffer {

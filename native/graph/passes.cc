@@ -9,7 +9,9 @@ namespace graph {
 
 std::string PassStats::describe() const {
   return "passes: " + std::to_string(deadInstrs) + " dead instructions removed, " +
-         std::to_string(commonSubexpressions) + " common subexpressions merged\n";
+         std::to_string(commonSubexpressions) + " common subexpressions merged, " + std::to_string(prepackedGemms) +
+         " GEMMs with prepacked weights (" + std::to_string(prepackedBytes) + " bytes), " +
+         std::to_string(fusedEpilogues) + " epilogues fused\n";
 }
 
 int eliminateDeadCode(Program& p) {
@@ -91,11 +93,31 @@ int eliminateCommonSubexpressions(Program& p) {
   return merged;
 }
 
-PassStats optimize(Program& p) {
+PassStats optimize(Program& p, const std::vector<ConstBuffer>& consts) {
   PassStats s;
   s.commonSubexpressions = eliminateCommonSubexpressions(p);
   s.deadInstrs = eliminateDeadCode(p);
+  s.prepackedGemms = prepackConstantWeights(p, consts, &s.prepackedBytes);
   return s;
+}
+
+TensorView constantView(const Program& p, const std::vector<ConstBuffer>& consts, int v) {
+  TensorView tv;
+  const int root = p.rootOf(v);
+  if (p.values[root].kind != ValueKind::Const) return tv;
+  const Value& val = p.values[v];
+  const char* base = static_cast<const char*>(consts[p.values[root].index].data);
+  if (val.kind == ValueKind::View) {
+    tv.data = const_cast<char*>(base) + val.offset * static_cast<int64_t>(itemSize(val.dtype));
+    tv.dtype = val.dtype;
+    tv.ndim = val.ndim;
+    for (int d = 0; d < val.ndim; ++d) {
+      tv.shape[d] = val.shape[d];
+      tv.strides[d] = val.strides[d];
+    }
+    return tv;
+  }
+  return contiguousView(const_cast<char*>(base), val.dtype, val.ndim, val.shape);
 }
 
 }  // namespace graph

@@ -1,15 +1,24 @@
 // Graph passes over a decoded Program, run once per compile before memory planning.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "graph/program.h"
 
 namespace tensorjit {
 namespace graph {
 
+struct ConstBuffer {
+  const void* data;
+  int64_t bytes;
+};
+
 struct PassStats {
   int deadInstrs = 0;
   int commonSubexpressions = 0;
+  int prepackedGemms = 0;
+  int64_t prepackedBytes = 0;
+  int fusedEpilogues = 0;
   std::string describe() const;
 };
 
@@ -20,7 +29,14 @@ int eliminateDeadCode(Program& p);
 // calls may see different data.
 int eliminateCommonSubexpressions(Program& p);
 
-PassStats optimize(Program& p);
+// Linear/matmul instructions whose weight is a constant get their weight packed once
+// into the GEMM's panel layout (and bias read from the constant).
+int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, int64_t* packedBytes);
+
+// The view of value `v` when its root is a constant (nullptr data otherwise).
+TensorView constantView(const Program& p, const std::vector<ConstBuffer>& consts, int v);
+
+PassStats optimize(Program& p, const std::vector<ConstBuffer>& consts);
 
 }  // namespace graph
 }  // namespace tensorjit

@@ -179,7 +179,7 @@ std::string Program::describe() const {
   for (const Instr& in : instrs) {
     s += "  ";
     for (size_t k = 0; k < in.outputs.size(); ++k) s += (k ? ", %" : "%") + std::to_string(in.outputs[k]);
-    s += " = " + KernelRegistry::instance().names()[in.kernelId] + "(";
+    s += " = " + (in.label.empty() ? KernelRegistry::instance().names()[in.kernelId] : in.label) + "(";
     for (size_t k = 0; k < in.inputs.size(); ++k) s += (k ? ", %" : "%") + std::to_string(in.inputs[k]);
     if (!in.attrs.empty()) {
       s += "; attrs";

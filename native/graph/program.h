@@ -17,9 +17,11 @@
 //   numOutputs, outputValue[numOutputs]
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "core/kernel.h"
 #include "core/tensor_view.h"
 
 namespace tensorjit {
@@ -48,6 +50,10 @@ struct Instr {
   int kernelId = -1;
   std::vector<int> inputs, outputs;
   std::vector<double> attrs;
+  // Set by compile-time passes: runs instead of the registered kernel, with state built
+  // once (prepacked weights, fused pointwise programs). `label` names it in listings.
+  std::function<void(const KernelArgs&)> run;
+  std::string label;
 };
 
 struct Program {
