@@ -6,7 +6,8 @@
 // Both pools are separable: per output row, the window's input rows are first combined
 // column by column into an accumulator row (vectorized over the input width whatever the
 // stride), then each output takes the kw accumulator columns of its window (vectorized
-// over the output width when the stride is 1). Rows of all N*C planes are split across threads.
+// over the output width; strides > 1 read phase-split copies of the accumulator).
+// Rows of all N*C planes are split across threads.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -31,7 +32,8 @@ struct MaxOp {
   static typename V::Reg combine(typename V::Reg acc, typename V::Reg x) {
     return V::select(V::isNan(acc), acc, V::max(acc, x));
   }
-  static float combine1(float acc, float x) { return acc != acc ? acc : (x > acc || x != x ? x : acc); }
+  // A NaN acc stays (x > NaN is false); a NaN x replaces it.
+  static float combine1(float acc, float x) { return x > acc || x != x ? x : acc; }
 };
 
 struct SumOp {
@@ -49,28 +51,33 @@ void combineRow(float* acc, const float* x, int64_t n) {
 }
 
 // Output row: y[ow] = Op over kj of acc[ow*sw + kj*dw], divided by rowDiv*colDiv[ow] for avg.
+// With sw > 1 the accumulator is first split into sw phases (phase r holds columns
+// r, r+sw, ...), so each window column is again a unit-stride run: column ow*sw + off
+// is element ow + off/sw of phase off%sw.
 template <class V, class Op, bool kAvg>
-void windowRow(const Pool2dGeometry& g, const float* acc, float* y, float rowDiv, const float* colDiv) {
-  int64_t ow = 0;
-  if (g.sw == 1) {
-    const typename V::Reg rd = V::set1(rowDiv);
-    for (; ow < g.OW; ow += V::kLanes) {
-      const int rem = static_cast<int>(std::min<int64_t>(V::kLanes, g.OW - ow));
-      const bool full = rem == V::kLanes;
-      auto load = [&](const float* p) { return full ? V::load(p) : V::loadPartial(p, rem); };
-      typename V::Reg r = load(acc + ow);
-      for (int64_t kj = 1; kj < g.kw; ++kj) r = Op::template combine<V>(r, load(acc + ow + kj * g.dw));
-      if (kAvg) r = V::div(r, V::mul(rd, load(colDiv + ow)));
-      if (full) V::store(y + ow, r);
-      else V::storePartial(y + ow, r, rem);
+void windowRow(const Pool2dGeometry& g, const float* acc, float* phases, float* y, float rowDiv, const float* colDiv) {
+  const int64_t span = g.span();
+  const int64_t phaseLen = (span + g.sw - 1) / g.sw;
+  if (g.sw > 1) {
+    for (int64_t r = 0; r < g.sw; ++r) {
+      float* ph = phases + r * phaseLen;
+      for (int64_t j = 0, c = r; c < span; ++j, c += g.sw) ph[j] = acc[c];
     }
-    return;
   }
-  for (; ow < g.OW; ++ow) {
-    const float* w = acc + ow * g.sw;
-    float r = w[0];
-    for (int64_t kj = 1; kj < g.kw; ++kj) r = Op::combine1(r, w[kj * g.dw]);
-    y[ow] = kAvg ? r / (rowDiv * colDiv[ow]) : r;
+  const typename V::Reg rd = V::set1(rowDiv);
+  for (int64_t ow = 0; ow < g.OW; ow += V::kLanes) {
+    const int rem = static_cast<int>(std::min<int64_t>(V::kLanes, g.OW - ow));
+    const bool full = rem == V::kLanes;
+    auto column = [&](int64_t kj) {
+      const int64_t off = kj * g.dw;
+      const float* p = g.sw == 1 ? acc + ow + off : phases + (off % g.sw) * phaseLen + ow + off / g.sw;
+      return full ? V::load(p) : V::loadPartial(p, rem);
+    };
+    typename V::Reg r = column(0);
+    for (int64_t kj = 1; kj < g.kw; ++kj) r = Op::template combine<V>(r, column(kj));
+    if (kAvg) r = V::div(r, V::mul(rd, full ? V::load(colDiv + ow) : V::loadPartial(colDiv + ow, rem)));
+    if (full) V::store(y + ow, r);
+    else V::storePartial(y + ow, r, rem);
   }
 }
 
@@ -84,6 +91,7 @@ void poolRows(const Pool2dGeometry& g, const TensorView& in, const TensorView& o
   std::vector<float> acc(static_cast<size_t>(span));
   std::vector<float> rowBuf(inSW == 1 ? 0 : static_cast<size_t>(g.W));
   std::vector<float> outBuf(outSW == 1 ? 0 : static_cast<size_t>(g.OW));
+  std::vector<float> phases(g.sw == 1 ? 0 : static_cast<size_t>(g.sw * ((span + g.sw - 1) / g.sw)));
   std::fill(acc.begin(), acc.begin() + c0, Op::identity());
   std::fill(acc.begin() + c1, acc.end(), Op::identity());
   const float* inBase = in.ptr<float>();
@@ -111,9 +119,9 @@ void poolRows(const Pool2dGeometry& g, const TensorView& in, const TensorView& o
     const float rowDiv = kAvg ? pool::axisDivisor(oh, g.kh, g.sh, g.ph, g.H, countIncludePad) : 1.f;
     float* y = outBase + pool::planeOffset(out, g.leading, p) + oh * outSH;
     if (outSW == 1) {
-      windowRow<V, Op, kAvg>(g, acc.data(), y, rowDiv, colDiv);
+      windowRow<V, Op, kAvg>(g, acc.data(), phases.data(), y, rowDiv, colDiv);
     } else {
-      windowRow<V, Op, kAvg>(g, acc.data(), outBuf.data(), rowDiv, colDiv);
+      windowRow<V, Op, kAvg>(g, acc.data(), phases.data(), outBuf.data(), rowDiv, colDiv);
       for (int64_t ow = 0; ow < g.OW; ++ow) y[ow * outSW] = outBuf[static_cast<size_t>(ow)];
     }
   }
