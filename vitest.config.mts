@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // and each test file runs in its own forked process.
 const isaProjects = ['avx2', 'scalar'].map((isa) => ({
   extends: true as const,
-  test: { name: `isa-${isa}`, include: ['test/ops/**/*.test.ts'], env: { TENSORJIT_ISA: isa } },
+  test: { name: `isa-${isa}`, include: ['test/ops/**/*.test.ts', 'test/backends/native/**/*.test.ts'], env: { TENSORJIT_ISA: isa } },
 }));
 
 export default defineConfig({
