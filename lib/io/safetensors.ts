@@ -26,9 +26,10 @@ export type NamedTensors = Record<string, Tensor> | Map<string, Tensor>;
 // ---- reading
 
 /**
- * Loads a safetensors file (path) or its bytes. Tensors share the loaded bytes when
- * their offsets are aligned (always for files this library writes), else they are copied.
- * With a Uint8Array source, shared tensors alias the caller's memory.
+ * Loads a safetensors file (path) or its bytes. A file is read straight into each
+ * tensor's own memory. With a Uint8Array source the tensors alias the caller's bytes
+ * (zero-copy) where their offsets are aligned to their dtype (always for files this
+ * library writes), else they are copied.
  * @example const { tensors, metadata } = tj.io.loadSafetensors('model.safetensors');
  */
 export function loadSafetensors(source: string | Uint8Array): LoadedSafetensors {
@@ -53,14 +54,22 @@ export async function loadSafetensorsAsync(source: string | Uint8Array): Promise
     const header = new Uint8Array(headerLength);
     await readFullyAsync(handle, header, 8, size);
     const info = parseHeader(header, size - 8 - headerLength);
-    const data = new Uint8Array(new ArrayBuffer(size - 8 - headerLength));
-    await readFullyAsync(handle, data, 8 + headerLength, size);
-    return build(info, data, 0);
+    const tensors: Record<string, Tensor> = {};
+    for (const e of info.entries) {
+      const t = Tensor.empty(e.shape, e.dtype);
+      await readFullyAsync(handle, storageBytes(t, e), 8 + headerLength + e.begin, size);
+      defineEntry(tensors, e.name, checked(e, t));
+    }
+    return { tensors, metadata: info.metadata };
   } finally {
     await handle.close();
   }
 }
 
+/**
+ * A file is read straight into one native allocation per tensor (nothing is copied after
+ * the read): aligned memory each tensor owns, which the native executor takes as a constant.
+ */
 function loadFromFile(path: string): LoadedSafetensors {
   const fd = fs.openSync(path, 'r');
   try {
@@ -68,16 +77,29 @@ function loadFromFile(path: string): LoadedSafetensors {
     const prefix = new Uint8Array(8);
     readFully(fd, prefix, 0, size);
     const headerLength = readHeaderLength(prefix, size);
-    // the header is validated against the file size before the data is allocated
+    // the header is validated against the file size before any tensor memory is allocated
     const header = new Uint8Array(headerLength);
     readFully(fd, header, 8, size);
     const info = parseHeader(header, size - 8 - headerLength);
-    const data = new Uint8Array(new ArrayBuffer(size - 8 - headerLength));
-    readFully(fd, data, 8 + headerLength, size);
-    return build(info, data, 0);
+    const tensors: Record<string, Tensor> = {};
+    for (const e of info.entries) {
+      const t = Tensor.empty(e.shape, e.dtype);
+      readFully(fd, storageBytes(t, e), 8 + headerLength + e.begin, size);
+      defineEntry(tensors, e.name, checked(e, t));
+    }
+    return { tensors, metadata: info.metadata };
   } finally {
     fs.closeSync(fd);
   }
+}
+
+function storageBytes(t: Tensor, e: EntryInfo): Uint8Array {
+  return new Uint8Array(t.storage!.buffer, 0, e.end - e.begin);
+}
+
+function checked(e: EntryInfo, t: Tensor): Tensor {
+  if (e.dtype === 'bool') checkBoolBytes(e, storageBytes(t, e));
+  return t;
 }
 
 function readFully(fd: number, into: Uint8Array, position: number, size: number): void {

@@ -100,21 +100,30 @@ describe('round trip', () => {
     expect(header.__metadata__).toBeUndefined();
   });
 
-  test('loading from a file shares one buffer (zero-copy); a misaligned source is copied correctly', () => {
+  test('bytes load zero-copy when aligned, a misaligned source is copied, a file gets one allocation per tensor', () => {
     const file = path.join(dir, 'zc.safetensors');
-    saveSafetensors(file, { x: tj.tensor([1, 2, 3]), y: tj.tensor(new Int32Array([4, 5])) });
-    const { tensors } = loadSafetensors(file);
-    expect(tensors.x.storage!.buffer).toBe(tensors.y.storage!.buffer);
-    const bytes = fs.readFileSync(file);
+    saveSafetensors(file, { x: tj.tensor([1, 2, 3]), y: tj.tensor(new Int32Array([4, 5])), b: tj.tensor([true]) });
+    const bytes = new Uint8Array(fs.readFileSync(file));
+    const shared = loadSafetensors(bytes).tensors;
+    expect(shared.x.storage!.buffer).toBe(bytes.buffer);
+    expect(shared.y.storage!.buffer).toBe(bytes.buffer);
+    // the alias is live: writing the source bytes changes the tensor
+    const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const begin = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))).x.data_offsets[0];
+    new DataView(bytes.buffer).setFloat32(8 + n + begin, 42, true);
+    expect(shared.x.toArray()).toEqual([42, 2, 3]);
+    new DataView(bytes.buffer).setFloat32(8 + n + begin, 1, true);
     const shifted = new Uint8Array(bytes.length + 1);
     shifted.set(bytes, 1);
-    const view = shifted.subarray(1);
-    const copy = loadSafetensors(view).tensors;
+    const copy = loadSafetensors(shifted.subarray(1)).tensors;
     expect(copy.x.toArray()).toEqual([1, 2, 3]);
     expect(copy.y.toArray()).toEqual([4, 5]);
+    expect(copy.b.toArray()).toEqual([true]);
     expect(copy.x.storage!.buffer).not.toBe(shifted.buffer);
-    const aligned = loadSafetensors(new Uint8Array(bytes)).tensors;
-    expect(aligned.x.toArray()).toEqual([1, 2, 3]);
+    const fromFile = loadSafetensors(file).tensors;
+    expect(fromFile.x.storage!.buffer).not.toBe(fromFile.y.storage!.buffer);
+    expect(fromFile.x.toArray()).toEqual([1, 2, 3]);
+    expect(fromFile.b.toArray()).toEqual([true]);
   });
 
   test('a Hugging Face style file (sorted header, format metadata, trailing spaces) loads', () => {
