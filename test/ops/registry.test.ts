@@ -19,6 +19,7 @@ const sharedDir = path.join(repoRoot, '..', 'shared');
 /** Native kernels the runtime uses outside any op (not op kernels). */
 const HELPER_KERNELS: Record<string, string> = {
   fma_probe: 'bench/lib/probes.ts measures the FMA peak with it',
+  fused_pointwise: "the native backend runs fused pointwise chains with it (native/kernels/fused)",
 };
 
 /** Names the docs mention beside ops that are plain functions, not ops. */
