@@ -13,3 +13,4 @@ export { isOp, allOps, getOp } from './ops/registry';
 export type { Op, OpTrait } from './ops/registry';
 export * as io from './io/index';
 export * as nn from './nn/index';
+export { loadProgram, ExportedProgram } from './export/index';
