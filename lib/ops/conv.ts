@@ -1,5 +1,102 @@
-// Op family 'conv': declared with defineOp (see registry.ts). Filled in by its owner.
-export {};
+/**
+ * Convolution and pooling. conv2d (this first section) runs as implicit-im2col GEMMs
+ * (native/kernels/conv/conv2d.cc); the pooling section below has its own owner.
+ */
+import { Tensor, describeTensor } from '../tensor';
+import { defineOp, KernelCall } from './registry';
+import { expectTensor, pair, typeName } from './checks';
+
+export interface Conv2dOptions {
+  /** number or [h, w]; default 1 */
+  stride?: number | number[];
+  /** number, [h, w], 'valid' (0) or 'same' (stride 1 only; the odd extra goes bottom/right); default 0 */
+  padding?: number | number[] | 'same' | 'valid';
+  /** number or [h, w]; default 1 */
+  dilation?: number | number[];
+  /** default 1 */
+  groups?: number;
+}
+
+function positivePair(arg: string, v: unknown): [number, number] {
+  const p = pair('conv2d', arg, v);
+  if (p[0] < 1 || p[1] < 1) throw new RangeError(`conv2d: argument '${arg}' must be >= 1, got ${JSON.stringify(v)}`);
+  return p;
+}
+
+/**
+ * 2-D convolution over NCHW input (or unbatched CHW), weight [O, C/groups, kh, kw], as F.conv2d.
+ * @example tj.conv2d(tj.ones([1, 3, 8, 8]), tj.ones([4, 3, 3, 3]), null, { padding: 1 }).shape // [1, 4, 8, 8]
+ */
+export const conv2d = defineOp({
+  name: 'conv2d',
+  traits: ['gemm'],
+  kernels: ['conv2d'],
+  kernel: (input: Tensor, weight: Tensor, bias?: Tensor | null, options?: Conv2dOptions): KernelCall => {
+    expectTensor('conv2d', 'input', input);
+    expectTensor('conv2d', 'weight', weight);
+    const hasBias = bias !== undefined && bias !== null;
+    if (hasBias) expectTensor('conv2d', 'bias', bias);
+    if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options)))
+      throw new TypeError(`conv2d: argument 'options' must be an object, got ${typeName(options)}`);
+    const operands = hasBias ? [input, weight, bias] : [input, weight];
+    const names = ['input', 'weight', 'bias'];
+    operands.forEach((t, i) => {
+      if (t.dtype !== 'float32')
+        throw new TypeError(`conv2d: argument '${names[i]}' (${describeTensor(t)}) must be float32; got ${operands.map((o) => o.dtype).join(', ')}`);
+    });
+    if (input.ndim !== 3 && input.ndim !== 4)
+      throw new RangeError(`conv2d: expected 3-D (unbatched) or 4-D (batched) input, got ${describeTensor(input)}`);
+    if (weight.ndim !== 4)
+      throw new RangeError(`conv2d: argument 'weight' must be 4-D [O, C/groups, kh, kw], got ${describeTensor(weight)}`);
+    const groups = options?.groups ?? 1;
+    if (typeof groups !== 'number' || !Number.isInteger(groups) || groups < 1)
+      throw new RangeError(`conv2d: argument 'groups' must be a positive integer, got ${String(groups)}`);
+    const batched = input.ndim === 4;
+    const [C, H, W] = input.shape.slice(-3);
+    const [O, Cg, kh, kw] = weight.shape;
+    if (Cg * groups !== C)
+      throw new RangeError(
+        `conv2d: input ${describeTensor(input)} has ${C} channels but weight ${describeTensor(weight)} with groups=${groups} expects ${Cg * groups}`,
+      );
+    if (O % groups !== 0)
+      throw new RangeError(`conv2d: weight ${describeTensor(weight)}: ${O} output channels are not divisible by groups=${groups}`);
+    if (kh < 1 || kw < 1) throw new RangeError(`conv2d: weight ${describeTensor(weight)} has an empty kernel`);
+    if (hasBias && (bias.ndim !== 1 || bias.shape[0] !== O))
+      throw new RangeError(`conv2d: argument 'bias' must be [${O}] for weight ${describeTensor(weight)}, got ${describeTensor(bias)}`);
+    const [sh, sw] = positivePair('stride', options?.stride ?? 1);
+    const [dh, dw] = positivePair('dilation', options?.dilation ?? 1);
+    const padding = options?.padding ?? 0;
+    let pads: [number, number, number, number]; // top, left, bottom, right
+    if (padding === 'valid') {
+      pads = [0, 0, 0, 0];
+    } else if (padding === 'same') {
+      if (sh !== 1 || sw !== 1)
+        throw new RangeError(`conv2d: padding='same' is not supported for strided convolutions (stride [${sh}, ${sw}])`);
+      const th = dh * (kh - 1), tw = dw * (kw - 1);
+      pads = [th >> 1, tw >> 1, th - (th >> 1), tw - (tw >> 1)];
+    } else if (typeof padding === 'string') {
+      throw new RangeError(`conv2d: argument 'padding' must be a number, a pair, 'same' or 'valid', got '${padding}'`);
+    } else {
+      const [ph, pw] = pair('conv2d', 'padding', padding);
+      if (ph < 0 || pw < 0) throw new RangeError(`conv2d: argument 'padding' must be >= 0, got ${JSON.stringify(padding)}`);
+      pads = [ph, pw, ph, pw];
+    }
+    const spanH = H + pads[0] + pads[2], spanW = W + pads[1] + pads[3];
+    if (spanH < dh * (kh - 1) + 1 || spanW < dw * (kw - 1) + 1)
+      throw new RangeError(
+        `conv2d: kernel size (${kh} x ${kw}, dilation ${dh} x ${dw}) is larger than the padded input (${spanH} x ${spanW}) of ${describeTensor(input)}`,
+      );
+    const OH = Math.floor((spanH - dh * (kh - 1) - 1) / sh) + 1;
+    const OW = Math.floor((spanW - dw * (kw - 1) - 1) / sw) + 1;
+    const shape = batched ? [input.shape[0], O, OH, OW] : [O, OH, OW];
+    return {
+      kernel: 'conv2d',
+      inputs: operands,
+      attrs: [sh, sw, pads[0], pads[1], pads[2], pads[3], dh, dw, groups, hasBias ? 1 : 0],
+      outputs: [{ shape, dtype: 'float32' }],
+    };
+  },
+});
 
 // ---- pooling (maxPool2d, avgPool2d): kernels in native/kernels/pool/pool2d.cc.
 // Imported under pool-specific names so this section never collides with conv2d's imports above.

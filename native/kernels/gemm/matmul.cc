@@ -13,6 +13,7 @@
 #include "core/kernel_registration.h"
 #include "core/tensor_view.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/view_util.h"
 
 namespace tensorjit {
 namespace {
@@ -22,25 +23,6 @@ std::string shapes(const TensorView& a, const TensorView& b) { return a.shapeStr
 void expectFloat(const char* op, const char* arg, const TensorView& v) {
   if (v.dtype != DType::Float32)
     throwTypeError(std::string(op) + ": argument '" + arg + "' must be float32, got " + dtypeName(v.dtype));
-}
-
-// Collapses dims [d0, d1] of v into one stride, if the layout allows (size-1 dims are free).
-bool collapseDims(const TensorView& v, int d0, int d1, int64_t* stride) {
-  bool any = false;
-  int64_t expect = 0;
-  *stride = 0;
-  for (int d = d1; d >= d0; --d) {
-    if (v.shape[d] == 1) continue;
-    if (!any) {
-      *stride = v.strides[d];
-      expect = v.strides[d] * v.shape[d];
-      any = true;
-    } else {
-      if (v.strides[d] != expect) return false;
-      expect *= v.shape[d];
-    }
-  }
-  return true;
 }
 
 // out = a @ b (+ bias per column), a and b as torch.matmul operands.

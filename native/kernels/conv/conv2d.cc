@@ -1,0 +1,199 @@
+// "conv2d" (float32, NCHW) as GEMMs: per image and group, out[Og, OH*OW] =
+// weight[Og, Cg*kh*kw] x cols[Cg*kh*kw, OH*OW] + bias (per row). The columns are never
+// materialised: the GEMM asks ConvColumns for kc x nr panels and they are gathered
+// straight from the image (implicit im2col), so the working set stays in cache. A 1x1,
+// stride-1, unpadded conv reads the image as the B matrix directly.
+//
+// inputs: x [N, C, H, W] or [C, H, W], weight [O, C/groups, kh, kw], optional bias [O];
+// output [N, O, OH, OW] (or [O, OH, OW]), contiguous.
+// attrs: [strideH, strideW, padTop, padLeft, padBottom, padRight, dilationH, dilationW,
+//         groups, hasBias (0|1)]. Asymmetric padding carries padding='same'.
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/kernel_registration.h"
+#include "core/tensor_view.h"
+#include "kernels/gemm/gemm.h"
+#include "kernels/gemm/view_util.h"
+
+namespace tensorjit {
+namespace {
+
+struct ConvGeometry {
+  int64_t C = 0, H = 0, W = 0;  // per group: C is channels per group
+  int64_t kh = 0, kw = 0, sh = 1, sw = 1, pt = 0, pl = 0, dh = 1, dw = 1;
+  int64_t OH = 0, OW = 0;
+  int64_t xsC = 0, xsH = 0, xsW = 0;  // image strides (elements)
+};
+
+// B = im2col(x) for one image and group, packed panel by panel.
+struct ConvColumns final : BPanelSource {
+  const float* x = nullptr;  // this image's first channel of the group
+  ConvGeometry g;
+
+  void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int width, float* dst) const override {
+    const int64_t taps = g.kh * g.kw;
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const int64_t k = k0 + kk, c = k / taps, tap = k % taps, ky = tap / g.kw, kx = tap % g.kw;
+      const float* plane = x + c * g.xsC;
+      float* d = dst + kk * width;
+      int64_t oy = j0 / g.OW, ox = j0 % g.OW, jj = 0;
+      while (jj < nr) {
+        const int64_t run = std::min(nr - jj, g.OW - ox);
+        const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
+        float* seg = d + jj;
+        if (iy < 0 || iy >= g.H) {
+          std::fill(seg, seg + run, 0.f);
+        } else {
+          const float* row = plane + iy * g.xsH;
+          const int64_t ix0 = ox * g.sw - g.pl + kx * g.dw;
+          if (g.sw == 1 && g.xsW == 1) {
+            // Valid taps are one contiguous stretch: zeros, a copy, zeros.
+            const int64_t t0 = std::min(run, std::max<int64_t>(0, -ix0));
+            const int64_t t1 = std::max(t0, std::min(run, g.W - ix0));
+            std::fill(seg, seg + t0, 0.f);
+            if (t1 > t0) std::memcpy(seg + t0, row + ix0 + t0, static_cast<size_t>(t1 - t0) * sizeof(float));
+            std::fill(seg + t1, seg + run, 0.f);
+          } else {
+            for (int64_t t = 0; t < run; ++t) {
+              const int64_t ix = ix0 + t * g.sw;
+              seg[t] = (ix >= 0 && ix < g.W) ? row[ix * g.xsW] : 0.f;
+            }
+          }
+        }
+        jj += run;
+        ox = 0;
+        ++oy;
+      }
+      std::fill(d + nr, d + width, 0.f);
+    }
+  }
+};
+
+void expectFloat(const char* arg, const TensorView& v) {
+  if (v.dtype != DType::Float32)
+    throwTypeError(std::string("conv2d: argument '") + arg + "' must be float32, got " + dtypeName(v.dtype));
+}
+
+template <Isa I>
+void conv2dKernel(const KernelArgs& args) {
+  if (args.numAttrs < 10) throwRangeError("conv2d: expects 10 attrs");
+  const int64_t sh = args.intAttr(0), sw = args.intAttr(1), pt = args.intAttr(2), pl = args.intAttr(3),
+                pb = args.intAttr(4), pr = args.intAttr(5), dh = args.intAttr(6), dw = args.intAttr(7),
+                groups = args.intAttr(8);
+  const bool hasBias = args.attr(9) != 0;
+  if (args.numInputs != (hasBias ? 3 : 2) || args.numOutputs != 1) throwRangeError("conv2d: bad operand count");
+  if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || pt < 0 || pl < 0 || pb < 0 || pr < 0 || groups < 1)
+    throwRangeError("conv2d: stride and dilation must be >= 1, padding >= 0, groups >= 1");
+  const TensorView& x = args.in(0);
+  const TensorView& w = args.in(1);
+  const TensorView& out = args.out(0);
+  expectFloat("input", x);
+  expectFloat("weight", w);
+  if ((x.ndim != 3 && x.ndim != 4) || w.ndim != 4 || out.ndim != x.ndim)
+    throwRangeError("conv2d: input " + x.shapeString() + " must be 3-D or 4-D and weight " + w.shapeString() + " 4-D");
+  const bool batched = x.ndim == 4;
+  const int lead = batched ? 1 : 0;
+  const int64_t N = batched ? x.shape[0] : 1, C = x.shape[lead], H = x.shape[lead + 1], W = x.shape[lead + 2];
+  const int64_t O = w.shape[0], Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3];
+  if (Cg * groups != C || O % groups != 0 || kh < 1 || kw < 1)
+    throwRangeError("conv2d: input " + x.shapeString() + " and weight " + w.shapeString() + " do not match for groups=" +
+                    std::to_string(groups));
+  const int64_t OH = (H + pt + pb - dh * (kh - 1) - 1) / sh + 1, OW = (W + pl + pr - dw * (kw - 1) - 1) / sw + 1;
+  if (H + pt + pb < dh * (kh - 1) + 1 || W + pl + pr < dw * (kw - 1) + 1)
+    throwRangeError("conv2d: kernel " + w.shapeString() + " is larger than the padded input " + x.shapeString());
+  const int64_t wantOut[4] = {N, O, OH, OW};
+  for (int d = 0; d < out.ndim; ++d)
+    if (out.shape[d] != wantOut[d + (batched ? 0 : 1)])
+      throwRangeError("conv2d: output " + out.shapeString() + " does not match the inputs");
+  if (out.dtype != DType::Float32 || !out.isContiguous()) throwRangeError("conv2d: output must be contiguous float32");
+  const int64_t Og = O / groups, K = Cg * kh * kw, spatial = OH * OW;
+  if (out.numel() == 0) return;
+
+  // Weight rows as A: element (o, k) at w[o*rowStride + k*colStride] when (c, ky, kx) collapse.
+  std::vector<float> wCopy;
+  const float* wData = w.ptr<float>();
+  int64_t wRow = w.strides[0], wCol = 1;
+  if (!collapseDims(w, 1, 3, &wCol)) {
+    wCopy.resize(static_cast<size_t>(O * K));
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t i = 0; i < kh; ++i)
+          for (int64_t j = 0; j < kw; ++j)
+            wCopy[((o * Cg + c) * kh + i) * kw + j] =
+                wData[o * w.strides[0] + c * w.strides[1] + i * w.strides[2] + j * w.strides[3]];
+    wData = wCopy.data();
+    wRow = K;
+    wCol = 1;
+  }
+
+  std::vector<float> biasCopy;
+  const float* bias = nullptr;
+  if (hasBias) {
+    const TensorView& b = args.in(2);
+    expectFloat("bias", b);
+    if (b.ndim != 1 || b.shape[0] != O) throwRangeError("conv2d: bias " + b.shapeString() + " must be [" + std::to_string(O) + "]");
+    bias = b.ptr<float>();
+    if (O > 1 && b.strides[0] != 1) {
+      biasCopy.resize(static_cast<size_t>(O));
+      for (int64_t o = 0; o < O; ++o) biasCopy[o] = bias[o * b.strides[0]];
+      bias = biasCopy.data();
+    }
+  }
+
+  const int64_t xsN = batched ? x.strides[0] : 0, xsC = x.strides[lead], xsH = x.strides[lead + 1],
+                xsW = x.strides[lead + 2];
+  ConvGeometry geo;
+  geo.C = Cg;
+  geo.H = H;
+  geo.W = W;
+  geo.kh = kh;
+  geo.kw = kw;
+  geo.sh = sh;
+  geo.sw = sw;
+  geo.pt = pt;
+  geo.pl = pl;
+  geo.dh = dh;
+  geo.dw = dw;
+  geo.OH = OH;
+  geo.OW = OW;
+  geo.xsC = xsC;
+  geo.xsH = xsH;
+  geo.xsW = xsW;
+  // A 1x1 stride-1 unpadded conv is a plain GEMM over the image when H and W merge.
+  const bool direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && pb == 0 && pr == 0 &&
+                      (H == 1 || W == 1 || xsH == W * xsW);
+  const int64_t pixelStride = W == 1 ? xsH : xsW;
+
+  std::vector<ConvColumns> sources(direct ? 0 : static_cast<size_t>(N * groups));
+  float* outData = out.ptr<float>();
+  const GemmImpl& impl = gemmImpl(I);
+  runGemmList(impl, N * groups, [&](int64_t t, GemmProblem& p) {
+    const int64_t n = t / groups, g = t % groups;
+    const float* image = x.ptr<float>() + n * xsN + g * Cg * xsC;
+    p.M = Og;
+    p.N = spatial;
+    p.K = K;
+    p.A = MatrixRef{wData + g * Og * wRow, wRow, wCol};
+    if (direct) {
+      p.B = MatrixRef{image, xsC, pixelStride};
+    } else {
+      ConvColumns& src = sources[static_cast<size_t>(t)];
+      src.x = image;
+      src.g = geo;
+      p.source = &src;
+    }
+    p.C = outData + (n * O + g * Og) * spatial;
+    p.ldc = spatial;
+    p.ep.bias = bias ? bias + g * Og : nullptr;
+    p.ep.biasMode = BiasMode::PerRow;
+  });
+}
+
+TJ_REGISTER_GEMM_KERNEL("conv2d", conv2dKernel);
+
+}  // namespace
+}  // namespace tensorjit

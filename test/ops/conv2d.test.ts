@@ -1,0 +1,157 @@
+import { afterEach, describe, expect, test } from 'vitest';
+import * as tj from '../../lib/index';
+import { Layout, Ref, Tol, expectClose, makeTensor, numel, randomValues } from '../helpers/reference';
+
+const tolK = (K: number): Tol => ({ rtol: 1e-5, atol: 4e-6 * Math.max(1, K) });
+
+interface Conv {
+  stride: [number, number];
+  pad: [number, number, number, number]; // top, left, bottom, right
+  dil: [number, number];
+  groups: number;
+}
+
+/** Direct float64 convolution (x [N, C, H, W], w [O, C/g, kh, kw]). */
+function refConv(x: Ref, w: Ref, b: Ref | null, c: Conv): Ref {
+  const [N, C, H, W] = x.shape;
+  const [O, Cg, kh, kw] = w.shape;
+  const OH = Math.floor((H + c.pad[0] + c.pad[2] - c.dil[0] * (kh - 1) - 1) / c.stride[0]) + 1;
+  const OW = Math.floor((W + c.pad[1] + c.pad[3] - c.dil[1] * (kw - 1) - 1) / c.stride[1]) + 1;
+  const Og = O / c.groups;
+  const out = new Float64Array(N * O * OH * OW);
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < O; o++) {
+      const g = Math.floor(o / Og);
+      for (let oy = 0; oy < OH; oy++)
+        for (let ox = 0; ox < OW; ox++) {
+          let s = b ? b.data[o] : 0;
+          for (let ci = 0; ci < Cg; ci++)
+            for (let ky = 0; ky < kh; ky++)
+              for (let kx = 0; kx < kw; kx++) {
+                const iy = oy * c.stride[0] - c.pad[0] + ky * c.dil[0], ix = ox * c.stride[1] - c.pad[1] + kx * c.dil[1];
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                s += x.data[((n * C + g * Cg + ci) * H + iy) * W + ix] * w.data[((o * Cg + ci) * kh + ky) * kw + kx];
+              }
+          out[((n * O + o) * OH + oy) * OW + ox] = s;
+        }
+    }
+  return { shape: [N, O, OH, OW], data: out };
+}
+
+let seed = 100;
+function operand(shape: number[], layout: Layout = 'contiguous'): { t: tj.Tensor; r: Ref } {
+  const vals = randomValues(numel(shape), seed++);
+  return { t: makeTensor(vals, shape, 'float32', layout), r: { shape, data: Float64Array.from(vals) } };
+}
+
+interface Case {
+  x: number[];
+  w: number[];
+  bias?: boolean;
+  opts?: tj.Conv2dOptions;
+  conv: Conv;
+  lx?: Layout;
+  lw?: Layout;
+}
+const conv = (stride: [number, number] = [1, 1], pad: [number, number, number, number] = [0, 0, 0, 0], dil: [number, number] = [1, 1], groups = 1): Conv =>
+  ({ stride, pad, dil, groups });
+
+function check(c: Case) {
+  const x = operand(c.x, c.lx), w = operand(c.w, c.lw), b = operand([c.w[0]]);
+  const got = c.bias ? tj.conv2d(x.t, w.t, b.t, c.opts) : tj.conv2d(x.t, w.t, null, c.opts);
+  const K = c.w[1] * c.w[2] * c.w[3];
+  expectClose(got, refConv(x.r, w.r, c.bias ? b.r : null, c.conv), tolK(K), JSON.stringify({ ...c, conv: undefined }));
+}
+
+afterEach(() => tj.setNumThreads(2));
+
+describe('conv2d', () => {
+  const cases: [string, Case][] = [
+    ['3x3 no padding', { x: [2, 3, 8, 8], w: [4, 3, 3, 3], conv: conv() }],
+    ['3x3 padding 1 with bias', { x: [2, 3, 8, 9], w: [5, 3, 3, 3], bias: true, opts: { padding: 1 }, conv: conv([1, 1], [1, 1, 1, 1]) }],
+    ['stride 2', { x: [1, 2, 9, 10], w: [3, 2, 3, 3], opts: { stride: 2, padding: 1 }, conv: conv([2, 2], [1, 1, 1, 1]) }],
+    ['stride and padding pairs', { x: [2, 2, 11, 7], w: [3, 2, 3, 2], bias: true, opts: { stride: [2, 1], padding: [1, 2] }, conv: conv([2, 1], [1, 2, 1, 2]) }],
+    ['dilation', { x: [1, 3, 12, 12], w: [4, 3, 3, 3], opts: { dilation: 2, padding: 2 }, conv: conv([1, 1], [2, 2, 2, 2], [2, 2]) }],
+    ['dilation pair with stride', { x: [1, 2, 13, 11], w: [2, 2, 3, 2], opts: { dilation: [2, 3], stride: [1, 2] }, conv: conv([1, 2], [0, 0, 0, 0], [2, 3]) }],
+    ['groups 2', { x: [2, 4, 7, 7], w: [6, 2, 3, 3], bias: true, opts: { groups: 2, padding: 1 }, conv: conv([1, 1], [1, 1, 1, 1], [1, 1], 2) }],
+    ['depthwise', { x: [1, 5, 9, 9], w: [5, 1, 3, 3], bias: true, opts: { groups: 5, padding: 1 }, conv: conv([1, 1], [1, 1, 1, 1], [1, 1], 5) }],
+    ['depthwise x2 multiplier, stride 2', { x: [2, 3, 10, 10], w: [6, 1, 5, 5], opts: { groups: 3, stride: 2, padding: 2 }, conv: conv([2, 2], [2, 2, 2, 2], [1, 1], 3) }],
+    ["'same' odd kernel", { x: [1, 3, 9, 8], w: [4, 3, 3, 5], bias: true, opts: { padding: 'same' }, conv: conv([1, 1], [1, 2, 1, 2]) }],
+    ["'same' even kernel (extra bottom/right)", { x: [2, 2, 7, 6], w: [3, 2, 4, 2], opts: { padding: 'same' }, conv: conv([1, 1], [1, 0, 2, 1]) }],
+    ["'same' with dilation", { x: [1, 2, 10, 9], w: [2, 2, 2, 3], opts: { padding: 'same', dilation: [3, 2] }, conv: conv([1, 1], [1, 2, 2, 2], [3, 2]) }],
+    ["'valid'", { x: [1, 2, 6, 6], w: [2, 2, 3, 3], opts: { padding: 'valid' }, conv: conv() }],
+    ['1x1 (direct GEMM path)', { x: [2, 16, 7, 9], w: [17, 16, 1, 1], bias: true, conv: conv() }],
+    ['1x1 stride 2', { x: [1, 8, 9, 9], w: [5, 8, 1, 1], opts: { stride: 2 }, conv: conv([2, 2]) }],
+    ['1x1 padded', { x: [1, 3, 4, 5], w: [2, 3, 1, 1], opts: { padding: 1 }, conv: conv([1, 1], [1, 1, 1, 1]) }],
+    ['K past one GEMM block, M and N tails', { x: [1, 32, 9, 11], w: [17, 32, 3, 3], bias: true, opts: { padding: 1 }, conv: conv([1, 1], [1, 1, 1, 1]) }],
+    ['wide image (several column panels per row)', { x: [1, 2, 5, 70], w: [3, 2, 3, 3], opts: { padding: [0, 1] }, conv: conv([1, 1], [0, 1, 0, 1]) }],
+    ['kernel as large as the input', { x: [1, 2, 4, 5], w: [3, 2, 4, 5], conv: conv() }],
+    ['strided input view', { x: [2, 3, 7, 8], w: [4, 3, 3, 3], lx: 'sliced', bias: true, opts: { padding: 1 }, conv: conv([1, 1], [1, 1, 1, 1]) }],
+    ['transposed H/W input view and weight', { x: [1, 3, 6, 8], w: [4, 3, 3, 2], lx: 'transposed', lw: 'transposed', conv: conv() }],
+    ['1x1 on a strided view', { x: [1, 4, 5, 6], w: [3, 4, 1, 1], lx: 'sliced', conv: conv() }],
+  ];
+  for (const [name, c] of cases) test(name, () => check(c));
+
+  test('unbatched 3-D input gives a 3-D result', () => {
+    const x = operand([3, 7, 6]), w = operand([2, 3, 3, 3]), b = operand([2]);
+    const got = tj.conv2d(x.t, w.t, b.t, { padding: 1, stride: [2, 1] });
+    const want = refConv({ shape: [1, 3, 7, 6], data: x.r.data }, w.r, b.r, conv([2, 1], [1, 1, 1, 1]));
+    expectClose(got, { shape: want.shape.slice(1), data: want.data }, tolK(27));
+  });
+
+  test('a 64-channel 3x3 conv on 56x56 (the benchmarked block) matches the reference', () => {
+    check({ x: [1, 64, 20, 20], w: [64, 64, 3, 3], bias: true, opts: { padding: 1 }, conv: conv([1, 1], [1, 1, 1, 1]) });
+  });
+
+  test('results do not depend on the thread count', () => {
+    const x = operand([1, 16, 30, 30]).t, w = operand([24, 16, 3, 3]).t;
+    tj.setNumThreads(1);
+    const one = tj.conv2d(x, w, null, { padding: 1 }).dataSync();
+    tj.setNumThreads(2);
+    expect(tj.conv2d(x, w, null, { padding: 1 }).dataSync()).toEqual(one);
+  });
+
+  test('empty batch, zero input channels, NaN', () => {
+    expect(tj.conv2d(tj.ones([0, 3, 5, 5]), tj.ones([2, 3, 3, 3])).shape).toEqual([0, 2, 3, 3]);
+    // C = 0: every output is the bias
+    expect(tj.conv2d(tj.ones([1, 0, 3, 3]), tj.ones([2, 0, 2, 2]), tj.tensor([1, -1])).toArray()).toEqual([
+      [[[1, 1], [1, 1]], [[-1, -1], [-1, -1]]],
+    ]);
+    const x = tj.zeros([1, 1, 5, 5]);
+    const xs = x.dataSync() as Float32Array;
+    xs[12] = NaN; // center
+    const r = tj.conv2d(tj.tensor(xs, { shape: [1, 1, 5, 5] }), tj.ones([1, 1, 3, 3])).toArray() as number[][][][];
+    expect(r[0][0].flat().every((v) => Number.isNaN(v))).toBe(true); // every 3x3 window covers the center
+    const r2 = tj.conv2d(tj.tensor(xs, { shape: [1, 1, 5, 5] }), tj.ones([1, 1, 2, 2]), null, { stride: 3 }).toArray() as number[][][][];
+    expect(r2[0][0]).toEqual([[0, 0], [0, 0]]); // stride-3 windows (rows/cols 0-1, 3-4) skip the center
+  });
+});
+
+describe('BAD CALL', () => {
+  test('channel and group mismatches are RangeErrors naming conv2d and the shapes', () => {
+    expect(() => tj.conv2d(tj.ones([1, 3, 5, 5]), tj.ones([2, 4, 3, 3]))).toThrow(RangeError);
+    expect(() => tj.conv2d(tj.ones([1, 3, 5, 5]), tj.ones([2, 4, 3, 3]))).toThrow(/conv2d.*\[1, 3, 5, 5\].*\[2, 4, 3, 3\]/);
+    expect(() => tj.conv2d(tj.ones([1, 4, 5, 5]), tj.ones([3, 2, 3, 3]), null, { groups: 2 })).toThrow(/conv2d.*divisible/);
+    expect(() => tj.conv2d(tj.ones([1, 4, 5, 5]), tj.ones([4, 2, 3, 3]), null, { groups: 0 })).toThrow(/conv2d.*groups/);
+  });
+  test('bad ranks, bias and kernel larger than the input', () => {
+    expect(() => tj.conv2d(tj.ones([5, 5]), tj.ones([1, 1, 3, 3]))).toThrow(/conv2d.*3-D.*4-D/);
+    expect(() => tj.conv2d(tj.ones([1, 1, 5, 5]), tj.ones([1, 3, 3]))).toThrow(/conv2d.*weight/);
+    expect(() => tj.conv2d(tj.ones([1, 1, 5, 5]), tj.ones([2, 1, 3, 3]), tj.ones([3]))).toThrow(/conv2d.*bias/);
+    expect(() => tj.conv2d(tj.ones([1, 1, 2, 5]), tj.ones([2, 1, 3, 3]))).toThrow(/conv2d.*larger than the padded input/);
+  });
+  test("padding='same' needs stride 1; options are validated", () => {
+    expect(() => tj.conv2d(tj.ones([1, 1, 5, 5]), tj.ones([1, 1, 3, 3]), null, { padding: 'same', stride: 2 })).toThrow(/conv2d.*same.*strided/);
+    expect(() => tj.conv2d(tj.ones([1, 1, 5, 5]), tj.ones([1, 1, 3, 3]), null, { padding: 'full' as never })).toThrow(/conv2d.*padding/);
+    expect(() => tj.conv2d(tj.ones([1, 1, 5, 5]), tj.ones([1, 1, 3, 3]), null, { stride: 0 })).toThrow(/conv2d.*stride/);
+    expect(() => tj.conv2d(tj.ones([1, 1, 5, 5]), tj.ones([1, 1, 3, 3]), null, { padding: -1 })).toThrow(/conv2d.*padding/);
+    expect(() => tj.conv2d(tj.ones([1, 1, 5, 5]), tj.ones([1, 1, 3, 3]), null, { dilation: [1, 2, 3] })).toThrow(TypeError);
+  });
+  test('non-float dtypes are TypeErrors naming the dtypes', () => {
+    const xi = tj.ones([1, 1, 5, 5], { dtype: 'int32' });
+    expect(() => tj.conv2d(xi, tj.ones([1, 1, 3, 3]))).toThrow(TypeError);
+    expect(() => tj.conv2d(xi, tj.ones([1, 1, 3, 3]))).toThrow(/conv2d.*input.*int32/);
+    expect(() => tj.conv2d(tj.ones([1, 1, 5, 5]), tj.ones([1, 1, 3, 3]), tj.ones([1], { dtype: 'int64' }))).toThrow(/conv2d.*bias.*int64/);
+    expect(() => tj.conv2d(tj.ones([1, 1, 5, 5]), 'w' as never)).toThrow(/conv2d.*weight/);
+  });
+});
