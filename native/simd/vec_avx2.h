@@ -80,6 +80,41 @@ struct VecF32 {
   static inline IReg iset1(int32_t x) { return _mm256_set1_epi32(x); }
   template <int N> static inline IReg ishl(IReg a) { return _mm256_slli_epi32(a, N); }
   template <int N> static inline IReg isra(IReg a) { return _mm256_srai_epi32(a, N); }
+  template <int N> static inline IReg isrl(IReg a) { return _mm256_srli_epi32(a, N); }
+  static inline IReg ior(IReg a, IReg b) { return _mm256_or_si256(a, b); }
+  static inline IReg ixor(IReg a, IReg b) { return _mm256_xor_si256(a, b); }
+  static inline Mask icmpEq(IReg a, IReg b) { return _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, b)); }
+  static inline Mask icmpGt(IReg a, IReg b) { return _mm256_castsi256_ps(_mm256_cmpgt_epi32(a, b)); }
+  static inline Mask maskNot(Mask a) { return _mm256_xor_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(-1))); }
+  static inline bool anyTrue(Mask a) { return _mm256_movemask_ps(a) != 0; }
+
+  static inline Mask loadMaskBytes(const uint8_t* p) {
+    const __m256i wide = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(wide, _mm256_setzero_si256()));
+  }
+  static inline void storeMaskBytes(uint8_t* p, Mask m) {
+    const __m256i ones = _mm256_and_si256(_mm256_castps_si256(m), _mm256_set1_epi32(1));
+    const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(ones), _mm256_extracti128_si256(ones, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packs_epi16(words, words));
+  }
+  static inline Reg loadF16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static inline void storeF16(uint16_t* p, Reg v) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  static inline Reg loadBF16(const uint16_t* p) {
+    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+  }
+  static inline void storeBF16(uint16_t* p, Reg v) {
+    const __m256i bits = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+    r = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(r), _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc0)),
+                                             _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+    // values fit 16 bits, so the unsigned-saturating pack is exact; fix the lane order after it
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+  }
 };
 
 using Vec = VecF32;

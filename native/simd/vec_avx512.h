@@ -62,6 +62,36 @@ struct VecF32 {
   static inline IReg iset1(int32_t x) { return _mm512_set1_epi32(x); }
   template <int N> static inline IReg ishl(IReg a) { return _mm512_slli_epi32(a, N); }
   template <int N> static inline IReg isra(IReg a) { return _mm512_srai_epi32(a, N); }
+  template <int N> static inline IReg isrl(IReg a) { return _mm512_srli_epi32(a, N); }
+  static inline IReg ior(IReg a, IReg b) { return _mm512_or_si512(a, b); }
+  static inline IReg ixor(IReg a, IReg b) { return _mm512_xor_si512(a, b); }
+  static inline Mask icmpEq(IReg a, IReg b) { return _mm512_cmpeq_epi32_mask(a, b); }
+  static inline Mask icmpGt(IReg a, IReg b) { return _mm512_cmpgt_epi32_mask(a, b); }
+  static inline Mask maskNot(Mask a) { return static_cast<Mask>(~a); }
+  static inline bool anyTrue(Mask a) { return a != 0; }
+
+  static inline Mask loadMaskBytes(const uint8_t* p) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm_test_epi8_mask(b, b);
+  }
+  static inline void storeMaskBytes(uint8_t* p, Mask m) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_maskz_mov_epi8(m, _mm_set1_epi8(1)));
+  }
+  static inline Reg loadF16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static inline void storeF16(uint16_t* p, Reg v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  static inline Reg loadBF16(const uint16_t* p) {
+    const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+  }
+  static inline void storeBF16(uint16_t* p, Reg v) {
+    const __m512i bits = _mm512_castps_si512(v);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    r = _mm512_mask_blend_epi32(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), r, _mm512_set1_epi32(0x7fc0));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(r));
+  }
 };
 
 using Vec = VecF32;

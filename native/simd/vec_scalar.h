@@ -5,11 +5,17 @@
 //   fma(a,b,c)=a*b+c, fnma(a,b,c)=c-a*b, sqrt abs neg floor roundEven,
 //   cmpLt cmpLe cmpEq cmpNe cmpGt cmpGe isNan -> Mask, select(m,a,b)=m?a:b,
 //   reduceAdd reduceMax reduceMin, and int32 lanes for bit tricks:
-//   toIntRound cvtIntToFloat bitsOf fromBits iadd isub iand iset1 ishl<n> isra<n>.
+//   toIntRound cvtIntToFloat bitsOf fromBits iadd isub iand iset1 ishl<n> isra<n>,
+//   ior ixor isrl<n> (logical), icmpEq icmpGt -> Mask (signed), maskNot anyTrue,
+//   bytes <-> masks: loadMaskBytes (kLanes bytes, nonzero = true), storeMaskBytes (0/1),
+//   float16/bfloat16 storage: loadF16 storeF16 loadBF16 storeBF16 (kLanes elements;
+//   stores round to nearest even, NaN -> quiet NaN; see simd/half.h).
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#include "simd/half.h"
 
 namespace tensorjit {
 namespace scalar {
@@ -68,6 +74,20 @@ struct VecF32 {
   static inline IReg iset1(int32_t x) { return x; }
   template <int N> static inline IReg ishl(IReg a) { return static_cast<int32_t>(static_cast<uint32_t>(a) << N); }
   template <int N> static inline IReg isra(IReg a) { return a >> N; }
+  template <int N> static inline IReg isrl(IReg a) { return static_cast<int32_t>(static_cast<uint32_t>(a) >> N); }
+  static inline IReg ior(IReg a, IReg b) { return a | b; }
+  static inline IReg ixor(IReg a, IReg b) { return a ^ b; }
+  static inline Mask icmpEq(IReg a, IReg b) { return a == b; }
+  static inline Mask icmpGt(IReg a, IReg b) { return a > b; }
+  static inline Mask maskNot(Mask a) { return !a; }
+  static inline bool anyTrue(Mask a) { return a; }
+
+  static inline Mask loadMaskBytes(const uint8_t* p) { return *p != 0; }
+  static inline void storeMaskBytes(uint8_t* p, Mask m) { *p = m ? 1 : 0; }
+  static inline Reg loadF16(const uint16_t* p) { return halfBitsToFloat(*p); }
+  static inline void storeF16(uint16_t* p, Reg v) { *p = floatToHalfBits(v); }
+  static inline Reg loadBF16(const uint16_t* p) { return bfloat16BitsToFloat(*p); }
+  static inline void storeBF16(uint16_t* p, Reg v) { *p = floatToBFloat16Bits(v); }
 };
 
 using Vec = VecF32;

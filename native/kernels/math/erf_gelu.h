@@ -1,0 +1,90 @@
+// erf, gelu (erf and tanh forms). Include inside an ISA pass (see vmath.h).
+namespace tensorjit {
+namespace TJ_ISA_NS {
+namespace vmath {
+
+// erf(z) - 2/sqrt(pi) z  on |z| <= 1, as z * (c0lo + z^2 P(z^2)): with the leading
+// coefficient split off, erf(z) = fma(z, C0, erfSmallTail(z)) keeps C0's rounding out.
+template <class V>
+inline typename V::Reg erfSmallTail(typename V::Reg z) {
+  const auto z2 = V::mul(z, z);
+  const auto q = horner<V>(z2, -0x1.f7fef8p-25f, -0x1.812746p-2f, 0x1.ce2eeap-4f, -0x1.b8269cp-6f, 0x1.56041ap-8f,
+                           -0x1.bafd0ep-11f, 0x1.cd9f6ep-14f, -0x1.2adf1cp-17f);
+  return V::mul(z, q);
+}
+constexpr float kTwoOverSqrtPi = 0x1.20dd76p+0f;
+
+// erfcx(z) = e^(z^2) erfc(z) for z in [0.5, 10.5]: t P(t), t = 1 / (1 + z/2), degree-9
+// minimax (relative error 3e-9 before float rounding).
+template <class V>
+inline typename V::Reg erfcxLarge(typename V::Reg z) {
+  const auto t = V::div(V::set1(1.0f), V::fma(z, V::set1(0.5f), V::set1(1.0f)));
+  const auto p = horner<V>(t, 0x1.20db8p-2f, 0x1.2112e6p-2f, 0x1.f4a6ccp-3f, 0x1.889c14p-3f, 0x1.7ba154p-6f,
+                           0x1.2223aap-3f, -0x1.06a788p-2f, 0x1.90eb36p-5f, 0x1.2faddep-4f, -0x1.0626bp-5f);
+  return V::mul(t, p);
+}
+
+// e^(-s^2 / 2) * ... helper: e^(-(hi + lo)) for hi + lo = w exactly, |lo| tiny.
+template <class V>
+inline typename V::Reg expNegSplit(typename V::Reg hi, typename V::Reg lo) {
+  const auto e = exp<V>(V::neg(hi));
+  return V::fnma(e, lo, e);  // e^-hi (1 - lo)
+}
+
+// erf. Max error (see ERROR below). erf(±inf) = ±1, erf(±0) = ±0, NaN kept.
+// Method: |x| < 1: x C0 + x (c0lo + x^2 P(x^2)); |x| >= 1: 1 - e^(-x^2) erfcx(|x|)
+// with x^2 carried as an exact float pair, the sign of x restored.
+template <class V>
+inline typename V::Reg erf(typename V::Reg x) {
+  using R = typename V::Reg;
+  const R ax = V::abs(x);
+  const R small = V::fma(x, V::set1(kTwoOverSqrtPi), erfSmallTail<V>(x));
+  const R z = V::min(V::set1(10.5f), ax);  // beyond, erf rounds to 1 anyway (NaN passes through)
+  const R sq = V::mul(z, z);
+  const R sqLo = V::fma(z, z, V::neg(sq));
+  const R erfc = V::mul(expNegSplit<V>(sq, sqLo), erfcxLarge<V>(z));
+  const R large = orSignOf<V>(V::sub(V::set1(1.0f), erfc), x);
+  return V::select(V::cmpLt(ax, V::set1(1.0f)), small, large);
+}
+
+// gelu, exact form: x Phi(x) = x/2 (1 + erf(x / sqrt 2)). Max error (see ERROR below);
+// relative accuracy is kept in the negative tail (Phi from erfc there, not 1 + erf).
+// gelu(+inf) = +inf, gelu(-inf) = NaN (-inf * 0, as torch), NaN kept.
+template <class V>
+inline typename V::Reg gelu(typename V::Reg x) {
+  using R = typename V::Reg;
+  const R z = V::mul(x, V::set1(0x1.6a09e6p-1f));  // x / sqrt 2
+  const R az = V::abs(z);
+  // 1 + erf(z) for -0.5 < z < 1 (below -0.5, 1 + erf would cancel: erfc is used)
+  const R central = V::add(V::set1(1.0f), V::fma(z, V::set1(kTwoOverSqrtPi), erfSmallTail<V>(z)));
+  // erfc(|z|) for the rest, with z^2 = x^2 / 2 from the exact pair x^2 = sq + sqLo; beyond
+  // |x| = 14.5 the tail underflows (x < 0) or vanishes against 2 (x > 0)
+  const R xt = V::min(V::set1(14.5f), V::max(V::set1(-14.5f), x));
+  const R sq = V::mul(xt, xt);
+  const R sqLo = V::fma(xt, xt, V::neg(sq));
+  const R zt = V::min(V::set1(10.5f), az);
+  const R erfc = V::mul(expNegSplit<V>(V::mul(sq, V::set1(0.5f)), V::mul(sqLo, V::set1(0.5f))), erfcxLarge<V>(zt));
+  const R tail = V::select(V::cmpLt(z, V::zero()), erfc, V::sub(V::set1(2.0f), erfc));
+  const auto useCentral = V::maskAnd(V::cmpGt(z, V::set1(-0.5f)), V::cmpLt(z, V::set1(1.0f)));
+  const R onePlusErf = V::select(useCentral, central, tail);
+  return V::mul(V::mul(x, V::set1(0.5f)), onePlusErf);
+}
+
+// gelu, tanh form: x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), evaluated as
+// x sigmoid(2u) so the negative tail keeps relative precision. Max error (see ERROR
+// below) grows in the far negative tail because u itself is rounded in float32 (as in
+// torch). gelu(+inf) = +inf, gelu(-inf) = NaN (as torch), NaN kept.
+template <class V>
+inline typename V::Reg geluTanh(typename V::Reg x) {
+  using R = typename V::Reg;
+  const R x2 = V::mul(x, x);
+  // 2u = x (2 sqrt(2/pi) + 2 * 0.044715 sqrt(2/pi) x^2)
+  const R twoU = V::mul(x, V::fma(x2, V::set1(2.0f * 0.035677408136300125f), V::set1(2.0f * 0.7978845608028654f)));
+  const R e = exp<V>(V::neg(V::abs(twoU)));
+  const R num = V::select(V::cmpLt(twoU, V::zero()), V::mul(x, e), x);
+  return V::div(num, V::add(V::set1(1.0f), e));
+}
+
+}  // namespace vmath
+}  // namespace TJ_ISA_NS
+}  // namespace tensorjit
