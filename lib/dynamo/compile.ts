@@ -1,0 +1,667 @@
+/**
+ * tj.compile: per compiled function, a cache of guarded entries (break-free traces, run
+ * without the JS body) and, for functions whose trace breaks, compiled graphs reused by
+ * their position in the call and their structure (the JS body re-runs every call).
+ */
+import { performance } from 'node:perf_hooks';
+import { GraphModule, builtinInfo, flatten, graphKey, identifierFrom, objectId, unflatten } from '../fx';
+import type { Flat, TreeSpec } from '../fx';
+import { Tensor } from '../tensor';
+import { itemSize } from '../dtype';
+import { CompiledGraph, resolveBackend } from '../backends';
+import type { Backend } from '../backends';
+import { DynamicPlan, Point, SymExpr, evalExpr, fitDynamic, matchesPlan, rewriteDynamic } from './dynamic';
+import { Guard, buildGuard } from './guards';
+import { log } from './logging';
+import { ModuleLike, TensorOwner, isModuleClass, isModuleLike, namedModules, tensorOwners } from './module';
+import { argumentNames } from './params';
+import { BreakInfo, CopyBack, OutputSlot, RunGraph, Session, SessionHost, TraceRecord, copyBack } from './session';
+import { activeSession, config, dynamicMarks, runtime, staticMarks } from './state';
+
+export interface CompileOptions {
+  /** 'native' (default), 'eager', a registered name, a backend function, or an object with `compile`. */
+  backend?: string | Backend;
+  /** Any graph break is an error naming the reason and the user's source location. */
+  fullgraph?: boolean;
+  /** true: shape-polymorphic from the first call; false: always specialise (except markDynamic dims); unset: automatic. */
+  dynamic?: boolean;
+  /** Passed to the backend ('default', 'reduce-overhead', 'max-autotune'). */
+  mode?: string;
+}
+
+/** What explain() collects while a function runs. */
+export interface Collector {
+  graphs: GraphModule[];
+  compileTimes: number[];
+  breaks: BreakInfo[];
+}
+
+type Slot = OutputSlot | { kind: 'sym'; expr: SymExpr };
+
+interface Entry {
+  guard: Guard;
+  run: CompiledGraph;
+  record: TraceRecord;
+  erasedKey: string;
+  plan: DynamicPlan | null;
+  slots: Slot[];
+  spec: TreeSpec;
+  copyBacks: CopyBack[];
+  /** Per symbol, where its value is read: [placeholder, dim]. */
+  symbolSources: [number, number][];
+  /** Argument structure and tensor shapes (for spotting which dims changed). */
+  specKey: string;
+  leafShapes: (number[] | null)[];
+  extra: number[];
+}
+
+interface PositionGroup {
+  statics: GraphModule[];
+  dynamic: { plan: DynamicPlan; run: RunGraph } | null;
+}
+interface PositionSlot {
+  exact: Map<string, RunGraph>;
+  groups: Map<string, PositionGroup>;
+  compiled: number;
+}
+
+const CONTENT_KEY_LIMIT = 1 << 12;
+
+/** Constants made during a trace (tensor() of literal data) are keyed by value, others by identity. */
+function contentKey(t: Tensor): string {
+  if (t.numel() > CONTENT_KEY_LIMIT || t.isFake || t.disposed) return `t:${objectId(t)}`;
+  const data = t.dataSync();
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return `v:${t.dtype}[${t.shape.join(',')}]:${(h >>> 0).toString(16)}:${bytes.length / itemSize[t.dtype]}`;
+}
+
+function keyOptionsFor(sets: readonly WeakSet<Tensor>[]) {
+  return { constantKey: (t: Tensor) => (sets.some((s) => s.has(t)) ? contentKey(t) : `t:${objectId(t)}`) };
+}
+
+const integerLiteralsOf = (slots: readonly Slot[]): number[] =>
+  slots.filter((s): s is { kind: 'literal'; value: number } => s.kind === 'literal' && Number.isInteger(s.value)).map((s) => s.value);
+
+function specKeyOf(flat: Flat): string {
+  return `${JSON.stringify(flat.spec)}|${flat.leaves.map((l) => (l instanceof Tensor ? `T${l.dtype}${l.ndim}` : typeof l)).join(',')}`;
+}
+
+export class CompiledFunction implements SessionHost {
+  private entries: Entry[] = [];
+  private positions = new Map<number, PositionSlot>();
+  private autoDynamic = new Set<string>();
+  private failedFits = new Set<string>();
+  private warned = false;
+  private generation = runtime.generation;
+  private owners: Map<Tensor, TensorOwner> | null = null;
+  collector: Collector | null = null;
+
+  constructor(
+    readonly fn: Function,
+    readonly opts: CompileOptions,
+    readonly name: string,
+    /** The compiled module (guards on its training flags and parameters), if any. */
+    readonly module: ModuleLike | null = null,
+    /** Where parameter names are read from (the module's forward). */
+    readonly namesFrom: Function = fn,
+  ) {}
+
+  /** The guard of the first cache entry (explain). */
+  firstGuard(): Guard | undefined {
+    return this.entries[0]?.guard;
+  }
+
+  clear(): void {
+    this.entries = [];
+    this.positions.clear();
+    this.autoDynamic.clear();
+    this.failedFits.clear();
+    this.warned = false;
+    this.owners = null;
+    this.generation = runtime.generation;
+  }
+
+  // ---- calling
+
+  call(thisArg: unknown, args: unknown[]): unknown {
+    if (this.generation !== runtime.generation) this.clear();
+    if (runtime.disableDepth > 0) return this.fn.apply(thisArg, args);
+    const outer = activeSession() as Session | null;
+    if (outer) {
+      // graphs span function boundaries: a compiled function called while tracing is inlined
+      if (this.module) outer.modules.add(this.module);
+      return this.fn.apply(thisArg, args);
+    }
+    const entries = this.entries;
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const inputs = entries[i].guard.check(args);
+      if (inputs) return this.runEntry(entries[i], inputs, entries[i].run(...inputs) as unknown[]);
+    }
+    return this.miss(thisArg, args);
+  }
+
+  runAsync(thisArg: unknown, args: unknown[]): Promise<unknown> {
+    try {
+      if (this.generation === runtime.generation && runtime.disableDepth === 0 && !activeSession()) {
+        for (let i = this.entries.length - 1; i >= 0; i--) {
+          const e = this.entries[i];
+          const inputs = e.guard.check(args);
+          if (!inputs) continue;
+          if (!e.run.runAsync) return Promise.resolve(this.runEntry(e, inputs, e.run(...inputs) as unknown[]));
+          return e.run.runAsync(...inputs).then((outs) => this.runEntry(e, inputs, outs as unknown[]));
+        }
+      }
+      return Promise.resolve(this.call(thisArg, args));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private runEntry(e: Entry, inputs: Tensor[], outs: unknown[]): unknown {
+    for (const cb of e.copyBacks) copyBack('input' in cb ? inputs[cb.input] : cb.constant, outs[cb.output] as Tensor);
+    const slots = e.slots;
+    if (e.spec.kind === 'leaf') return this.slotValue(e, slots[0], inputs, outs);
+    const leaves = new Array(slots.length);
+    for (let i = 0; i < slots.length; i++) leaves[i] = this.slotValue(e, slots[i], inputs, outs);
+    return unflatten(e.spec, leaves);
+  }
+
+  private slotValue(e: Entry, s: Slot, inputs: Tensor[], outs: unknown[]): unknown {
+    switch (s.kind) {
+      case 'graph':
+        return outs[s.index];
+      case 'input':
+        return inputs[s.index];
+      case 'const':
+      case 'literal':
+        return s.value;
+      default:
+        return evalExpr(s.expr, e.symbolSources.map(([p, d]) => inputs[p].shape[d]));
+    }
+  }
+
+  private miss(thisArg: unknown, args: unknown[]): unknown {
+    if (this.entries.length >= config.cacheSizeLimit) {
+      if (!this.warned) {
+        this.warned = true;
+        const last = this.entries[this.entries.length - 1];
+        process.emitWarning(
+          `tensorjit: compiled function '${this.name}' hit config.cacheSizeLimit (${config.cacheSizeLimit}); ` +
+            `calls that match none of its ${this.entries.length} cached graphs now run eagerly. Last failed guard: ${last.guard.failure(args)}`,
+          { type: 'TensorjitWarning', code: 'TENSORJIT_CACHE_SIZE_LIMIT' },
+        );
+      }
+      log('recompiles', () => `'${this.name}': cacheSizeLimit (${config.cacheSizeLimit}) reached, running eagerly`);
+      return this.fn.apply(thisArg, args);
+    }
+    const flat = flatten(args);
+    if (this.entries.length) {
+      const last = this.entries[this.entries.length - 1];
+      log('recompiles', () => `recompiling '${this.name}': guard failed: ${last.guard.failure(args)}`);
+      this.noteChangedDims(flat);
+    }
+    return this.trace(thisArg, args, flat);
+  }
+
+  /** Automatic dynamic: dims that differ from an existing entry's become dynamic candidates. */
+  private noteChangedDims(flat: Flat): void {
+    if (this.opts.dynamic === false || !config.automaticDynamicShapes) return;
+    const key = specKeyOf(flat);
+    for (const e of this.entries) {
+      if (e.specKey !== key) continue;
+      flat.leaves.forEach((leaf, i) => {
+        const before = e.leafShapes[i];
+        if (!(leaf instanceof Tensor) || !before) return;
+        leaf.shape.forEach((d, k) => {
+          if (before[k] !== d) this.autoDynamic.add(`${i}:${k}`);
+        });
+      });
+    }
+  }
+
+  private leafNames(args: unknown[], flat: Flat): string[] {
+    const names = argumentNames(this.namesFrom, args.length);
+    return flat.paths.map((path) => identifierFrom([names[path[0] as number], ...path.slice(1)].join('_')));
+  }
+
+  private newSession(kind: 'compile' | 'probe' | 'export', fullgraph: boolean, dynamo = true): Session {
+    return new Session({ kind, dynamo, fullgraph, host: this });
+  }
+
+  private trace(thisArg: unknown, args: unknown[], flat: Flat): unknown {
+    const names = this.leafNames(args, flat);
+    const session = this.newSession('compile', Boolean(this.opts.fullgraph));
+    let record: TraceRecord;
+    session.begin();
+    try {
+      const leaves = flat.leaves.map((leaf, i) => (leaf instanceof Tensor && !leaf.isFake ? session.input(leaf, i, names[i]) : leaf));
+      const result = this.fn.apply(thisArg, unflatten(flat.spec, leaves) as unknown[]);
+      if (session.breaks.length > 0) return session.finishWithBreaks(result);
+      record = session.finishGraph(result);
+    } finally {
+      session.end();
+    }
+    const entry = this.install(record, thisArg, args, flat, names);
+    return this.runEntry(entry, record.inputs as Tensor[], entry.run(...(record.inputs as Tensor[])) as unknown[]);
+  }
+
+  // ---- entries
+
+  private install(record: TraceRecord, thisArg: unknown, args: unknown[], flat: Flat, names: string[]): Entry {
+    const keyOpts = keyOptionsFor([record.createdConstants]);
+    const erasedKey = graphKey(record.gm, { ...keyOpts, erase: true });
+    let gm = record.gm;
+    let plan: DynamicPlan | null = null;
+    const candidates = this.dynamicCandidates(flat);
+    if (candidates.size > 0) {
+      const res = this.generalise(record, erasedKey, candidates, thisArg, flat, names);
+      if (res) ({ gm, plan } = res);
+    }
+    const run = this.compileGraph(gm, record.inputs as Tensor[]);
+    const modules = this.guardedModules(record);
+    const owners = this.ownersOf(gm);
+    const guard = buildGuard({
+      args,
+      paramNames: argumentNames(this.namesFrom, args.length),
+      inputLeaves: record.inputLeaves,
+      symbols: plan?.symbols.map((members) => members.map(([p, d]) => [record.inputLeaves[p], d] as [number, number])),
+      modules,
+      owners,
+    });
+    let literal = 0;
+    const slots: Slot[] = record.slots.map((s) => {
+      if (s.kind !== 'literal' || !Number.isInteger(s.value)) return s;
+      const expr = plan?.extra.get(literal++);
+      return expr ? { kind: 'sym', expr } : s;
+    });
+    const entry: Entry = {
+      guard,
+      run,
+      record,
+      erasedKey,
+      plan,
+      slots,
+      spec: record.spec,
+      copyBacks: record.copyBacks,
+      symbolSources: plan ? plan.symbols.map((m) => m[0]) : [],
+      specKey: specKeyOf(flat),
+      leafShapes: flat.leaves.map((l) => (l instanceof Tensor ? l.shape.slice() : null)),
+      extra: integerLiteralsOf(record.slots),
+    };
+    this.entries.push(entry);
+    log('guards', () => `guards of '${this.name}' entry ${this.entries.length - 1}:\n  ${guard.descriptions.join('\n  ')}`);
+    return entry;
+  }
+
+  /** [leaf:dim] that may become dynamic for this call's arguments. */
+  private dynamicCandidates(flat: Flat): Set<string> {
+    const out = new Set<string>();
+    const dyn = this.opts.dynamic;
+    flat.leaves.forEach((leaf, i) => {
+      if (!(leaf instanceof Tensor) || !leaf.isContiguous()) return;
+      const marked = dynamicMarks.get(leaf), pinned = staticMarks.get(leaf);
+      leaf.shape.forEach((d, k) => {
+        if (d < 2 || pinned?.has(k)) return;
+        const auto = dyn === undefined && config.automaticDynamicShapes && this.autoDynamic.has(`${i}:${k}`);
+        if (marked?.has(k) || dyn === true || auto) out.add(`${i}:${k}`);
+      });
+    });
+    return out;
+  }
+
+  /**
+   * A shape-polymorphic version of the trace: paired with an earlier trace of the same
+   * code at other sizes, or with probe traces over fake inputs whose dynamic dims grow by one.
+   */
+  private generalise(record: TraceRecord, erasedKey: string, candidates: Set<string>, thisArg: unknown, flat: Flat, names: string[]): { gm: GraphModule; plan: DynamicPlan } | null {
+    if (this.failedFits.has(erasedKey)) return null;
+    const leafOf = record.inputLeaves;
+    const allowed = (p: number, d: number) => candidates.has(`${leafOf[p]}:${d}`);
+    const shapes = (gm: GraphModule) => gm.graph.placeholders().map((n) => n.meta.shape);
+    const cur = shapes(record.gm);
+    const points: Point[] = [{ gm: record.gm, extra: integerLiteralsOf(record.slots) }];
+    const sets = [record.createdConstants];
+    const partner = [...this.entries].reverse().find((e) => {
+      if (e.plan || e.erasedKey !== erasedKey) return false;
+      const old = shapes(e.record.gm);
+      let differs = false;
+      for (let p = 0; p < cur.length; p++)
+        for (let d = 0; d < cur[p].length; d++) {
+          if (old[p][d] === cur[p][d]) continue;
+          if (!allowed(p, d) || old[p][d] < 2) return false;
+          differs = true;
+        }
+      return differs;
+    });
+    let groups: [number, number][][];
+    if (partner) {
+      points.push({ gm: partner.record.gm, extra: partner.extra });
+      sets.push(partner.record.createdConstants);
+      const old = shapes(partner.record.gm);
+      const byValues = new Map<string, [number, number][]>();
+      cur.forEach((dims, p) => dims.forEach((v, d) => {
+        if (old[p][d] === v) return;
+        const k = `${v},${old[p][d]}`;
+        if (!byValues.has(k)) byValues.set(k, []);
+        byValues.get(k)!.push([p, d]);
+      }));
+      groups = byValues.size >= 2 ? [...byValues.values()] : [];
+    } else {
+      const byValue = new Map<number, [number, number][]>();
+      cur.forEach((dims, p) => dims.forEach((v, d) => {
+        if (!allowed(p, d)) return;
+        if (!byValue.has(v)) byValue.set(v, []);
+        byValue.get(v)!.push([p, d]);
+      }));
+      groups = [...byValue.values()];
+    }
+    for (const group of groups) {
+      const probe = this.probe(thisArg, flat, names, record, group);
+      if (probe) {
+        points.push(probe.point);
+        sets.push(probe.constants);
+      }
+    }
+    const fail = (reason: string) => {
+      this.failedFits.add(erasedKey);
+      log('recompiles', () => `'${this.name}': keeping the graph static: ${reason}`);
+      return null;
+    };
+    if (points.length < 2) return fail('no trace at other sizes could be made');
+    const res = fitDynamic(points, allowed, keyOptionsFor(sets));
+    if ('reason' in res) return fail(res.reason);
+    log('recompiles', () => `'${this.name}': dynamic sizes ${res.plan.symbols.map((m, s) => `s${s} = ${m.map(([p, d]) => `${names[leafOf[p]]}.shape[${d}]`).join(' = ')}`).join(', ')}`);
+    return { gm: rewriteDynamic(points, res.plan), plan: res.plan };
+  }
+
+  /** Re-traces the function over fake inputs with `group`'s dims one larger (no data, no kernels). */
+  private probe(thisArg: unknown, flat: Flat, names: string[], record: TraceRecord, group: [number, number][]): { point: Point; constants: WeakSet<Tensor> } | null {
+    const grow = new Map<number, number[]>();
+    for (const [p, d] of group) {
+      const leaf = record.inputLeaves[p];
+      if (!grow.has(leaf)) grow.set(leaf, []);
+      grow.get(leaf)!.push(d);
+    }
+    const session = this.newSession('probe', false);
+    session.begin();
+    try {
+      const same = new Map<Tensor, Tensor>();
+      const leaves = flat.leaves.map((leaf, i) => {
+        if (!(leaf instanceof Tensor) || leaf.isFake) return leaf;
+        const known = same.get(leaf);
+        if (known) return known;
+        const dims = grow.get(i);
+        const shape = leaf.shape.map((s, k) => (dims?.includes(k) ? s + 1 : s));
+        const fake = session.input(null, i, names[i], dims ? Tensor.fake(shape, leaf.dtype) : leaf);
+        same.set(leaf, fake);
+        return fake;
+      });
+      const result = this.fn.apply(thisArg, unflatten(flat.spec, leaves) as unknown[]);
+      const rec = session.finishGraph(result);
+      return { point: { gm: rec.gm, extra: integerLiteralsOf(rec.slots) }, constants: rec.createdConstants };
+    } catch (e) {
+      log('perf', () => `'${this.name}': probe trace at other sizes failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+      return null;
+    } finally {
+      session.end();
+    }
+  }
+
+  private guardedModules(record: TraceRecord): { module: object; name: string }[] {
+    const out: { module: object; name: string }[] = [];
+    const seen = new Set<object>();
+    const roots = [...(this.module ? [this.module] : []), ...record.modules];
+    for (const root of roots)
+      for (const [name, m] of namedModules(root)) {
+        if (seen.has(m) || typeof (m as { training?: unknown }).training !== 'boolean') continue;
+        seen.add(m);
+        out.push({ module: m, name: name ? `module.${name}` : 'module' });
+      }
+    return out;
+  }
+
+  private ownerMap(): Map<Tensor, TensorOwner> {
+    if (!this.owners) this.owners = this.module ? tensorOwners(namedModules(this.module)) : new Map();
+    return this.owners;
+  }
+
+  private ownersOf(gm: GraphModule) {
+    const owners: { owner: object; key: string; value: Tensor; name: string }[] = [];
+    const map = this.ownerMap();
+    for (const n of gm.graph.nodes) {
+      if (n.op !== 'get_attr') continue;
+      const t = gm.attrs[String(n.target)];
+      const o = map.get(t);
+      if (o) owners.push({ owner: o.owner, key: o.key, value: t, name: `module.${o.name}` });
+    }
+    return owners;
+  }
+
+  // ---- SessionHost
+
+  constantName(t: Tensor): string | undefined {
+    return this.ownerMap().get(t)?.name;
+  }
+
+  onBreak(info: BreakInfo): void {
+    this.collector?.breaks.push(info);
+  }
+
+  compileGraph(gm: GraphModule, inputs: Tensor[]): CompiledGraph {
+    const backend = resolveBackend(this.opts.backend ?? 'native');
+    const index = this.collector ? this.collector.graphs.length : undefined;
+    log('graph_code', () => `graph of '${this.name}'${index !== undefined ? ` #${index}` : ''}:\n${gm.code}\n${gm.graph.toString()}`);
+    const t0 = performance.now();
+    const run = backend(gm, inputs, { mode: this.opts.mode });
+    const ms = performance.now() - t0;
+    if (typeof run !== 'function') throw new TypeError(`tensorjit.compile: the backend returned ${typeof run}, expected a function (...inputs) => outputs`);
+    log('perf', () => `'${this.name}': backend compiled a graph of ${gm.graph.nodes.length} nodes in ${ms.toFixed(2)} ms`);
+    if (this.collector) {
+      this.collector.graphs.push(gm);
+      this.collector.compileTimes.push(ms);
+    }
+    return run;
+  }
+
+  compileSegment(session: Session, index: number, gm: GraphModule, inputs: Tensor[]): RunGraph {
+    const keyOpts = keyOptionsFor([session.createdConstants]);
+    const exact = graphKey(gm, { ...keyOpts, erase: false });
+    let slot = this.positions.get(index);
+    if (!slot) this.positions.set(index, (slot = { exact: new Map(), groups: new Map(), compiled: 0 }));
+    const hit = slot.exact.get(exact);
+    if (hit) return hit;
+    if (slot.exact.size > 1024) slot.exact.clear();
+    const erased = graphKey(gm, { ...keyOpts, erase: true });
+    let group = slot.groups.get(erased);
+    if (!group) slot.groups.set(erased, (group = { statics: [], dynamic: null }));
+    if (group.dynamic && matchesPlan(group.dynamic.plan, gm)) {
+      slot.exact.set(exact, group.dynamic.run);
+      return group.dynamic.run;
+    }
+    if (slot.compiled >= config.cacheSizeLimit) {
+      if (!this.warned) {
+        this.warned = true;
+        process.emitWarning(
+          `tensorjit: compiled function '${this.name}' hit config.cacheSizeLimit (${config.cacheSizeLimit}) for the graph at break position ${index}; ` +
+            'new variants of it run eagerly',
+          { type: 'TensorjitWarning', code: 'TENSORJIT_CACHE_SIZE_LIMIT' },
+        );
+      }
+      return (...xs: Tensor[]) => gm.forward(...xs);
+    }
+    let run: RunGraph | null = null;
+    if (!group.dynamic && this.opts.dynamic !== false && group.statics.length > 0) {
+      const allowed = (p: number, d: number) => {
+        const t = inputs[p];
+        if (staticMarks.get(t)?.has(d)) return false;
+        return this.opts.dynamic === true || config.automaticDynamicShapes || Boolean(dynamicMarks.get(t)?.has(d));
+      };
+      const res = fitDynamic([{ gm }, { gm: group.statics[group.statics.length - 1] }], allowed, keyOpts);
+      if ('plan' in res) {
+        const dyn = rewriteDynamic([{ gm }, { gm: group.statics[group.statics.length - 1] }], res.plan);
+        run = this.compileGraph(dyn, inputs);
+        group.dynamic = { plan: res.plan, run };
+      }
+    }
+    if (!run) {
+      run = this.compileGraph(gm, inputs);
+      group.statics.push(gm);
+    }
+    slot.compiled++;
+    slot.exact.set(exact, run);
+    return run;
+  }
+
+  // ---- export
+
+  /** One break-free trace for export: graph, input/output mapping, optional dynamic dims. */
+  capture(thisArg: unknown, args: unknown[], opts: { strict: boolean; dynamic?: Set<string> }): CapturedProgram {
+    const flat = flatten(args);
+    const names = this.leafNames(args, flat);
+    const session = this.newSession('export', true, opts.strict);
+    let record: TraceRecord;
+    session.begin();
+    try {
+      const leaves = flat.leaves.map((leaf, i) => (leaf instanceof Tensor && !leaf.isFake ? session.input(leaf, i, names[i]) : leaf));
+      record = session.finishGraph(this.fn.apply(thisArg, unflatten(flat.spec, leaves) as unknown[]));
+    } finally {
+      session.end();
+    }
+    let gm = record.gm;
+    let plan: DynamicPlan | null = null;
+    if (opts.dynamic && opts.dynamic.size) {
+      const erased = graphKey(gm, { ...keyOptionsFor([record.createdConstants]), erase: true });
+      const res = this.generalise(record, erased, opts.dynamic, thisArg, flat, names);
+      if (!res) throw new Error(`exportProgram: the requested dynamic dims could not be generalised (see TENSORJIT_LOGS=recompiles)`);
+      ({ gm, plan } = res);
+    }
+    let literal = 0;
+    const slots: Slot[] = record.slots.map((s) => {
+      if (s.kind !== 'literal' || !Number.isInteger(s.value)) return s;
+      const expr = plan?.extra.get(literal++);
+      return expr ? { kind: 'sym', expr } : s;
+    });
+    return {
+      gm,
+      inputLeaves: record.inputLeaves,
+      inputNames: record.inputLeaves.map((l) => names[l]),
+      argSpec: flat.spec,
+      outputSpec: record.spec,
+      slots,
+      copyBacks: record.copyBacks,
+      symbols: plan ? plan.symbols.map((m) => m.map(([p, d]) => [record.inputLeaves[p], d] as [number, number])) : [],
+    };
+  }
+}
+
+/** What export gets from a trace. */
+export interface CapturedProgram {
+  /** The graph (shape-polymorphic when dynamic dims were asked for): inputs are tensor leaves of the arguments. */
+  gm: GraphModule;
+  /** Placeholder i is argument leaf inputLeaves[i] (flatten order of the arguments). */
+  inputLeaves: number[];
+  inputNames: string[];
+  argSpec: TreeSpec;
+  /** The result: the pytree `outputSpec` whose leaves are `slots` (graph outputs, inputs, constants, literals, size expressions). */
+  outputSpec: TreeSpec;
+  slots: (OutputSlot | { kind: 'sym'; expr: SymExpr })[];
+  /** In-place updates of inputs/constants: copy graph output `output` into them after a run. */
+  copyBacks: CopyBack[];
+  /** Dynamic dims: per symbol, its [argument leaf, dim] members. */
+  symbols: [number, number][][];
+}
+
+// ---- the public compile
+
+/** compiled function -> its CompiledFunction (explain, introspection). */
+export const compiledFunctions = new WeakMap<Function, CompiledFunction>();
+
+export interface CompiledFn<F extends (...args: any[]) => any> {
+  (...args: Parameters<F>): ReturnType<F>;
+  /** Runs like a call; the native backend runs off the event loop. */
+  runAsync(...args: Parameters<F>): Promise<ReturnType<F>>;
+}
+
+function checkOptions(opts: unknown): CompileOptions {
+  if (opts === undefined || opts === null) return {};
+  if (typeof opts !== 'object') throw new TypeError(`tensorjit.compile: options must be an object, got ${typeof opts}`);
+  const o = opts as CompileOptions;
+  for (const k of Object.keys(o))
+    if (!['backend', 'fullgraph', 'dynamic', 'mode'].includes(k)) throw new TypeError(`tensorjit.compile: unknown option '${k}' (backend, fullgraph, dynamic, mode)`);
+  if (o.dynamic !== undefined && o.dynamic !== null && typeof o.dynamic !== 'boolean') throw new TypeError(`tensorjit.compile: option 'dynamic' must be a boolean`);
+  resolveBackend(o.backend ?? 'native');
+  return { ...o, dynamic: o.dynamic ?? undefined };
+}
+
+function compileFunction<F extends (...args: any[]) => any>(fn: F, opts: CompileOptions): CompiledFn<F> {
+  const cf = new CompiledFunction(fn, opts, fn.name || 'anonymous');
+  const compiled = function (this: unknown, ...args: unknown[]) {
+    return cf.call(this, args);
+  } as unknown as CompiledFn<F>;
+  Object.defineProperty(compiled, 'name', { value: fn.name });
+  Object.defineProperty(compiled, 'runAsync', {
+    value: (...args: unknown[]) => cf.runAsync(undefined, args),
+    enumerable: false,
+  });
+  compiledFunctions.set(compiled, cf);
+  return compiled;
+}
+
+/** The compiled forward of a module (its forward at compile time; parameters stay shared). */
+export function compileModuleForward(module: ModuleLike, opts?: unknown): { forward: (...args: any[]) => any; runAsync: (...args: any[]) => Promise<any> } {
+  const options = checkOptions(opts);
+  const forward = module.forward;
+  const cf = new CompiledFunction(
+    (...args: unknown[]) => forward.apply(module, args),
+    options,
+    `${module.constructor?.name ?? 'Module'}.forward`,
+    module,
+    forward,
+  );
+  const compiled = (...args: unknown[]) => cf.call(module, args);
+  compiledFunctions.set(compiled, cf);
+  return { forward: compiled, runAsync: (...args: unknown[]) => cf.runAsync(module, args) };
+}
+
+/**
+ * `tj.compile(fn, opts)` returns a function with fn's signature (and `runAsync`);
+ * `tj.compile(module, opts)` a module-like object whose forward is compiled (parameters
+ * shared with the original); `tj.compile(ModuleClass, opts)` a subclass whose instances
+ * compile their forward.
+ * @example const f = tj.compile((x: tj.Tensor) => tj.relu(tj.add(x, 1)), { backend: 'eager' });
+ */
+export function compile<F extends (...args: any[]) => any>(fn: F, opts?: CompileOptions): CompiledFn<F>;
+export function compile<M extends ModuleLike>(module: M, opts?: CompileOptions): M & { runAsync: (...args: Parameters<M['forward']>) => Promise<ReturnType<M['forward']>> };
+export function compile(target: unknown, opts?: CompileOptions): unknown {
+  const options = checkOptions(opts);
+  if (isModuleClass(target)) {
+    const Base = target as new (...args: any[]) => ModuleLike;
+    const Compiled = class extends Base {
+      constructor(...args: any[]) {
+        super(...args);
+        const c = compileModuleForward(this, options);
+        Object.defineProperty(this, 'forward', { value: c.forward, writable: true, configurable: true, enumerable: false });
+        Object.defineProperty(this, 'runAsync', { value: c.runAsync, writable: true, configurable: true, enumerable: false });
+      }
+    };
+    Object.defineProperty(Compiled, 'name', { value: Base.name });
+    return Compiled;
+  }
+  if (typeof target === 'function') return compileFunction(target as (...args: any[]) => any, options);
+  if (isModuleLike(target)) {
+    const c = compileModuleForward(target, options);
+    return new Proxy(target, {
+      get(t, prop) {
+        if (prop === 'forward') return c.forward;
+        if (prop === 'runAsync') return c.runAsync;
+        return Reflect.get(t, prop, t);
+      },
+    });
+  }
+  throw new TypeError(`tensorjit.compile: expected a function or a module (an object with forward), got ${target === null ? 'null' : typeof target}`);
+}
+
+/** Whether an internal builtin node (used by explain's op lists). */
+export const isInternalTarget = (t: unknown) => Boolean(builtinInfo(t)?.internal);

@@ -1,0 +1,183 @@
+/**
+ * Guards: the conditions under which a cache entry's graph computes what the function
+ * would. Each entry gets two generated functions (new Function), built from one list of
+ * checks over the call's arguments: `check(args)` returns the graph inputs (the distinct
+ * tensor leaves, in placeholder order) or null, with straight-line property reads and
+ * comparisons and no pytree walk; `failure(args)` names the first failing check (logs).
+ */
+import { Tensor, contiguousStrides } from '../tensor';
+import { isPlainObject } from '../fx';
+import { registryState } from './state';
+
+export interface GuardSpec {
+  args: unknown[];
+  /** Argument names for messages (parameter names of the traced function). */
+  paramNames: string[];
+  /** Placeholder i is argument leaf inputLeaves[i] (leaves numbered in flatten order). */
+  inputLeaves: number[];
+  /** Dynamic dims: groups of [leaf, dim]; the first member is the symbol's source. */
+  symbols?: [number, number][][];
+  /** Modules whose `training` flag the graph depends on, with display names. */
+  modules?: { module: object; name: string }[];
+  /** Module state read as graph constants: owner[key] must still be this tensor. */
+  owners?: { owner: object; key: string; value: Tensor; name: string }[];
+}
+
+export interface Guard {
+  check(args: unknown[]): Tensor[] | null;
+  /** The first failing check's description, or null when all pass. */
+  failure(args: unknown[]): string | null;
+  descriptions: string[];
+}
+
+type Stmt = { decl: string } | { fail: string; desc: string };
+
+const sameKeys = (o: Record<string, unknown>, keys: string[]): boolean => {
+  let n = 0;
+  for (const k in o) {
+    if (!Object.hasOwn(o, k)) continue;
+    if (keys[n] !== k) return false;
+    n++;
+  }
+  return n === keys.length;
+};
+
+const isContiguous = (t: Tensor): boolean => t.isContiguous();
+
+function labelOf(base: string, key: string | number): string {
+  if (typeof key === 'number') return `${base}[${key}]`;
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${base}.${key}` : `${base}[${JSON.stringify(key)}]`;
+}
+
+function literalCheck(v: string, value: unknown, K: unknown[]): string {
+  if (typeof value === 'number') {
+    if (Number.isNaN(value)) return `!(typeof ${v} === 'number' && ${v} !== ${v})`;
+    if (Object.is(value, -0)) return `!Object.is(${v}, -0)`;
+    return `${v} !== ${value}`;
+  }
+  if (typeof value === 'string') return `${v} !== ${JSON.stringify(value)}`;
+  if (typeof value === 'bigint') return `${v} !== ${value}n`;
+  if (typeof value === 'boolean' || value === null || value === undefined) return `${v} !== ${String(value)}`;
+  K.push(value);
+  return `${v} !== K[${K.length - 1}]`;
+}
+
+function describeLiteral(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return `the function ${value.name || '(anonymous)'}`;
+  if (value !== null && typeof value === 'object') return `the same ${value.constructor?.name ?? 'object'}`;
+  return Object.is(value, -0) ? '-0' : String(value);
+}
+
+export function buildGuard(spec: GuardSpec): Guard {
+  const K: unknown[] = [Tensor, isPlainObject, sameKeys, isContiguous, registryState];
+  const stmts: Stmt[] = [];
+  let vars = 0;
+  const leafVar: string[] = [];
+  const leafLabel: string[] = [];
+  const leafValue: unknown[] = [];
+  const symbolOf = new Map<string, { sym: number; first: boolean }>();
+  (spec.symbols ?? []).forEach((members, sym) => members.forEach(([leaf, dim], j) => symbolOf.set(`${leaf}:${dim}`, { sym, first: j === 0 })));
+
+  const tensorChecks = (v: string, label: string, t: Tensor, leaf: number) => {
+    stmts.push({ fail: `!(${v} instanceof K[0]) || ${v}.storage === null`, desc: `${label} is a Tensor` });
+    stmts.push({ fail: `${v}.dtype !== ${JSON.stringify(t.dtype)}`, desc: `${label}.dtype === '${t.dtype}'` });
+    const s = `s${vars++}`;
+    stmts.push({ decl: `const ${s} = ${v}.shape;` });
+    const staticDims: string[] = [`${s}.length !== ${t.ndim}`];
+    const shown: string[] = [];
+    let dynamic = false;
+    t.shape.forEach((d, i) => {
+      const sym = symbolOf.get(`${leaf}:${i}`);
+      if (!sym) {
+        staticDims.push(`${s}[${i}] !== ${d}`);
+        shown.push(String(d));
+      } else {
+        dynamic = true;
+        shown.push(`s${sym.sym}`);
+      }
+    });
+    stmts.push({ fail: staticDims.join(' || '), desc: `${label}.shape == [${shown.join(', ')}]` });
+    t.shape.forEach((_, i) => {
+      const sym = symbolOf.get(`${leaf}:${i}`);
+      if (!sym) return;
+      if (sym.first) stmts.push({ fail: `${s}[${i}] < 2`, desc: `s${sym.sym} = ${label}.shape[${i}] >= 2 (dynamic; sizes 0 and 1 are specialised)` });
+      else {
+        const [srcLeaf, srcDim] = spec.symbols![sym.sym][0];
+        stmts.push({ fail: `${s}[${i}] !== ${leafVar[srcLeaf] ?? `(${v})`}.shape[${srcDim}]`, desc: `${label}.shape[${i}] == s${sym.sym}` });
+      }
+    });
+    if (t.isContiguous()) {
+      if (dynamic) stmts.push({ fail: `!K[3](${v})`, desc: `${label} is contiguous` });
+      else {
+        const want = contiguousStrides(t.shape);
+        const checks = t.shape.map((d, i) => (d === 1 ? null : `${v}.strides[${i}] !== ${want[i]}`)).filter(Boolean);
+        if (checks.length) stmts.push({ fail: checks.join(' || '), desc: `${label} is contiguous` });
+      }
+    } else {
+      stmts.push({
+        fail: t.strides.map((st, i) => `${v}.strides[${i}] !== ${st}`).join(' || '),
+        desc: `${label}.strides == [${t.strides.join(', ')}]`,
+      });
+    }
+  };
+
+  const visit = (value: unknown, expr: string, label: string) => {
+    const v = `v${vars++}`;
+    stmts.push({ decl: `const ${v} = ${expr};` });
+    if (Array.isArray(value)) {
+      stmts.push({ fail: `!Array.isArray(${v}) || ${v}.length !== ${value.length}`, desc: `${label} is an array of length ${value.length}` });
+      value.forEach((c, i) => visit(c, `${v}[${i}]`, labelOf(label, i)));
+    } else if (isPlainObject(value)) {
+      const keys = Object.keys(value);
+      K.push(keys);
+      stmts.push({ fail: `!K[1](${v}) || !K[2](${v}, K[${K.length - 1}])`, desc: `${label} is an object with keys [${keys.join(', ')}]` });
+      keys.forEach((k) => visit(value[k], `${v}[${JSON.stringify(k)}]`, labelOf(label, k)));
+    } else {
+      const leaf = leafVar.length;
+      leafVar.push(v);
+      leafLabel.push(label);
+      leafValue.push(value);
+      if (value instanceof Tensor) tensorChecks(v, label, value, leaf);
+      else stmts.push({ fail: literalCheck(v, value, K), desc: `${label} === ${describeLiteral(value)}` });
+    }
+  };
+
+  const argName = (i: number) => spec.paramNames[i] ?? `args[${i}]`;
+  stmts.push({ fail: `args.length !== ${spec.args.length}`, desc: `called with ${spec.args.length} arguments` });
+  spec.args.forEach((a, i) => visit(a, `args[${i}]`, argName(i)));
+
+  // aliasing between tensor arguments: the same object, shared memory, or distinct
+  const tensorLeaves = leafValue.map((v, i) => (v instanceof Tensor ? i : -1)).filter((i) => i >= 0);
+  for (let a = 0; a < tensorLeaves.length; a++)
+    for (let b = a + 1; b < tensorLeaves.length; b++) {
+      const i = tensorLeaves[a], j = tensorLeaves[b];
+      const ti = leafValue[i] as Tensor, tj = leafValue[j] as Tensor;
+      const vi = leafVar[i], vj = leafVar[j];
+      if (ti === tj) stmts.push({ fail: `${vi} !== ${vj}`, desc: `${leafLabel[i]} and ${leafLabel[j]} are the same tensor` });
+      else if (ti.storage === tj.storage)
+        stmts.push({ fail: `${vi} === ${vj} || ${vi}.storage !== ${vj}.storage`, desc: `${leafLabel[i]} and ${leafLabel[j]} share memory` });
+      else stmts.push({ fail: `${vi} === ${vj} || ${vi}.storage === ${vj}.storage`, desc: `${leafLabel[i]} and ${leafLabel[j]} do not share memory` });
+    }
+
+  stmts.push({ fail: `K[4].version !== ${registryState.version}`, desc: 'the allow/disallow/disable registries are unchanged' });
+  for (const { module, name } of spec.modules ?? []) {
+    const training = (module as { training?: unknown }).training;
+    K.push(module);
+    stmts.push({ fail: `K[${K.length - 1}].training !== ${String(training)}`, desc: `${name}.training === ${String(training)}` });
+  }
+  for (const { owner, key, value, name } of spec.owners ?? []) {
+    K.push(owner, value);
+    stmts.push({ fail: `K[${K.length - 2}][${JSON.stringify(key)}] !== K[${K.length - 1}]`, desc: `${name} is the traced tensor` });
+  }
+
+  const inputs = spec.inputLeaves.map((leaf) => leafVar[leaf]);
+  const lines = (onFail: (s: { desc: string }) => string) =>
+    stmts.map((s) => ('decl' in s ? `  ${s.decl}` : `  if (${s.fail}) return ${onFail(s)};`)).join('\n');
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const check = new Function('K', `"use strict";\nreturn function guard(args) {\n${lines(() => 'null')}\n  return [${inputs.join(', ')}];\n};`)(K);
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const failure = new Function('K', `"use strict";\nreturn function guardFailure(args) {\n${lines((s) => JSON.stringify(s.desc))}\n  return null;\n};`)(K);
+  return { check, failure, descriptions: stmts.filter((s): s is { fail: string; desc: string } => 'fail' in s).map((s) => s.desc) };
+}

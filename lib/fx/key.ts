@@ -1,0 +1,125 @@
+/**
+ * Structural keys of graphs (what caches are keyed by) and the integer literals of a
+ * graph in a fixed order (what shape-polymorphic graphs generalise).
+ * The exact key names every literal, shape and constant; the erased key replaces integer
+ * literals and sizes >= 2 by '#', so two traces of the same code at different sizes share it.
+ */
+import { isOp } from '../ops/registry';
+import { Tensor } from '../tensor';
+import { builtinInfo } from './builtins';
+import type { GraphModule } from './graph_module';
+import { Node, isPlainObject } from './node';
+
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 1;
+
+/** A process-unique id for an object (functions, tensors), stable while it lives. */
+export function objectId(x: object): number {
+  let id = objectIds.get(x);
+  if (id === undefined) objectIds.set(x, (id = nextObjectId++));
+  return id;
+}
+
+export interface KeyOptions {
+  erase: boolean;
+  /** How a constant enters the key (identity by default). */
+  constantKey?: (t: Tensor) => string;
+}
+
+function literalKey(x: unknown, index: Map<Node, number>, erase: boolean): string {
+  if (x instanceof Node) return `%${index.get(x)}`;
+  if (x === undefined) return 'u';
+  if (x === null) return 'n';
+  switch (typeof x) {
+    case 'number':
+      if (erase && Number.isInteger(x) && !Object.is(x, -0)) return '#';
+      return Object.is(x, -0) ? '-0' : String(x);
+    case 'bigint':
+      return `${x}n`;
+    case 'string':
+      return JSON.stringify(x);
+    case 'boolean':
+      return x ? 'T' : 'F';
+    case 'function':
+      return isOp(x) ? `op:${x.opName}` : `f:${objectId(x)}`;
+  }
+  if (Array.isArray(x)) return `[${x.map((v) => literalKey(v, index, erase)).join(',')}]`;
+  if (isPlainObject(x)) return `{${Object.keys(x).map((k) => `${JSON.stringify(k)}:${literalKey(x[k], index, erase)}`).join(',')}}`;
+  return `o:${objectId(x as object)}`;
+}
+
+function targetKey(t: unknown): string {
+  if (typeof t === 'string') return t;
+  const b = builtinInfo(t);
+  if (b) return `b:${b.name}:${objectId(t as object)}`;
+  if (isOp(t)) return `op:${t.opName}`;
+  return `f:${objectId(t as object)}`;
+}
+
+function dimsKey(shape: readonly number[], erase: boolean): string {
+  return shape.map((d) => (erase && d >= 2 ? '#' : String(d))).join(',');
+}
+
+function layoutKey(shape: readonly number[], strides: readonly number[] | undefined): string {
+  if (!strides) return '';
+  return isContiguousLayout(shape, strides) ? 'c' : `s${strides.join(',')}`;
+}
+
+/** The structural key of a GraphModule's graph. */
+export function graphKey(gm: GraphModule, opts: KeyOptions): string {
+  const nodes = gm.graph.nodes;
+  const index = new Map(nodes.map((n, i) => [n, i]));
+  const constantKey = opts.constantKey ?? ((t: Tensor) => `t:${objectId(t)}`);
+  const parts: string[] = [];
+  for (const n of nodes) {
+    switch (n.op) {
+      case 'placeholder':
+        parts.push(`P${n.meta.dtype}[${dimsKey(n.meta.shape, opts.erase)}]${layoutKey(n.meta.shape, n.meta.strides)}`);
+        break;
+      case 'get_attr': {
+        const t = gm.attrs[String(n.target)];
+        parts.push(`A${t instanceof Tensor ? constantKey(t) : String(n.target)}`);
+        break;
+      }
+      case 'call_function':
+        parts.push(`C${targetKey(n.target)}(${n.args.map((a) => literalKey(a, index, opts.erase)).join(',')})`);
+        break;
+      default:
+        parts.push(`O${literalKey(n.args[0], index, opts.erase)}`);
+    }
+  }
+  return parts.join(';');
+}
+
+/** An integer literal inside a call's args: node index, path inside args, value. */
+export interface LiteralSite {
+  node: number;
+  path: (string | number)[];
+  value: number;
+}
+
+/** Every integer literal in call_function args, in node order then depth-first arg order. */
+export function integerLiterals(gm: GraphModule): LiteralSite[] {
+  const out: LiteralSite[] = [];
+  gm.graph.nodes.forEach((n, i) => {
+    if (n.op !== 'call_function') return;
+    const walk = (x: unknown, path: (string | number)[]) => {
+      if (typeof x === 'number') {
+        if (Number.isInteger(x) && !Object.is(x, -0)) out.push({ node: i, path, value: x });
+      } else if (Array.isArray(x)) x.forEach((v, j) => walk(v, [...path, j]));
+      else if (isPlainObject(x)) for (const k of Object.keys(x)) walk(x[k], [...path, k]);
+    };
+    n.args.forEach((a, j) => walk(a, [j]));
+  });
+  return out;
+}
+
+/** The contiguous-or-not layout check shared by keys and guards. */
+export function isContiguousLayout(shape: readonly number[], strides: readonly number[]): boolean {
+  let expected = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (shape[i] !== 1 && strides[i] !== expected) return false;
+    expected *= shape[i];
+  }
+  return true;
+}
