@@ -32,25 +32,26 @@ export const cat = defineOp({
   kernel: (tensors: Tensor[], dim: number = 0): KernelCall => {
     const xs = expectTensorList('cat', 'tensors', tensors);
     const dtype = xs.map((t) => t.dtype).reduce(promoteTypes);
-    const parts = xs.filter((t) => !(t.ndim === 1 && t.shape[0] === 0));
     xs.forEach((t, i) => {
       if (t.ndim === 0) throw new RangeError(`cat: zero-dimensional tensor (at position ${i}) cannot be concatenated`);
     });
+    const isLegacyEmpty = (t: Tensor) => t.ndim === 1 && t.shape[0] === 0;
+    const parts = xs.filter((t) => !isLegacyEmpty(t));
     if (parts.length === 0) return { kernel: 'cat', inputs: [], attrs: [0], outputs: [{ shape: [0], dtype }] };
     const ref = parts[0];
     const d = normalizeDim('cat', dim, ref.ndim);
     const shape = ref.shape.slice();
     shape[d] = 0;
-    for (const t of parts) {
-      const i = xs.indexOf(t);
+    xs.forEach((t, i) => {
+      if (isLegacyEmpty(t)) return;
       if (t.ndim !== ref.ndim)
-        throw new RangeError(`cat: tensors must have the same number of dims: tensor 0 is ${describeTensor(ref)} and tensor ${i} is ${describeTensor(t)}`);
+        throw new RangeError(`cat: tensors must have the same number of dims: ${describeTensor(ref)} and tensor ${i} ${describeTensor(t)}`);
       for (let k = 0; k < ref.ndim; k++) {
         if (k !== d && t.shape[k] !== ref.shape[k])
           throw new RangeError(`cat: sizes of tensors must match except in dim ${d}: expected size ${ref.shape[k]} but got ${t.shape[k]} in dim ${k} for tensor ${i} (${describeTensor(t)})`);
       }
       shape[d] += t.shape[d];
-    }
+    });
     return { kernel: 'cat', inputs: parts, attrs: [d], outputs: [{ shape, dtype }] };
   },
 });

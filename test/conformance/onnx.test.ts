@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as tj from '../../lib/index';
 import type { DType } from '../../lib/index';
+import { DispatchMode, withMode } from '../../lib/ops/registry';
 
 interface EncodedTensor { dtype: DType; shape: number[]; data: string }
 interface Call { op: string; args: unknown[] }
@@ -146,9 +147,21 @@ function compare(got: tj.Tensor, want: EncodedTensor, tol: Case['tol'], what: st
   if (bad.length) expect.fail(`${what}: values differ (${exact ? 'exact' : `rtol ${JSON.stringify(tol)}`}): ${bad.join('; ')}`);
 }
 
+/** Kernel ids ops used without listing them in `kernels: [...]` (the tracer and backends trust that list). */
+const unlistedKernels = new Set<string>();
+const kernelListCheck: DispatchMode = {
+  call(op, args, next) {
+    if (op.spec.kernel) {
+      const { kernel } = op.spec.kernel(...args);
+      if (!(op.spec.kernels ?? []).includes(kernel)) unlistedKernels.add(`${op.opName} -> ${kernel}`);
+    }
+    return next(op, args);
+  },
+};
+
 function runCase(c: Case, variant: Variant): void {
   const inputs = c.inputs.map((t) => buildInput(t, variant));
-  const result = invoke(c.call, inputs);
+  const result = withMode(kernelListCheck, () => invoke(c.call, inputs));
   if (c.list) {
     expect(Array.isArray(result), 'result is a Tensor[]').toBe(true);
     const list = result as tj.Tensor[];
@@ -171,4 +184,7 @@ describe.skipIf(!haveCases)('ONNX conformance (eager)', () => {
     expect(cases.length).toBe(272);
   });
   test.each(runs.map((r) => [r.name, r] as const))('%s', (_name, { c, variant }) => runCase(c, variant));
+  test('every kernel the cases ran is listed by its op', () => {
+    expect([...unlistedKernels]).toEqual([]);
+  });
 });
