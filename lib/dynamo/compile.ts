@@ -238,6 +238,8 @@ export class CompiledFunction implements SessionHost {
     try {
       const leaves = flat.leaves.map((leaf, i) => (leaf instanceof Tensor && !leaf.isFake ? session.input(leaf, i, names[i]) : leaf));
       const result = this.fn.apply(thisArg, unflatten(flat.spec, leaves) as unknown[]);
+      if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function')
+        throw new TypeError(`tensorjit.compile: '${this.name}' returned a Promise; compiled functions must be synchronous (await outside them)`);
       if (session.breaks.length > 0) return session.finishWithBreaks(result);
       record = session.finishGraph(result);
     } finally {
@@ -259,7 +261,10 @@ export class CompiledFunction implements SessionHost {
       const res = this.generalise(record, erasedKey, candidates, thisArg, flat, names);
       if (res) ({ gm, plan } = res);
     }
-    const run = this.compileGraph(gm, record.inputs as Tensor[]);
+    // an empty run compiles nothing (results are inputs, constants and values)
+    const run: CompiledGraph = gm.graph.nodes.some((n) => n.op === 'call_function')
+      ? this.compileGraph(gm, record.inputs as Tensor[])
+      : (...xs: Tensor[]) => gm.forward(...xs);
     const modules = this.guardedModules(record);
     const owners = this.ownersOf(gm);
     const guard = buildGuard({
