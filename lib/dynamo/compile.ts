@@ -340,6 +340,7 @@ export class CompiledFunction implements SessionHost {
         }
       return differs;
     });
+    // Which dims vary, grouped by their values (dims always equal are one symbol, guarded equal).
     let groups: [number, number][][];
     if (partner) {
       points.push({ gm: partner.record.gm, extra: partner.extra });
@@ -352,7 +353,7 @@ export class CompiledFunction implements SessionHost {
         if (!byValues.has(k)) byValues.set(k, []);
         byValues.get(k)!.push([p, d]);
       }));
-      groups = byValues.size >= 2 ? [...byValues.values()] : [];
+      groups = [...byValues.values()];
     } else {
       const byValue = new Map<number, [number, number][]>();
       cur.forEach((dims, p) => dims.forEach((v, d) => {
@@ -362,11 +363,19 @@ export class CompiledFunction implements SessionHost {
       }));
       groups = [...byValue.values()];
     }
+    // Probe traces move one group at a time, so every symbol is seen at three sizes: two
+    // points always fit a*s+b; the third checks the form (and tells s*t from a*s+b).
     for (const group of groups) {
-      const probe = this.probe(thisArg, flat, names, record, group);
-      if (probe) {
-        points.push(probe.point);
-        sets.push(probe.constants);
+      const [p0, d0] = group[0];
+      const taken = new Set(points.map((pt) => shapes(pt.gm)[p0][d0]));
+      const sizes: number[] = [];
+      for (let v = cur[p0][d0] + 1; sizes.length < (partner ? 1 : 2); v++) if (!taken.has(v)) sizes.push(v);
+      for (const size of sizes) {
+        const probe = this.probe(thisArg, flat, names, record, group, size);
+        if (probe) {
+          points.push(probe.point);
+          sets.push(probe.constants);
+        }
       }
     }
     const fail = (reason: string) => {
@@ -381,8 +390,8 @@ export class CompiledFunction implements SessionHost {
     return { gm: rewriteDynamic(points, res.plan), plan: res.plan };
   }
 
-  /** Re-traces the function over fake inputs with `group`'s dims one larger (no data, no kernels). */
-  private probe(thisArg: unknown, flat: Flat, names: string[], record: TraceRecord, group: [number, number][]): { point: Point; constants: WeakSet<Tensor> } | null {
+  /** Re-traces the function over fake inputs with `group`'s dims set to `size` (no data, no kernels). */
+  private probe(thisArg: unknown, flat: Flat, names: string[], record: TraceRecord, group: [number, number][], size: number): { point: Point; constants: WeakSet<Tensor> } | null {
     const grow = new Map<number, number[]>();
     for (const [p, d] of group) {
       const leaf = record.inputLeaves[p];
@@ -398,7 +407,7 @@ export class CompiledFunction implements SessionHost {
         const known = same.get(leaf);
         if (known) return known;
         const dims = grow.get(i);
-        const shape = leaf.shape.map((s, k) => (dims?.includes(k) ? s + 1 : s));
+        const shape = leaf.shape.map((s, k) => (dims?.includes(k) ? size : s));
         const fake = session.input(null, i, names[i], dims ? Tensor.fake(shape, leaf.dtype) : leaf);
         same.set(leaf, fake);
         return fake;

@@ -1,0 +1,203 @@
+/**
+ * Dynamic shapes: automatic dynamic after a size change, dynamic: true/false,
+ * markDynamic/markStatic, sizes 0 and 1 specialised, size arithmetic solved from traces,
+ * and the growing-sequence loop that must not recompile per step.
+ */
+import { describe, expect, test } from 'vitest';
+import * as tj from '../../lib/index';
+import { expectClose, makeTensor, randomValues, toRef } from '../helpers/reference';
+
+const { CompileCounter, CompileCounterWithBackend } = tj.compiler.testing;
+const rand = (shape: number[], seed: number) => makeTensor(randomValues(shape.reduce((a, b) => a * b, 1), seed), shape);
+
+/** Reads sizes to build shapes: literals that depend on the dynamic dim. */
+function padAndFold(x: tj.Tensor): tj.Tensor {
+  const t = x.shape[0];
+  const padded = tj.cat([x, tj.zeros([t, 2])], 1); // [t, 4]
+  return padded.reshape([t * 4]).narrow(0, 1, t * 4 - 1);
+}
+
+describe('automatic dynamic', () => {
+  test('a dim that changed is dynamic on the recompile: later sizes reuse that graph', () => {
+    const cnt = new CompileCounter();
+    let runs = 0;
+    const f = tj.compile((x: tj.Tensor) => {
+      runs++;
+      return padAndFold(x);
+    }, { backend: cnt });
+    for (const t of [3, 4, 5, 9, 17]) {
+      const x = rand([t, 2], t);
+      expectClose(f(x) as tj.Tensor, toRef(padAndFold(x)));
+    }
+    expect(cnt.frameCount).toBe(2);
+    // traced at 3 and 4, plus one probe trace (no data, no kernels) at 5 that checks the solved sizes
+    expect(runs).toBe(3);
+  });
+
+  test('the dynamic graph reads its sizes from its inputs and computes the literals', () => {
+    const cnt = new CompileCounterWithBackend('eager');
+    const f = tj.compile(padAndFold, { backend: cnt });
+    f(rand([3, 2], 1));
+    f(rand([4, 2], 2));
+    expect(cnt.graphs[1].code).toMatchInlineSnapshot(`
+      "function forward(x) {
+        const s0 = x.shape[0];
+        const zeros = ops.zeros([s0, 2]);
+        const cat = ops.cat([x, zeros], 1);
+        const s = s0 * 4;
+        const reshape = ops.reshape(cat, [s]);
+        const s_1 = s0 * 4 - 1;
+        const narrow = ops.narrow(reshape, 0, 1, s_1);
+        return [narrow];
+      }"
+    `);
+    expect(cnt.graphs[1].graph.toString().split('\n')[0]).toBe('%x : f32[s0,2] = placeholder[x]');
+  });
+
+  test('sizes 0 and 1 are always specialised', () => {
+    const cnt = new CompileCounter();
+    const f = tj.compile(padAndFold, { backend: cnt });
+    for (const t of [1, 2, 3, 4, 1, 2]) f(rand([t, 2], t));
+    // [1] static; [2] dynamic (probe traces at 3 and 4); 3 and 4 reuse it
+    expect(cnt.frameCount).toBe(2);
+    const g = tj.compile((x: tj.Tensor) => tj.cat([x, x]), { backend: cnt });
+    cnt.clear();
+    for (const t of [3, 4, 0, 5]) g(tj.zeros([t]));
+    expect(cnt.frameCount).toBe(3);
+  });
+
+  test('sizes in the result are solved too', () => {
+    let runs = 0;
+    const f = tj.compile((x: tj.Tensor) => {
+      runs++;
+      return { y: x.clone(), rows: x.shape[0], cells: x.shape[0] * x.shape[1] };
+    }, { backend: 'eager' });
+    for (const t of [2, 3, 7, 11]) {
+      const out = f(tj.zeros([t, 3])) as { y: tj.Tensor; rows: number; cells: number };
+      expect([out.y.shape[0], out.rows, out.cells]).toEqual([t, t, 3 * t]);
+    }
+    expect(runs).toBe(3);
+  });
+
+  test('code that is not the same graph at other sizes stays static (correct, one graph per size)', () => {
+    const cnt = new CompileCounter();
+    const fn = (x: tj.Tensor) => (x.shape[0] % 2 === 0 ? x.clone() : tj.cat([x, x]));
+    const f = tj.compile(fn, { backend: cnt });
+    for (const t of [2, 3, 4, 5]) expect((f(tj.zeros([t])) as tj.Tensor).shape).toEqual(fn(tj.zeros([t])).shape);
+    expect(cnt.frameCount).toBe(4);
+  });
+
+  test('a size used as t*t is solved as a product', () => {
+    const fn = (x: tj.Tensor) => {
+      const t = x.shape[0];
+      return tj.matmul(x.reshape([t, 1]), x.reshape([1, t])).reshape([t * t]);
+    };
+    const cnt = new CompileCounter();
+    const f = tj.compile(fn, { backend: cnt });
+    for (const t of [2, 3, 5, 8]) {
+      const x = rand([t], t);
+      expectClose(f(x) as tj.Tensor, toRef(fn(x)));
+    }
+    expect(cnt.frameCount).toBe(2);
+  });
+});
+
+describe('dynamic option and marks', () => {
+  test('dynamic: true is shape-polymorphic from the first call', () => {
+    const cnt = new CompileCounter();
+    const f = tj.compile(padAndFold, { backend: cnt, dynamic: true });
+    for (const t of [3, 6, 10]) f(rand([t, 2], t));
+    expect(cnt.frameCount).toBe(1);
+  });
+
+  test('dynamic: false always specialises', () => {
+    const cnt = new CompileCounter();
+    const f = tj.compile(padAndFold, { backend: cnt, dynamic: false });
+    for (const t of [3, 4, 5, 4]) f(rand([t, 2], t));
+    expect(cnt.frameCount).toBe(3);
+  });
+
+  test('markDynamic makes a dim dynamic from the first call, even with dynamic: false', () => {
+    const cnt = new CompileCounter();
+    const f = tj.compile(padAndFold, { backend: cnt, dynamic: false });
+    const x = rand([3, 2], 1);
+    tj.compiler.markDynamic(x, 0);
+    f(x);
+    for (const t of [4, 8]) f(rand([t, 2], t));
+    expect(cnt.frameCount).toBe(1);
+  });
+
+  test('markStatic keeps a dim static, even with dynamic: true', () => {
+    const cnt = new CompileCounter();
+    const f = tj.compile(padAndFold, { backend: cnt, dynamic: true });
+    for (const t of [3, 4, 5]) {
+      const x = rand([t, 2], t);
+      tj.compiler.markStatic(x, 0);
+      f(x);
+    }
+    expect(cnt.frameCount).toBe(3);
+  });
+
+  test('functions with breaks reuse one dynamic graph per position, checked against every new trace', () => {
+    const cnt = new CompileCounter();
+    const fn = (x: tj.Tensor) => {
+      const y = padAndFold(x);
+      if ((y.narrow(0, 0, 1).item() as number) > 1e9) throw new Error('unreachable');
+      return tj.cat([y, tj.zeros([x.shape[0]]), x.reshape([-1])]);
+    };
+    const f = tj.compile(fn, { backend: cnt });
+    for (const t of [3, 4, 5, 6, 7]) {
+      const x = rand([t, 2], t);
+      expectClose(f(x) as tj.Tensor, toRef(fn(x)));
+    }
+    // each of the two positions: static at 3, dynamic from 4 on
+    expect(cnt.frameCount).toBe(4);
+  });
+});
+
+/** A GPT-style decoder: embeddings, one causal attention block with an MLP, a linear head. */
+class TinyGPT extends tj.nn.Module {
+  wte = new tj.nn.Embedding(50, 16);
+  wpe = new tj.nn.Embedding(128, 16);
+  ln1 = new tj.nn.LayerNorm(16);
+  qkv = new tj.nn.Linear(16, 48);
+  proj = new tj.nn.Linear(16, 16);
+  ln2 = new tj.nn.LayerNorm(16);
+  fc1 = new tj.nn.Linear(16, 64);
+  fc2 = new tj.nn.Linear(64, 16);
+  lnf = new tj.nn.LayerNorm(16);
+  head = new tj.nn.Linear(16, 50);
+  readonly heads = 4;
+
+  override forward(idx: tj.Tensor): tj.Tensor {
+    const [b, t] = idx.shape;
+    const c = 16, h = this.heads, d = c / h;
+    let x = tj.add(this.wte.forward(idx), this.wpe.forward(tj.arange(t)));
+    const [q, k, v] = tj.split(this.qkv.forward(this.ln1.forward(x)), c, 2);
+    const split = (z: tj.Tensor) => z.reshape([b, t, h, d]).transpose(1, 2);
+    const att = tj.scaledDotProductAttention(split(q), split(k), split(v), null, { isCausal: true });
+    x = tj.add(x, this.proj.forward(att.transpose(1, 2).reshape([b, t, c])));
+    x = tj.add(x, this.fc2.forward(tj.gelu(this.fc1.forward(this.ln2.forward(x)))));
+    return this.head.forward(this.lnf.forward(x));
+  }
+}
+
+describe('the growing-sequence loop', () => {
+  test('64 steps, sequence length +1 per step: at most 2 graphs, logits equal eager', () => {
+    tj.manualSeed(0);
+    const model = new TinyGPT().eval();
+    const cnt = new CompileCounter();
+    const compiled = tj.compile(model, { backend: cnt });
+    let tokens = tj.tensor([[7]], { dtype: 'int64' });
+    for (let step = 0; step < 64; step++) {
+      const logits = compiled.forward(tokens) as tj.Tensor;
+      const ref = model.forward(tokens);
+      expectClose(logits, toRef(ref), { rtol: 1e-4, atol: 1e-4 }, `step ${step}`);
+      const t = tokens.shape[1];
+      const next = tj.argmax(logits.select(1, t - 1), -1).reshape([1, 1]);
+      tokens = tj.cat([tokens, next], 1);
+    }
+    expect(tokens.shape).toEqual([1, 65]);
+    expect(cnt.frameCount).toBeLessThanOrEqual(2);
+  });
+});
