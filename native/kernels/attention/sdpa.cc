@@ -159,14 +159,14 @@ void softmaxBlock(const Problem& p, int64_t maskOff, int64_t i0, int64_t rows, i
     R sum = Vec::zero();
     j = 0;
     for (; j + L <= valid; j += L) {
-      const R e = act::expV<Vec>(Vec::sub(Vec::load(s + j), mv));
+      const R e = vmath::exp<Vec>(Vec::sub(Vec::load(s + j), mv));
       Vec::store(s + j, e);
       sum = Vec::add(sum, e);
     }
     float tail = 0.f;
     if (j < valid) {
       const int cnt = static_cast<int>(valid - j);
-      Vec::storePartial(s + j, act::expV<Vec>(Vec::sub(Vec::loadPartial(s + j, cnt), mv)), cnt);
+      Vec::storePartial(s + j, vmath::exp<Vec>(Vec::sub(Vec::loadPartial(s + j, cnt), mv)), cnt);
       for (int64_t t = j; t < valid; ++t) tail += s[t];
     }
     std::fill(s + valid, s + sb, 0.f);

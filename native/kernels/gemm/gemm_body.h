@@ -8,6 +8,10 @@
 // column), A into MC x KC blocks of MR-row panels (L2); the micro-kernel keeps an
 // MR x NR tile of C in registers for the whole slice.
 
+// The shared vector math opens its own namespaces; a kernel file including this body
+// must not include kernels/math/vmath.h again in the same pass.
+#include "kernels/math/vmath.h"
+
 namespace tensorjit {
 namespace TJ_ISA_NS {
 
