@@ -439,6 +439,15 @@ describe('indexCopy_', () => {
     expect(x.toArray()).toEqual([[7, 0], [8, 3], [9, 0]]);
   });
 
+  test('an index or source living in self is read before self is written', () => {
+    const x = tj.tensor(new BigInt64Array([1n, 2n, 0n, 3n]), { shape: [4] });
+    x.indexCopy_(0, x.narrow(0, 0, 2), tj.tensor(new BigInt64Array([100n, 200n]), { shape: [2] }));
+    expect(x.toArray()).toEqual([1, 100, 200, 3]);
+    const y = tj.tensor([[1, 2], [3, 4], [5, 6]]);
+    y.indexCopy_(0, tj.tensor(new BigInt64Array([1n, 2n]), { shape: [2] }), y.narrow(0, 0, 2));
+    expect(y.toArray()).toEqual([[1, 2], [1, 2], [3, 4]]);
+  });
+
   test('large update is multithreaded and exact', () => {
     const shape = [4, 8, 256, 64];
     const x = tj.zeros(shape);

@@ -36,7 +36,7 @@ bool validateIndices(const TensorView& index, int64_t stride, int64_t n, int64_t
 void indexCopyKernel(const KernelArgs& a) {
   if (a.numInputs != 3 || a.numOutputs != 1) throwRangeError("expected inputs [x, index, source]");
   const TensorView x = atLeast1d(a.out(0));
-  const TensorView& index = a.in(1);
+  TensorView index = a.in(1);
   TensorView source = atLeast1d(a.in(2));
   const int dim = static_cast<int>(a.intAttr(0));
   if (dim < 0 || dim >= x.ndim) throwRangeError("dim " + std::to_string(dim) + " out of range");
@@ -54,6 +54,12 @@ void indexCopyKernel(const KernelArgs& a) {
                     " refers to the same memory location (an expanded tensor); clone it first");
   if (n == 0 || source.numel() == 0) return;
 
+  // An index that lives in x's memory would change under the writes: validate and use a copy.
+  OwnedCopy indexCopy;
+  if (overlaps(x, index)) {
+    indexCopy = contiguousCopy(index);
+    index = indexCopy.view;
+  }
   const int64_t idxStride = index.ndim == 0 ? 0 : index.strides[0];
   bool repeats = false;
   if (index.dtype == DType::Int64) repeats = validateIndices<int64_t>(index, idxStride, n, x.shape[dim], dim);
