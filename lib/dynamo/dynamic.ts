@@ -214,6 +214,7 @@ export function rewriteDynamic(points: Point[], plan: DynamicPlan): GraphModule 
     }
     map.set(n, copy);
   });
+  g.eliminateDeadCode(); // size reads nothing uses
   return new GraphModule(g, base.attrs);
 }
 
