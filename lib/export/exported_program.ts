@@ -6,11 +6,12 @@
  * `__metadata__`.
  */
 import { native } from '../native';
-import { Tensor, describeTensor } from '../tensor';
-import { GraphModule, Node, flatten, specKey, unflatten } from '../fx/index';
+import { Tensor, copyInto, describeTensor } from '../tensor';
+import { GraphModule, NodeMeta, flatten, specKey, unflatten } from '../fx/index';
 import { saveSafetensorsAsync } from '../io/safetensors';
 import { compileNative } from '../backends/native/index';
-import { PROGRAM_METADATA_KEY, ProgramSignature, encodeProgram } from './serialize';
+import { evalExpr } from '../dynamo/dynamic';
+import { DynamicDim, PROGRAM_METADATA_KEY, ProgramSignature, encodeProgram } from './serialize';
 
 export type ProgramBackend = 'native' | 'eager';
 
@@ -38,14 +39,17 @@ export class ExportedProgram {
   readonly signature: ProgramSignature;
   readonly backend: ProgramBackend;
   private runner: ((...inputs: unknown[]) => unknown) | null = null;
-  private readonly placeholderMeta: Node['meta'][];
+  private readonly placeholderMeta: Map<string, NodeMeta>;
+  private readonly placeholderNames: string[];
 
   constructor(graphModule: GraphModule, stateDict: Record<string, Tensor>, signature: ProgramSignature, backend: ProgramBackend = 'native') {
     this.graphModule = graphModule;
     this.stateDict = stateDict;
     this.signature = signature;
     this.backend = backend;
-    this.placeholderMeta = graphModule.graph.placeholders().map((n) => n.meta);
+    const placeholders = graphModule.graph.placeholders();
+    this.placeholderMeta = new Map(placeholders.map((n) => [n.name, n.meta]));
+    this.placeholderNames = placeholders.map((n) => n.name);
   }
 
   /**
@@ -54,9 +58,14 @@ export class ExportedProgram {
    * @example const y = ep.run(tj.randn([2, 16]));
    */
   run(...args: unknown[]): any {
-    const inputs = this.checkInputs(args);
+    const { inputs, leaves, symbols } = this.checkInputs(args);
     const out = this.compiled()(...inputs);
-    return this.buildOutput(out);
+    const values = Array.isArray(out) ? out : [out];
+    for (const c of this.signature.copyBacks) {
+      const dst = 'constant' in c ? this.stateDict[c.constant] : (leaves[c.leaf] as Tensor);
+      copyBack(dst, values[c.output] as Tensor);
+    }
+    return this.buildOutput(values, leaves, symbols);
   }
 
   /** An object whose `forward` runs the program, for code that expects a module. */
@@ -89,17 +98,17 @@ export class ExportedProgram {
     return this.runner;
   }
 
-  /** The graph inputs for `args`, after checking them against the exported signature. */
-  private checkInputs(args: unknown[]): Tensor[] {
+  /** The graph inputs for `args` (one per placeholder), after checking them against the exported signature. */
+  private checkInputs(args: unknown[]): { inputs: Tensor[]; leaves: unknown[]; symbols: Map<string, number> } {
     const sig = this.signature;
     const { leaves, spec, paths } = flatten(args);
     if (specKey(spec) !== specKey(sig.inputSpec))
       throw new TypeError(`ExportedProgram.run: the arguments are structured as ${specKey(spec)}, but the program was exported for ${specKey(sig.inputSpec)}`);
     const where = (i: number) => `args${paths[i].map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('')}`;
-    const dynamic = new Map<string, { dim: number; symbol: string; min: number; max: number }>();
+    const dynamic = new Map<string, DynamicDim>();
     for (const d of sig.dynamicDims) dynamic.set(`${d.leaf}:${d.dim}`, d);
     const symbols = new Map<string, number>();
-    const inputs: Tensor[] = [];
+    const byPlaceholder = new Map<string, Tensor>();
     leaves.forEach((leaf, i) => {
       const want = sig.inputLeaves[i];
       if (want.kind === 'value') {
@@ -107,7 +116,7 @@ export class ExportedProgram {
           throw new RangeError(`ExportedProgram.run: ${where(i)} is ${show(leaf)}, but the program was exported specialised to ${show(want.value)}`);
         return;
       }
-      const meta = this.placeholderMeta[inputs.length];
+      const meta = this.placeholderMeta.get(want.placeholder)!;
       if (!(leaf instanceof Tensor))
         throw new TypeError(`ExportedProgram.run: ${where(i)} must be a Tensor ([${meta.shape.join(', ')}] ${meta.dtype}), got ${show(leaf)}`);
       if (leaf.dtype !== meta.dtype || leaf.ndim !== meta.shape.length)
@@ -126,14 +135,40 @@ export class ExportedProgram {
           throw new RangeError(`ExportedProgram.run: ${where(i)} dim ${dim} is ${size}, but ${dyn.symbol} is ${seen} elsewhere in the arguments`);
         symbols.set(dyn.symbol, size);
       });
-      inputs.push(leaf);
+      const other = byPlaceholder.get(want.placeholder);
+      if (other && other !== leaf)
+        throw new RangeError(`ExportedProgram.run: ${where(i)} must be the same tensor as another argument (they were one tensor when exported)`);
+      byPlaceholder.set(want.placeholder, leaf);
     });
-    return inputs;
+    // programs are traced over contiguous inputs
+    const inputs = this.placeholderNames.map((n) => byPlaceholder.get(n)!).map((t) => (t.isContiguous() ? t : t.contiguous()));
+    return { inputs, leaves, symbols };
   }
 
-  private buildOutput(out: unknown): unknown {
-    const graphValues = Array.isArray(out) ? out : [out];
-    const leaves = this.signature.outputLeaves.map((l) => (l.kind === 'graph' ? graphValues[l.index] : l.value));
+  private buildOutput(values: unknown[], inputLeaves: unknown[], symbols: Map<string, number>): unknown {
+    const leaves = this.signature.outputLeaves.map((l) => {
+      switch (l.kind) {
+        case 'graph':
+          return values[l.index];
+        case 'input':
+          return inputLeaves[l.leaf];
+        case 'const':
+          return this.stateDict[l.name];
+        case 'size': {
+          const count = Math.max(...[l.expr.s, 't' in l.expr ? l.expr.t : 0]) + 1;
+          return evalExpr(l.expr, Array.from({ length: count }, (_, k) => symbols.get(`s${k}`) ?? NaN));
+        }
+        default:
+          return l.value;
+      }
+    });
     return unflatten(this.signature.outputSpec, leaves);
   }
+}
+
+/** dst <- src after the graph computed dst's new value out of place. */
+function copyBack(dst: Tensor, src: Tensor): void {
+  if (dst === src) return;
+  copyInto(dst, src);
+  if (dst.storage) dst.storage.version++;
 }

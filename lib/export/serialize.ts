@@ -10,6 +10,7 @@ import { getOp, isOp } from '../ops/registry';
 import { Tensor, describeTensor } from '../tensor';
 import { Graph, GraphModule, Node, NodeMeta, TreeSpec, fxNamespace, identifierFrom } from '../fx/index';
 import { Json, ProgramFormatError, decodeValue, encodeValue } from './values';
+import type { SymExpr } from '../dynamo/dynamic';
 
 export const PROGRAM_FORMAT = 'tensorjit.program/1';
 /** The safetensors `__metadata__` key that holds the program JSON. */
@@ -35,12 +36,24 @@ export interface ProgramSignature {
   /** pytree spec of the argument array */
   inputSpec: TreeSpec;
   inputLeaves: InputLeaf[];
-  /** pytree spec of the result; the graph returns its leaves as a flat array */
+  /** pytree spec of the result; the graph returns a flat array of values */
   outputSpec: TreeSpec;
-  /** result leaves that are not graph values (literals the function returned) */
-  outputLeaves: ({ kind: 'graph'; index: number } | { kind: 'value'; value: unknown })[];
+  outputLeaves: OutputLeaf[];
+  /** in-place updates of inputs and weights: graph output -> the tensor it is copied into after each run */
+  copyBacks: CopyBackSpec[];
   dynamicDims: DynamicDim[];
 }
+
+/** A leaf of the result: a graph output, an input returned as is, a weight, or a literal. */
+export type OutputLeaf =
+  | { kind: 'graph'; index: number }
+  | { kind: 'input'; leaf: number }
+  | { kind: 'const'; name: string }
+  | { kind: 'value'; value: unknown }
+  /** a number computed from the dynamic sizes (symbol k is `s${k}` of dynamicDims) */
+  | { kind: 'size'; expr: SymExpr };
+
+export type CopyBackSpec = { output: number; leaf: number } | { output: number; constant: string };
 
 const BUILTIN_NAMES = new Map<Function, string>(Object.entries(fxNamespace).map(([k, f]) => [f as Function, k]));
 
@@ -96,8 +109,9 @@ export function encodeProgram(gm: GraphModule, signature: ProgramSignature): Jso
     outputs: {
       spec: signature.outputSpec as unknown as Json,
       leaves: signature.outputLeaves.map((l): Json =>
-        l.kind === 'graph' ? { kind: 'graph', index: l.index } : { kind: 'value', value: encodeValue(l.value, noNodes, 'output') }),
+        l.kind === 'value' ? { kind: 'value', value: encodeValue(l.value, noNodes, 'output') } : { ...l }),
     },
+    copyBacks: signature.copyBacks.map((c): Json => ({ ...c })),
     dynamicDims: signature.dynamicDims.map((d) => ({ ...d, max: Number.isFinite(d.max) ? d.max : null })) as unknown as Json,
     code: gm.code,
   };
@@ -148,6 +162,15 @@ function decodeSpec(j: unknown, where: string): TreeSpec {
   return { kind: 'object', keys: (j.keys as string[]).slice(), children: j.children.map((c, i) => decodeSpec(c, `${where}.${String((j.keys as string[])[i])}`)) };
 }
 
+function decodeExpr(j: unknown, where: string): SymExpr {
+  const int = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x);
+  need(isObj(j), `${where}: bad size expression`);
+  if (j.kind === 'sym' && isNat(j.s)) return { kind: 'sym', s: j.s as number };
+  if (j.kind === 'affine' && isNat(j.s) && int(j.a) && int(j.b)) return { kind: 'affine', s: j.s as number, a: j.a as number, b: j.b as number };
+  if (j.kind === 'product' && isNat(j.s) && isNat(j.t) && int(j.c)) return { kind: 'product', s: j.s as number, t: j.t as number, c: j.c as number };
+  throw new ProgramFormatError(`${where}: bad size expression ${JSON.stringify(j)}`);
+}
+
 export function countLeaves(spec: TreeSpec): number {
   return spec.kind === 'leaf' ? 1 : spec.children.reduce((s, c) => s + countLeaves(c), 0);
 }
@@ -172,15 +195,12 @@ export function decodeProgram(program: unknown, tensors: Record<string, Tensor>)
   need(isObj(program.graph) && Array.isArray(program.graph.nodes), 'program.graph.nodes must be an array');
   need(Array.isArray(program.constants) && program.constants.every((c) => typeof c === 'string'), 'program.constants must be an array of names');
 
-  const stateDict: Record<string, Tensor> = {};
-  for (const name of program.constants as string[]) {
+  // the state dict keeps the file's order (the exported state dict's order); weights no node reads are kept too
+  for (const name of program.constants as string[])
     need(Object.hasOwn(tensors, name), `the constant '${name}' is not among the file's tensors`);
-    Object.defineProperty(stateDict, name, { value: tensors[name], enumerable: true, writable: true, configurable: true });
-  }
-  // weights saved beside the program that no node reads are kept (a module's full state dict)
+  const stateDict: Record<string, Tensor> = {};
   for (const name of Object.keys(tensors))
-    if (!Object.hasOwn(stateDict, name))
-      Object.defineProperty(stateDict, name, { value: tensors[name], enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(stateDict, name, { value: tensors[name], enumerable: true, writable: true, configurable: true });
 
   const graph = new Graph();
   const byName = new Map<string, Node>();
@@ -242,7 +262,7 @@ export function decodeProgram(program: unknown, tensors: Record<string, Tensor>)
   });
   need(graph.outputNode(), 'the graph has no output node');
 
-  const signature = decodeSignature(program, byName);
+  const signature = decodeSignature(program, byName, stateDict);
   return { graphModule: new GraphModule(graph, stateDict), signature, stateDict };
 }
 
@@ -258,7 +278,7 @@ function resolveTarget(j: unknown, name: string): (...args: any[]) => unknown {
   throw new ProgramFormatError(`node '${name}': unknown target ${JSON.stringify(j)}`);
 }
 
-function decodeSignature(program: Record<string, unknown>, byName: Map<string, Node>): ProgramSignature {
+function decodeSignature(program: Record<string, unknown>, byName: Map<string, Node>, stateDict: Record<string, Tensor>): ProgramSignature {
   const inputs = program.inputs, outputs = program.outputs;
   need(isObj(inputs) && Array.isArray(inputs.leaves), 'program.inputs must hold a spec and leaves');
   need(isObj(outputs) && Array.isArray(outputs.leaves), 'program.outputs must hold a spec and leaves');
@@ -276,18 +296,38 @@ function decodeSignature(program: Record<string, unknown>, byName: Map<string, N
   });
   need(countLeaves(inputSpec) === inputLeaves.length, 'inputs.spec and inputs.leaves disagree');
   const placeholders = [...byName.values()].filter((n) => n.op === 'placeholder').map((n) => n.name);
-  const fed = inputLeaves.flatMap((l) => (l.kind === 'tensor' ? [l.placeholder] : []));
+  const fed = [...new Set(inputLeaves.flatMap((l) => (l.kind === 'tensor' ? [l.placeholder] : [])))];
   need(fed.length === placeholders.length && fed.every((p, i) => p === placeholders[i]),
-    'the tensor inputs must feed every placeholder once, in order');
+    'the tensor inputs must feed every placeholder, in order');
   const outputSpec = decodeSpec(outputs.spec, 'outputs.spec');
-  const outputLeaves = outputs.leaves.map((l, i) => {
+  const outputLeaves = outputs.leaves.map((l, i): OutputLeaf => {
     need(isObj(l), `outputs.leaves[${i}] must be an object`);
-    if (l.kind === 'graph') {
-      need(isNat(l.index), `outputs.leaves[${i}]: bad index`);
-      return { kind: 'graph' as const, index: l.index as number };
+    switch (l.kind) {
+      case 'graph':
+        need(isNat(l.index), `outputs.leaves[${i}]: bad index`);
+        return { kind: 'graph', index: l.index as number };
+      case 'input':
+        need(isNat(l.leaf) && (l.leaf as number) < inputLeaves.length && inputLeaves[l.leaf as number].kind === 'tensor', `outputs.leaves[${i}]: bad input leaf`);
+        return { kind: 'input', leaf: l.leaf as number };
+      case 'const':
+        need(typeof l.name === 'string' && Object.hasOwn(stateDict, l.name), `outputs.leaves[${i}]: constant ${JSON.stringify(l.name)} is not in the state dict`);
+        return { kind: 'const', name: l.name as string };
+      case 'value':
+        return { kind: 'value', value: decodeValue(l.value, noTags, `outputs.leaves[${i}]`) };
+      case 'size':
+        return { kind: 'size', expr: decodeExpr(l.expr, `outputs.leaves[${i}]`) };
+      default:
+        throw new ProgramFormatError(`outputs.leaves[${i}]: unknown kind ${JSON.stringify(l.kind)}`);
     }
-    need(l.kind === 'value', `outputs.leaves[${i}]: unknown kind`);
-    return { kind: 'value' as const, value: decodeValue(l.value, noTags, `outputs.leaves[${i}]`) };
+  });
+  const copyBacks = (Array.isArray(program.copyBacks) ? program.copyBacks : []).map((c, i): CopyBackSpec => {
+    need(isObj(c) && isNat(c.output), `copyBacks[${i}] is malformed`);
+    if (typeof c.constant === 'string') {
+      need(Object.hasOwn(stateDict, c.constant), `copyBacks[${i}]: constant '${c.constant}' is not in the state dict`);
+      return { output: c.output as number, constant: c.constant };
+    }
+    need(isNat(c.leaf) && (c.leaf as number) < inputLeaves.length && inputLeaves[c.leaf as number].kind === 'tensor', `copyBacks[${i}]: bad input leaf`);
+    return { output: c.output as number, leaf: c.leaf as number };
   });
   need(countLeaves(outputSpec) === outputLeaves.length, 'outputs.spec and outputs.leaves disagree');
   need(Array.isArray(program.dynamicDims), 'program.dynamicDims must be an array');
@@ -297,5 +337,5 @@ function decodeSignature(program: Record<string, unknown>, byName: Map<string, N
     need((d.leaf as number) < inputLeaves.length && inputLeaves[d.leaf as number].kind === 'tensor', `dynamicDims[${i}] names no tensor input`);
     return { leaf: d.leaf as number, dim: d.dim as number, symbol: d.symbol as string, min: d.min as number, max: (d.max ?? Infinity) as number };
   });
-  return { inputSpec, inputLeaves, outputSpec, outputLeaves, dynamicDims };
+  return { inputSpec, inputLeaves, outputSpec, outputLeaves, copyBacks, dynamicDims };
 }

@@ -15,9 +15,14 @@ export function runInFreshProcess(programPath: string, args: tj.Tensor[], backen
     const named: Record<string, tj.Tensor> = {};
     args.forEach((t, i) => (named[`arg${String(i).padStart(3, '0')}`] = t));
     tj.io.saveSafetensors(inputs, named);
-    execFileSync(process.execPath, ['--import', 'tsx', fixture, programPath, inputs, outputs, backend], {
-      cwd: root, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000,
-    });
+    try {
+      execFileSync(process.execPath, ['--import', 'tsx', fixture, programPath, inputs, outputs, backend], {
+        cwd: root, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000,
+      });
+    } catch (e) {
+      const err = e as { stderr?: Buffer; message: string };
+      throw new Error(`the fresh process failed: ${err.message}\n${err.stderr?.toString() ?? ''}`);
+    }
     const { tensors, metadata } = tj.io.loadSafetensors(outputs);
     const outs = Object.keys(tensors).sort((a, b) => Number(a.slice(3)) - Number(b.slice(3))).map((k) => tensors[k]);
     return { outputs: outs, structure: JSON.parse(metadata.structure) };

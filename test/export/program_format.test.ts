@@ -41,6 +41,7 @@ function handBuilt(): ExportedProgram {
       { kind: 'value', value: 'v1' }, { kind: 'value', value: NaN }, { kind: 'value', value: -Infinity },
       { kind: 'value', value: null }, { kind: 'value', value: undefined },
     ],
+    copyBacks: [],
     dynamicDims: [],
   };
   return new ExportedProgram(gm, { 'fc.weight': weight, 'fc.bias': bias }, signature);
@@ -180,7 +181,7 @@ describe('malformed programs are clear errors', () => {
     g.output([y]);
     const ep = new ExportedProgram(new GraphModule(g, {}), {}, {
       inputSpec: flatten([0]).spec, inputLeaves: [{ kind: 'tensor', placeholder: 'x' }],
-      outputSpec: flatten(0).spec, outputLeaves: [{ kind: 'graph', index: 0 }], dynamicDims: [],
+      outputSpec: flatten(0).spec, outputLeaves: [{ kind: 'graph', index: 0 }], copyBacks: [], dynamicDims: [],
     });
     await expect(ep.save(path.join(dir, 'fn.safetensors'))).rejects.toThrow(/node 'myFn' calls the function 'myFn' \(allowInGraph\), which a saved program cannot hold/);
     expect(fs.existsSync(path.join(dir, 'fn.safetensors'))).toBe(false);
