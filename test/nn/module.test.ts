@@ -269,6 +269,27 @@ describe('modes, init, compile', () => {
     }
   });
 
+  test('compile() with the real compiler: in place, same results, parameters shared, exportable', () => {
+    tj.manualSeed(8);
+    class Head extends nn.Module {
+      fc = new nn.Linear(4, 3);
+      override forward(x: tj.Tensor) {
+        return tj.softmax(this.fc.forward(x), -1);
+      }
+    }
+    const m = new Head();
+    const x = tj.randn([2, 4]);
+    const want = m.forward(x).dataSync();
+    expect(m.compile({ backend: 'eager' })).toBe(m);
+    expect(m.forward(x).dataSync()).toEqual(want);
+    expect(Object.keys(m.stateDict())).toEqual(['fc.weight', 'fc.bias']);
+    m.loadStateDict({ 'fc.weight': tj.zeros([3, 4]), 'fc.bias': tj.zeros([3]) });
+    expect(Array.from(m.forward(x).dataSync() as Float32Array).every((v) => Math.abs(v - 1 / 3) < 1e-6)).toBe(true);
+    const ep = tj.exportProgram(m, [x]);
+    expect(Object.keys(ep.stateDict)).toEqual(['fc.weight', 'fc.bias']);
+    expect(ep.run(x).dataSync()).toEqual(m.forward(x).dataSync());
+  });
+
   test('toString shows the structure', () => {
     const s = String(new nn.Sequential(new nn.Linear(2, 3), new nn.ReLU()));
     expect(s).toBe('Sequential(\n  (0): Linear(inFeatures=2, outFeatures=3, bias=true)\n  (1): ReLU()\n)');
