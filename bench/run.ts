@@ -1,17 +1,20 @@
 /**
  * `npm run bench [-- suite...]`: every figure is measured in this run, beside this
  * machine's copy bandwidth and FMA throughput. Suites: foundation (eager kernels
- * vs machine limits), backend (eager vs compiled vs onnxruntime-node).
+ * vs machine limits), backend (eager vs compiled vs onnxruntime-node), compiler (the
+ * per-call overhead of tj.compile and trace+compile time).
  */
 import * as tj from '../lib/index';
 import { measureLimits } from './lib/probes';
 import { machineDescription, markdownTable, writeJson } from './lib/report';
 import { runBackend } from './suites/backend';
 import { runFoundation } from './suites/foundation';
+import { runCompiler } from './suites/compiler';
 
 const suites: Record<string, (limits: ReturnType<typeof measureLimits>) => Promise<unknown> | unknown> = {
   foundation: (limits) => runFoundation(limits),
   backend: (limits) => runBackend(limits),
+  compiler: () => runCompiler(),
 };
 
 async function main() {

@@ -47,6 +47,8 @@ interface Entry {
   slots: Slot[];
   spec: TreeSpec;
   copyBacks: CopyBack[];
+  /** The copied-back outputs are not part of the result (free them after copying). */
+  disposeAfterCopy: boolean;
   /** Per symbol, where its value is read: [placeholder, dim]. */
   symbolSources: [number, number][];
   /** Argument structure and tensor shapes (for spotting which dims changed). */
@@ -160,7 +162,11 @@ export class CompiledFunction implements SessionHost {
   }
 
   private runEntry(e: Entry, inputs: Tensor[], outs: unknown[]): unknown {
-    for (const cb of e.copyBacks) copyBack('input' in cb ? inputs[cb.input] : cb.constant, outs[cb.output] as Tensor);
+    for (const cb of e.copyBacks) {
+      const value = outs[cb.output] as Tensor;
+      copyBack('input' in cb ? inputs[cb.input] : cb.constant, value);
+      if (e.disposeAfterCopy) value.dispose();
+    }
     const slots = e.slots;
     if (e.spec.kind === 'leaf') return this.slotValue(e, slots[0], inputs, outs);
     const leaves = new Array(slots.length);
@@ -245,8 +251,10 @@ export class CompiledFunction implements SessionHost {
     } finally {
       session.end();
     }
+    const inputs = record.inputs as Tensor[];
     const entry = this.install(record, thisArg, args, flat, names);
-    return this.runEntry(entry, record.inputs as Tensor[], entry.run(...(record.inputs as Tensor[])) as unknown[]);
+    record.inputs = []; // the cache keeps the graph, not this call's tensors
+    return this.runEntry(entry, inputs, entry.run(...inputs) as unknown[]);
   }
 
   // ---- entries
@@ -290,6 +298,7 @@ export class CompiledFunction implements SessionHost {
       slots,
       spec: record.spec,
       copyBacks: record.copyBacks,
+      disposeAfterCopy: record.copyBacks.every((cb) => !slots.some((s) => s.kind === 'graph' && s.index === cb.output)),
       symbolSources: plan ? plan.symbols.map((m) => m[0]) : [],
       specKey: specKeyOf(flat),
       leafShapes: flat.leaves.map((l) => (l instanceof Tensor ? l.shape.slice() : null)),

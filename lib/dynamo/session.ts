@@ -267,10 +267,10 @@ export class Session implements DispatchMode, ActiveTrace {
   private rootOfTensor(t: Tensor): Root {
     const tv = tracedValue(t);
     if (tv && tv.session === this) return tv.root;
-    if (t.storage) {
-      const fake = this.realToFake.get(t);
-      return fake ? tracedValue(fake)!.root : this.constRoot(t);
-    }
+    // Traced code only sees fakes for its arguments and for eager results, so a real
+    // tensor here comes from a closure or module state: a constant, even if the same
+    // tensor was also passed as an argument (the argument is another source).
+    if (t.storage) return this.constRoot(t);
     throw new Error(`tensorjit: a fake tensor ${describeTensor(t)} from outside this trace was used`);
   }
 
@@ -306,11 +306,7 @@ export class Session implements DispatchMode, ActiveTrace {
   nodeOf(t: Tensor): Node {
     const tv = tracedValue(t);
     if (!tv || tv.session !== this) {
-      if (t.storage) {
-        const fake = this.realToFake.get(t);
-        if (fake) return this.nodeOf(fake);
-        return this.rootNode(this.constRoot(t));
-      }
+      if (t.storage) return this.rootNode(this.constRoot(t));
       throw new Error(`tensorjit: a fake tensor ${describeTensor(t)} from outside this trace was used in an op`);
     }
     const seg = this.seg;
@@ -454,6 +450,7 @@ export class Session implements DispatchMode, ActiveTrace {
         this.realToFake.set(root.real, root.tensor);
       } else {
         copyBack(root.real!, real);
+        real.dispose();
       }
       root.mutatedIn = null;
       env.set(root.node!, root.real);
@@ -590,8 +587,8 @@ export class Session implements DispatchMode, ActiveTrace {
     const unsupported =
       root.kind !== 'temp' && this.sharesMemoryWithAnotherRoot(root)
         ? 'its memory is shared with another input or constant'
-        : isView && !root.tensor.isContiguous()
-          ? 'it writes through a view of a non-contiguous tensor'
+        : !root.tensor.isContiguous()
+          ? 'it writes a non-contiguous tensor (or through a view of one)'
           : null;
     if (unsupported)
       return this.eagerBreak(`in-place '${op.opName}' runs eagerly: ${unsupported}`, op.opName, args, (a) => next(op, a as unknown[])) as Tensor;

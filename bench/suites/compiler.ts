@@ -1,0 +1,98 @@
+/**
+ * Issue 3's bench: what tj.compile costs around the graph.
+ * - per call of a compiled break-free 10-op graph on tiny tensors (guard check + graph
+ *   dispatch) against calling the same function eagerly, and the guard check alone;
+ * - trace + compile time of a 6-layer transformer encoder (first call, both backends).
+ */
+import * as tj from '../../lib/index';
+import { compiledFunctions } from '../../lib/dynamo/compile';
+import { Row } from '../lib/report';
+import { median, time } from '../lib/timing';
+
+/** Ten ops on [4, 4] tensors: the kernels are trivial, so overheads show. */
+export function tenOps(x: tj.Tensor, w: tj.Tensor): tj.Tensor {
+  let y = tj.matmul(x, w);
+  y = tj.softmax(y, -1);
+  y = y.transpose(0, 1).clone();
+  y = tj.cat([y, x], 0);
+  y = y.reshape([-1]).narrow(0, 0, 16).reshape([4, 4]);
+  y = tj.softmax(y, 0);
+  return tj.sum(y, 1);
+}
+
+/** Microseconds per call: median over batches of calls. */
+function usPerCall(fn: () => unknown, calls = 200, batches = 41): number {
+  for (let i = 0; i < calls; i++) fn();
+  const per: number[] = [];
+  for (let b = 0; b < batches; b++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < calls; i++) fn();
+    per.push(Number(process.hrtime.bigint() - t0) / 1e3 / calls);
+  }
+  return median(per);
+}
+
+class EncoderLayer extends tj.nn.Module {
+  attn: tj.nn.MultiheadAttention;
+  ln1: tj.nn.LayerNorm;
+  ln2: tj.nn.LayerNorm;
+  fc1: tj.nn.Linear;
+  fc2: tj.nn.Linear;
+  constructor(d: number, heads: number) {
+    super();
+    this.attn = new tj.nn.MultiheadAttention(d, heads, { batchFirst: true });
+    this.ln1 = new tj.nn.LayerNorm(d);
+    this.ln2 = new tj.nn.LayerNorm(d);
+    this.fc1 = new tj.nn.Linear(d, 4 * d);
+    this.fc2 = new tj.nn.Linear(4 * d, d);
+  }
+  override forward(x: tj.Tensor): tj.Tensor {
+    const h = this.ln1.forward(x);
+    const [a] = this.attn.forward(h, h, h) as tj.Tensor[];
+    x = tj.add(x, a);
+    return tj.add(x, this.fc2.forward(tj.gelu(this.fc1.forward(this.ln2.forward(x)))));
+  }
+}
+
+class Encoder extends tj.nn.Module {
+  layers: EncoderLayer[];
+  constructor(n: number, d: number, heads: number) {
+    super();
+    this.layers = Array.from({ length: n }, () => new EncoderLayer(d, heads));
+  }
+  override forward(x: tj.Tensor): tj.Tensor {
+    for (const l of this.layers) x = l.forward(x);
+    return x;
+  }
+}
+
+export function runCompiler(): Row[] {
+  const rows: Row[] = [];
+  const x = tj.randn([4, 4]), w = tj.randn([4, 4]);
+  for (const backend of ['eager', 'native'] as const) {
+    const f = tj.compile(tenOps, { backend });
+    f(x, w);
+    const entry = (compiledFunctions.get(f) as unknown as { entries: { guard: { check(a: unknown[]): unknown } }[] }).entries[0];
+    const args = [x, w];
+    const eagerUs = usPerCall(() => tenOps(x, w));
+    const compiledUs = usPerCall(() => f(x, w));
+    const guardUs = usPerCall(() => entry.guard.check(args), 20000, 21);
+    rows.push({ case: `10-op graph [4,4], backend ${backend}`, 'eager us': eagerUs, 'compiled us': compiledUs, 'guard check us': guardUs, 'first call ms': null });
+  }
+  for (const backend of ['eager', 'native'] as const) {
+    const firstCalls: number[] = [];
+    let steady = 0;
+    for (let rep = 0; rep < 3; rep++) {
+      tj.manualSeed(rep);
+      const model = new Encoder(6, 64, 4).eval();
+      const input = tj.randn([2, 16, 64]);
+      const compiled = tj.compile(model, { backend });
+      const t0 = performance.now();
+      compiled.forward(input);
+      firstCalls.push(performance.now() - t0);
+      if (rep === 0) steady = time(() => compiled.forward(input), { budgetMs: 300 }).medianMs;
+    }
+    rows.push({ case: `6-layer encoder d=64 [2,16,64], backend ${backend}`, 'eager us': null, 'compiled us': steady * 1e3, 'guard check us': null, 'first call ms': median(firstCalls) });
+  }
+  return rows;
+}
