@@ -514,6 +514,8 @@ export class CompiledFunction implements SessionHost {
       }
       return (...xs: Tensor[]) => gm.forward(...xs);
     }
+    if (slot.compiled > 0)
+      log('recompiles', () => `'${this.name}': the graph at break position ${index} changed (${group!.statics.length || group!.dynamic ? 'other sizes or values' : 'other code path'}); compiling it`);
     let run: RunGraph | null = null;
     if (!group.dynamic && this.opts.dynamic !== false && group.statics.length > 0) {
       const allowed = (p: number, d: number) => {

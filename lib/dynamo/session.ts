@@ -187,6 +187,8 @@ export class Session implements DispatchMode, ActiveTrace {
   private readonly constRoots = new Map<Tensor, Root>();
   private readonly realToFake = new Map<Tensor, Tensor>();
   private inMeta = 0;
+  /** Eager user code (disabled functions, disallowed ops) is running inside the trace. */
+  private userEager = 0;
   private open = false;
 
   constructor(readonly opts: SessionOptions) {}
@@ -465,8 +467,13 @@ export class Session implements DispatchMode, ActiveTrace {
     forEachTensorDeep(args, (t) => needed.push(t));
     this.graphBreak(reason, needed);
     const realArgs = mapTensorsDeep(args, (t) => this.realOf(t));
-    const out = this.runSuspended(() => run(realArgs));
-    return mapTensorsDeep(out, (t) => this.wrapValue(t, name));
+    this.userEager++;
+    try {
+      const out = this.runSuspended(() => run(realArgs));
+      return mapTensorsDeep(out, (t) => this.wrapValue(t, name));
+    } finally {
+      this.userEager--;
+    }
   }
 
   /** Tensor data read on a traced tensor (the materialize hook). */
@@ -479,6 +486,12 @@ export class Session implements DispatchMode, ActiveTrace {
   // ---- recording ops (the dispatch mode)
 
   call(op: AnyOp, args: unknown[], next: (op: AnyOp, args: unknown[]) => unknown): unknown {
+    if (this.userEager > 0 && this.suspended > 0) {
+      // eager user code (a disabled function) may hold traced tensors from before the break
+      let traced = false;
+      forEachTensorDeep(args, (t) => (traced ||= tracedValue(t)?.session === this));
+      if (traced) return next(op, mapTensorsDeep(args, (t) => this.realOf(t)) as unknown[]);
+    }
     if (this.suspended > 0 || !this.open) return next(op, args);
     if (disallowedOps.has(op))
       return this.eagerBreak(`'${op.opName}' is disallowed in the graph (tj.compiler.disallowInGraph)`, op.opName, args, (a) => next(op, a as unknown[]));

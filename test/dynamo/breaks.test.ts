@@ -163,6 +163,18 @@ describe('each kind of break', () => {
     expect(counter.frameCount).toBe(1);
   });
 
+  test('disabled code may use traced tensors it reaches through closures', () => {
+    let held: tj.Tensor | null = null;
+    const show = tj.compiler.disable(() => tj.cat([held!.clone(), tj.ones([1])]));
+    const fn = (x: tj.Tensor) => {
+      held = tj.softmax(x, 0);
+      return tj.sum(show());
+    };
+    const f = tj.compile(fn, { backend: 'eager' });
+    expectClose(f(tj.tensor([1, 2])) as tj.Tensor, toRef(fn(tj.tensor([1, 2]))));
+    expectClose(f(tj.tensor([3, 1])) as tj.Tensor, toRef(fn(tj.tensor([3, 1]))));
+  });
+
   test('TS-only ops without meta (randn) run eagerly; tensor() of literal data is a constant', () => {
     const counter = new tj.compiler.testing.CompileCounter();
     const f = tj.compile((x: tj.Tensor) => {
