@@ -8,7 +8,7 @@ import { Tensor } from '../tensor';
 import { isModuleClass, isModuleLike, ModuleLike } from './module';
 import type { Session } from './session';
 import {
-  activeSession,
+  activeSession as anySession,
   allowedWrappers,
   constantWrappers,
   disabledWrappers,
@@ -19,6 +19,12 @@ import {
   staticMarks,
 } from './state';
 
+/** The session recording user code (not while an allowInGraph function runs on fakes for its shapes). */
+function activeSession(): Session | null {
+  const s = anySession() as Session | null;
+  return s && s.recording ? s : null;
+}
+
 export interface DisableOptions {
   /** Compiled functions and modules called from fn also run eagerly (default true). */
   recursive?: boolean;
@@ -28,7 +34,7 @@ export interface DisableOptions {
 
 function disabledFunction<F extends Function>(fn: F, recursive: boolean, reason?: string): F {
   const wrapper = function (this: unknown, ...args: unknown[]) {
-    const session = activeSession() as Session | null;
+    const session = activeSession();
     if (session) return session.callDisabled(fn, this, args, recursive, reason);
     if (!recursive) return fn.apply(this, args);
     runtime.disableDepth++;
@@ -111,7 +117,7 @@ export function allowInGraph<T>(fn: T): T {
   if (typeof fn !== 'function') throw new TypeError(`allowInGraph: expected an op or a function, got ${fn === null ? 'null' : typeof fn}`);
   const f = fn as unknown as Function;
   const wrapper = function (this: unknown, ...args: unknown[]) {
-    const session = activeSession() as Session | null;
+    const session = activeSession();
     return session ? session.callAllowed(f, this, args) : f.apply(this, args);
   };
   Object.defineProperty(wrapper, 'name', { value: f.name });
@@ -128,7 +134,7 @@ export function assumeConstantResult<T>(fn: T): T {
   if (typeof fn !== 'function') throw new TypeError(`assumeConstantResult: expected a function, got ${fn === null ? 'null' : typeof fn}`);
   const f = fn as unknown as Function;
   const wrapper = function (this: unknown, ...args: unknown[]) {
-    const session = activeSession() as Session | null;
+    const session = activeSession();
     return session ? session.callConstant(f, this, args) : f.apply(this, args);
   };
   Object.defineProperty(wrapper, 'name', { value: f.name });
@@ -138,17 +144,17 @@ export function assumeConstantResult<T>(fn: T): T {
 
 /** True while a function is being traced by tj.compile or exportProgram (false in eager code and disabled code). */
 export function isCompiling(): boolean {
-  return activeSession() !== null;
+  return anySession() !== null;
 }
 
 /** True only while traced by tj.compile (and strict export). */
 export function isDynamoCompiling(): boolean {
-  return activeSession()?.dynamo === true;
+  return anySession()?.dynamo === true;
 }
 
 /** Ends the current graph here (no-op outside tracing). */
 export function graphBreak(): void {
-  (activeSession() as Session | null)?.graphBreak('tj.compiler.graphBreak() was called');
+  activeSession()?.graphBreak('tj.compiler.graphBreak() was called');
 }
 
 /** Drops every compiled function's caches (they recompile on their next call). */

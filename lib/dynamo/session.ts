@@ -199,6 +199,10 @@ export class Session implements DispatchMode, ActiveTrace {
   get isOpen(): boolean {
     return this.open;
   }
+  /** Recording user code (not running shape-only code for an allowInGraph function). */
+  get recording(): boolean {
+    return this.open && this.suspended === 0 && this.inMeta === 0;
+  }
 
   begin(): void {
     pushSession(this);
