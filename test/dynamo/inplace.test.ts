@@ -34,6 +34,33 @@ describe('functionalisation', () => {
     `);
   });
 
+  test('in-place ops with an out-of-place twin are recorded as the twin (add_ -> add)', () => {
+    const cnt = new CompileCounterWithBackend('eager');
+    const fn = (x: tj.Tensor) => {
+      x.add_(1);
+      const a = x.clone();
+      a.narrow(0, 0, 1).mul_(2);
+      a.relu_();
+      return a;
+    };
+    const f = tj.compile(fn, { backend: cnt });
+    const x1 = tj.tensor([-3, 2]), x2 = tj.tensor([-3, 2]);
+    expect((f(x1) as tj.Tensor).toArray()).toEqual(fn(x2).toArray());
+    expect(x1.toArray()).toEqual(x2.toArray());
+    expect(x1.toArray()).toEqual([-2, 3]);
+    expect(cnt.graphs[0].code).toMatchInlineSnapshot(`
+      "function forward(x) {
+        const add = ops.add(x, 1);
+        const clone = ops.clone(add);
+        const narrow = ops.narrow(clone, 0, 0, 1);
+        const mul = ops.mul(narrow, 2);
+        const clone_updated = fx.viewScatter(clone, mul, [1], [1], 0);
+        const relu = ops.relu(clone_updated);
+        return [relu, add];
+      }"
+    `);
+  });
+
   test('returning a mutated input returns that same tensor', () => {
     const f = tj.compile((x: tj.Tensor) => x.copy_(tj.ones([2])), { backend: 'eager' });
     const x = tj.zeros([2]);
