@@ -659,6 +659,7 @@ export function compileModuleForward(module: ModuleLike, opts?: unknown): { forw
  */
 export function compile<F extends (...args: any[]) => any>(fn: F, opts?: CompileOptions): CompiledFn<F>;
 export function compile<M extends ModuleLike>(module: M, opts?: CompileOptions): M & { runAsync: (...args: Parameters<M['forward']>) => Promise<ReturnType<M['forward']>> };
+export function compile<C extends new (...args: any[]) => ModuleLike>(moduleClass: C, opts?: CompileOptions): C;
 export function compile(target: unknown, opts?: CompileOptions): unknown {
   const options = checkOptions(opts);
   if (isModuleClass(target)) {
