@@ -191,7 +191,9 @@ describe('sum and mean', () => {
       [[1 << 20], null], // one output: split across threads
       [[3, 200000], 1], // a few long rows
       [[40000, 24], 0], // outer dim: vectorized across 24 columns
-      [[600, 1100], 0], // outer dim wider than a column tile
+      [[600, 1100], 0], // outer dim, one column tile per thread
+      [[4, 40000], 0], // outer dim wider than a column tile
+      [[70000, 40], 0], // outer dim, few columns: rows split across threads
       [[64, 64, 65], [0, 2]], // mixed: inner run + outer reduced dim
       [[300000, 2], 1], // many tiny rows
     ];

@@ -12,15 +12,16 @@
 // Walk (reduce_plan.h): if a reduced dim has unit stride, each output element
 // reduces its block with contiguous vectorized runs (inner mode); else if a kept
 // dim has unit stride, up to kColTile adjacent outputs are reduced together,
-// vectorized across them (outer mode); else the input is first copied to
-// contiguous memory.
+// vectorized across them, reading each row piece contiguously (outer mode); else
+// the input is first copied to contiguous memory.
 // Accumulation order (deterministic for a given ISA and thread count):
 //   - float sums: see reduce_row.h; runs of the reduced block are combined in walk
 //     order (reduced dims reordered by decreasing stride, unit-stride dim last) into
 //     a double, rounded to float once at the end (mean divides the double first);
 //   - threads split the OUTPUT elements (parallelFor), so each output's order does
 //     not depend on the thread count; only when there are fewer outputs than
-//     threads is the reduced range cut into numChunks() chunks (parallelChunks),
+//     threads (or, in outer mode, too few columns to give each thread long row
+//     pieces) is the reduced range cut into numChunks() chunks (parallelChunks),
 //     whose partials are combined in chunk order;
 //   - integer sums are exact (int64, wrapping like torch); max/min/argmax are exact.
 #include <algorithm>
@@ -54,10 +55,17 @@ using reduce_row::kColTile;
 constexpr int64_t kGrainElems = int64_t{1} << 15;
 // With fewer outputs than threads, reductions at least this long are split.
 constexpr int64_t kSplitMin = int64_t{1} << 16;
+// Outer mode: threads split the columns only if each gets at least this many.
+constexpr int64_t kMinColumnsPerThread = 4096;
+// Bound on the per-chunk partials of a split reduction.
+constexpr size_t kPartialBudget = size_t{8} << 20;
+// Workspace of the columns() helpers, per column.
+constexpr size_t kWorkPerColumn = sizeof(int64_t) + 3 * sizeof(float);
 
 // ---- policies: In, Part (partial result), Out; init, combine(earlier, later),
 // finalize(part, count), row(p, n, firstIndex) over a contiguous run, and
-// columns(p, w, walk, rb, re, parts) over w <= kColTile unit-stride columns.
+// columns(p, w, walk, rb, re, parts, work) over w <= kColTile unit-stride columns
+// (work: kWorkPerColumn bytes per column).
 
 // Scalar rows/columns for the integer policies (the compiler vectorizes what it can).
 template <class D, class T, class PartT>
@@ -67,7 +75,7 @@ struct ScalarRows {
     for (int64_t i = 0; i < n; ++i) acc = D::combine(acc, D::elem(p[i], first + i));
     return acc;
   }
-  static void columns(const T* p, int64_t w, const DimWalk& walk, int64_t rb, int64_t re, PartT* parts) {
+  static void columns(const T* p, int64_t w, const DimWalk& walk, int64_t rb, int64_t re, PartT* parts, void*) {
     for (int64_t c = 0; c < w; ++c) parts[c] = D::init();
     const int64_t rs = walk.innerStride();
     walk.runs(rb, re, [&](int64_t off, int64_t lin, int64_t len) {
@@ -130,8 +138,9 @@ struct SumF32 {
   static Part combine(Part a, Part b) { return a + b; }
   static Out finalize(Part p, int64_t) { return static_cast<float>(p); }
   static Part row(const float* p, int64_t n, int64_t) { return reduce_row::sumRow<Vec>(p, n); }
-  static void columns(const float* p, int64_t w, const DimWalk& walk, int64_t rb, int64_t re, Part* parts) {
-    reduce_row::sumColumns<Vec>(p, w, walk, rb, re, parts);
+  static void columns(const float* p, int64_t w, const DimWalk& walk, int64_t rb, int64_t re, Part* parts,
+                      void* work) {
+    reduce_row::sumColumns<Vec>(p, w, walk, rb, re, parts, static_cast<float*>(work));
   }
 };
 
@@ -150,7 +159,7 @@ struct ExtremumF32 {
   }
   static Out finalize(Part p, int64_t) { return p; }
   static Part row(const float* p, int64_t n, int64_t) { return reduce_row::extremumRow<Vec, kMax>(p, n); }
-  static void columns(const float* p, int64_t w, const DimWalk& walk, int64_t rb, int64_t re, Part* parts) {
+  static void columns(const float* p, int64_t w, const DimWalk& walk, int64_t rb, int64_t re, Part* parts, void*) {
     reduce_row::extremumColumns<Vec, kMax>(p, w, walk, rb, re, parts);
   }
 };
@@ -171,10 +180,12 @@ struct ArgmaxF32 {
     r.index = first + reduce_row::argmaxRow<Vec>(p, n, &r.value);
     return r;
   }
-  static void columns(const float* p, int64_t w, const DimWalk& walk, int64_t rb, int64_t re, Part* parts) {
-    float vals[kColTile];
-    int64_t idx[kColTile];
-    reduce_row::argmaxColumns<Vec>(p, w, walk, rb, re, vals, idx);
+  static void columns(const float* p, int64_t w, const DimWalk& walk, int64_t rb, int64_t re, Part* parts,
+                      void* work) {
+    // work: [idx: w int64][vals: w floats][argmaxColumns' own 2*w floats]
+    int64_t* idx = static_cast<int64_t*>(work);
+    float* vals = reinterpret_cast<float*>(idx + w);
+    reduce_row::argmaxColumns<Vec>(p, w, walk, rb, re, vals, idx, vals + w);
     for (int64_t c = 0; c < w; ++c) parts[c] = {vals[c], idx[c]};
   }
 };
@@ -188,18 +199,26 @@ typename P::Part reduceRuns(const typename P::In* base, const DimWalk& walk, int
   return acc;
 }
 
+// Per-task buffers for the outer-mode helpers (tile state), from the caching allocator.
+struct ColumnWork {
+  ScratchBuffer work;
+  void reserve(const ReducePlan& plan, int64_t n) {
+    if (!plan.inner) work.reset(static_cast<size_t>(std::min<int64_t>(n, kColTile)) * kWorkPerColumn);
+  }
+};
+
 // Partials over reduced range [rb, re) for n outputs whose inputs start at x, x+is, ...
-// (outer mode: is == 1).
+// (outer mode: is == 1, tiles of kColTile columns).
 template <class P>
 void piecePartials(const ReducePlan& plan, const typename P::In* x, int64_t n, int64_t is, int64_t rb, int64_t re,
-                   typename P::Part* parts) {
+                   typename P::Part* parts, ColumnWork& cw) {
   if (plan.inner) {
     for (int64_t i = 0; i < n; ++i) parts[i] = reduceRuns<P>(x + i * is, plan.reduced, rb, re);
     return;
   }
   for (int64_t c0 = 0; c0 < n; c0 += kColTile) {
     const int64_t w = std::min<int64_t>(kColTile, n - c0);
-    P::columns(x + c0, w, plan.reduced, rb, re, parts + c0);
+    P::columns(x + c0, w, plan.reduced, rb, re, parts + c0, cw.work.as<void>());
   }
 }
 
@@ -214,14 +233,21 @@ void execute(const ReducePlan& plan) {
   const int64_t os = loop.innerStride(0), is = loop.innerStride(1);
   if (!plan.inner && is != 1) throwRangeError("internal: outer-mode reduction without a unit-stride dim");
 
-  if (numThreads() > 1 && outs < numThreads() && red >= kSplitMin) {
+  const int threads = numThreads();
+  const bool fewOutputs = outs < threads;
+  const bool narrowColumns = !plan.inner && outs < threads * kMinColumnsPerThread &&
+                             static_cast<size_t>(outs) * threads * sizeof(Part) <= kPartialBudget;
+  if (threads > 1 && red >= kSplitMin && (fewOutputs || narrowColumns)) {
     const int64_t grain = kSplitMin / 2;
     const int chunks = numChunks(red, grain);
-    std::vector<Part> partial(static_cast<size_t>(chunks * outs));
+    ScratchBuffer partialBuf(static_cast<size_t>(chunks * outs) * sizeof(Part));
+    Part* partial = partialBuf.as<Part>();
     parallelChunks(red, grain, [&](int c, int64_t rb, int64_t re) {
+      ColumnWork cw;
+      cw.reserve(plan, outs);
       int64_t j = 0;
       loop.forRange(0, outs, [&](char* const* p, int64_t n) {
-        piecePartials<P>(plan, reinterpret_cast<const In*>(p[1]), n, is, rb, re, partial.data() + c * outs + j);
+        piecePartials<P>(plan, reinterpret_cast<const In*>(p[1]), n, is, rb, re, partial + c * outs + j, cw);
         j += n;
       });
     });
@@ -237,15 +263,18 @@ void execute(const ReducePlan& plan) {
     return;
   }
 
-  const int64_t grain = std::max<int64_t>(1, kGrainElems / red);
+  const int64_t grain = std::max<int64_t>(plan.inner ? 1 : kMinColumnsPerThread, kGrainElems / red);
   parallelFor(outs, grain, [&](int64_t b, int64_t e) {
+    ColumnWork cw;
+    cw.reserve(plan, e - b);
+    ScratchBuffer partsBuf(static_cast<size_t>(std::min<int64_t>(e - b, kColTile)) * sizeof(Part));
+    Part* parts = partsBuf.as<Part>();
     loop.forRange(b, e, [&](char* const* p, int64_t n) {
       Out* o = reinterpret_cast<Out*>(p[0]);
       const In* x = reinterpret_cast<const In*>(p[1]);
-      Part parts[kColTile];
       for (int64_t c0 = 0; c0 < n; c0 += kColTile) {
         const int64_t w = std::min<int64_t>(kColTile, n - c0);
-        piecePartials<P>(plan, x + c0 * is, w, is, 0, red, parts);
+        piecePartials<P>(plan, x + c0 * is, w, is, 0, red, parts, cw);
         for (int64_t c = 0; c < w; ++c) o[(c0 + c) * os] = P::finalize(parts[c], red);
       }
     });

@@ -11,8 +11,10 @@
 //   block, vector k (k = 0, 1, ...) is added lane-wise into accumulator k mod 4, a
 //   partial last vector (zero-filled lanes) into accumulator 1; the block result is
 //   reduceAdd((a0 + a1) + (a2 + a3)) (a fixed tree per ISA), and block results are
-//   added in order into a double. Column sums (outer mode) add rows in walk order
-//   into float lanes and flush them into double every kSumBlockRows rows.
+//   added in order into a double. Column sums (outer mode) take the rows of each
+//   run of the walk in groups of four, ((r0 + r1) + (r2 + r3)) added to float
+//   lanes, the last < 4 rows of a run one by one, and flush the lanes into double
+//   once kSumBlockRows or more rows are pending.
 //
 // The including file must include <cmath>, <cstdint>, <cstring> and <limits> before
 // the ISA passes (standard headers must be compiled for the baseline target).
@@ -23,8 +25,10 @@ namespace reduce_row {
 
 constexpr int64_t kSumBlockVectors = 256;
 constexpr int64_t kSumBlockRows = 256;
-// Widest column tile of the outer-mode helpers (floats; must be a multiple of 16).
-constexpr int64_t kColTile = 512;
+// Widest column tile of the outer-mode helpers: rows are read in contiguous pieces
+// of up to this many floats (long pieces keep the hardware prefetcher streaming)
+// while the per-column state stays in L2.
+constexpr int64_t kColTile = 16384;
 
 // Max that propagates NaN from either side (hardware max keeps only the second operand's).
 template <class V>
@@ -204,11 +208,11 @@ inline int64_t argmaxRow(const float* p, int64_t n, float* bestValue) {
 // ---- outer mode: w adjacent columns (unit stride) reduced over the rows of a walk.
 // `walk.runs(rb, re, ...)` yields row offsets relative to p.
 
-// Column sums into double sums[0..w), w <= kColTile.
+// Column sums into double sums[0..w); acc is a workspace of w floats.
 template <class V, class Walk>
-inline void sumColumns(const float* p, int64_t w, const Walk& walk, int64_t rb, int64_t re, double* sums) {
+inline void sumColumns(const float* p, int64_t w, const Walk& walk, int64_t rb, int64_t re, double* sums,
+                       float* acc) {
   constexpr int64_t L = V::kLanes;
-  alignas(64) float acc[kColTile];
   for (int64_t c = 0; c < w; ++c) {
     acc[c] = 0.f;
     sums[c] = 0.0;
@@ -225,11 +229,29 @@ inline void sumColumns(const float* p, int64_t w, const Walk& walk, int64_t rb, 
   };
   const int64_t rs = walk.innerStride();
   walk.runs(rb, re, [&](int64_t off, int64_t, int64_t len) {
-    for (int64_t k = 0; k < len; ++k) {
+    int64_t k = 0;
+    // four rows at a time: one load/store of the accumulators per four rows
+    for (; k + 4 <= len; k += 4) {
+      const float* r0 = p + off + k * rs;
+      const float* r1 = r0 + rs;
+      const float* r2 = r1 + rs;
+      const float* r3 = r2 + rs;
+      for (int64_t c = 0; c < full; c += L) {
+        const auto t = V::add(V::add(V::load(r0 + c), V::load(r1 + c)), V::add(V::load(r2 + c), V::load(r3 + c)));
+        V::store(acc + c, V::add(V::load(acc + c), t));
+      }
+      if (rest) {
+        const auto t = V::add(V::add(V::loadPartial(r0 + full, rest), V::loadPartial(r1 + full, rest)),
+                              V::add(V::loadPartial(r2 + full, rest), V::loadPartial(r3 + full, rest)));
+        V::storePartial(acc + full, V::add(V::loadPartial(acc + full, rest), t), rest);
+      }
+      if ((pending += 4) >= kSumBlockRows) flush();
+    }
+    for (; k < len; ++k) {
       const float* row = p + off + k * rs;
       for (int64_t c = 0; c < full; c += L) V::store(acc + c, V::add(V::load(acc + c), V::load(row + c)));
       if (rest) V::storePartial(acc + full, V::add(V::loadPartial(acc + full, rest), V::loadPartial(row + full, rest)), rest);
-      if (++pending == kSumBlockRows) flush();
+      if (++pending >= kSumBlockRows) flush();
     }
   });
   flush();
@@ -255,13 +277,15 @@ inline void extremumColumns(const float* p, int64_t w, const Walk& walk, int64_t
   });
 }
 
-// Column argmax: values and first-max walk indices into vals/idx[0..w); rb < re.
+// Column argmax: values and first-max walk indices into vals/idx[0..w); rb < re;
+// work is a workspace of 2*w floats.
 template <class V, class Walk>
 inline void argmaxColumns(const float* p, int64_t w, const Walk& walk, int64_t rb, int64_t re, float* vals,
-                          int64_t* idx) {
+                          int64_t* idx, float* work) {
   constexpr int64_t L = V::kLanes;
   constexpr int64_t kPiece = int64_t{1} << 30;
-  alignas(64) float bestIdxBits[kColTile];
+  float* bestIdxBits = work;
+  float* pieceVals = work + w;
   const int64_t full = w / L * L;
   const int64_t rs = walk.innerStride();
   for (int64_t c = 0; c < w; ++c) {
@@ -270,7 +294,6 @@ inline void argmaxColumns(const float* p, int64_t w, const Walk& walk, int64_t r
   }
   for (int64_t pb = rb; pb < re; pb += kPiece) {
     const int64_t pe = (re - pb) < kPiece ? re : pb + kPiece;
-    alignas(64) float pieceVals[kColTile];
     bool first = true;
     walk.runs(pb, pe, [&](int64_t off, int64_t lin, int64_t len) {
       for (int64_t k = 0; k < len; ++k) {

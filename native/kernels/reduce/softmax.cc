@@ -3,8 +3,10 @@
 // Input 0 float32, any strides; output 0 float32 of the same shape, any strides.
 //
 // Rows whose dim has unit stride in input and output run the fused row functions of
-// softmax_row.h in place; other rows are gathered into a per-task buffer, computed
-// there and scattered back. Threads split the rows (parallelFor with a grain of
+// softmax_row.h in place; when instead the innermost other dims have unit stride
+// (softmax over an outer dim), blocks of up to kColTile adjacent rows run together,
+// vectorized across them (softmaxColumns); other layouts are gathered row by row
+// into a per-task buffer, computed there and scattered back. Threads split the rows (parallelFor with a grain of
 // about kGrainElems elements); a single long row (fewer rows than threads) is split
 // into numChunks() pieces whose max and sum partials combine in chunk order, so
 // results are deterministic for a given thread count.
@@ -113,6 +115,19 @@ void softmaxKernel(const KernelArgs& a) {
     return;
   }
   const int64_t grain = std::max<int64_t>(1, kGrainElems / n);
+  if (!direct && loop.innerStride(0) == 1 && loop.innerStride(1) == 1 && loop.rowLength() > 1) {
+    parallelFor(rows, grain, [&](int64_t b, int64_t e) {
+      ScratchBuffer work(static_cast<size_t>(std::min<int64_t>(e - b, kColTile)) * 4 * sizeof(float));
+      loop.forRange(b, e, [&](char* const* p, int64_t cnt) {
+        for (int64_t c0 = 0; c0 < cnt; c0 += kColTile) {
+          const int64_t w = std::min<int64_t>(kColTile, cnt - c0);
+          softmaxColumns<Vec, kLog>(reinterpret_cast<const float*>(p[1]) + c0, reinterpret_cast<float*>(p[0]) + c0, n, w,
+                                    inStride, outStride, work.as<float>());
+        }
+      });
+    });
+    return;
+  }
   parallelFor(rows, grain, [&](int64_t b, int64_t e) {
     ScratchBuffer buf;
     if (!direct) buf.reset(static_cast<size_t>(n) * sizeof(float));

@@ -104,6 +104,70 @@ inline void logSoftmaxRow(const float* in, float* out, int64_t n) {
   subSubRow<V>(in, out, n, m, static_cast<float>(std::log(s)));
 }
 
+// Softmax / logSoftmax of w adjacent columns (unit stride) along rows of n elements:
+// row k of the input starts at in + k*is, of the output at out + k*os. The same
+// three passes as the row functions, vectorized across the columns. Sum order per
+// column: rows in order into float lanes, flushed into double every
+// kSumBlockRows rows. work: 4*w floats of workspace.
+template <class V, bool kLog>
+inline void softmaxColumns(const float* in, float* out, int64_t n, int64_t w, int64_t is, int64_t os, float* work) {
+  constexpr int64_t L = V::kLanes;
+  float* m = work;
+  float* acc = work + w;
+  double* s = reinterpret_cast<double*>(work + 2 * w);
+  const int64_t full = w / L * L;
+  const int rest = static_cast<int>(w - full);
+  for (int64_t c = 0; c < w; ++c) {
+    m[c] = -std::numeric_limits<float>::infinity();
+    acc[c] = 0.f;
+    s[c] = 0.0;
+  }
+  for (int64_t k = 0; k < n; ++k) {
+    const float* row = in + k * is;
+    for (int64_t c = 0; c < full; c += L) V::store(m + c, maxNan<V>(V::load(row + c), V::load(m + c)));
+    for (int64_t c = full; c < w; ++c) m[c] = maxNanScalar(m[c], row[c]);
+  }
+  int64_t pending = 0;
+  auto flush = [&] {
+    for (int64_t c = 0; c < w; ++c) {
+      s[c] += static_cast<double>(acc[c]);
+      acc[c] = 0.f;
+    }
+    pending = 0;
+  };
+  for (int64_t k = 0; k < n; ++k) {
+    const float* row = in + k * is;
+    float* orow = out + k * os;
+    for (int64_t c = 0; c < full; c += L) {
+      const auto e = expApprox<V>(V::sub(V::load(row + c), V::load(m + c)));
+      if (!kLog) V::store(orow + c, e);
+      V::store(acc + c, V::add(V::load(acc + c), e));
+    }
+    if (rest) {
+      const auto e = expApprox<V>(V::sub(V::loadPartial(row + full, rest), V::loadPartial(m + full, rest)));
+      if (!kLog) V::storePartial(orow + full, e, rest);
+      V::storePartial(acc + full, V::add(V::loadPartial(acc + full, rest), e), rest);
+    }
+    if (++pending == kSumBlockRows) flush();
+  }
+  flush();
+  // acc now holds the per-column factor: 1/sum (softmax) or log(sum) (logSoftmax)
+  for (int64_t c = 0; c < w; ++c) acc[c] = static_cast<float>(kLog ? std::log(s[c]) : 1.0 / s[c]);
+  for (int64_t k = 0; k < n; ++k) {
+    const float* row = in + k * is;
+    float* orow = out + k * os;
+    for (int64_t c = 0; c < full; c += L) {
+      if (kLog) V::store(orow + c, V::sub(V::sub(V::load(row + c), V::load(m + c)), V::load(acc + c)));
+      else V::store(orow + c, V::mul(V::load(orow + c), V::load(acc + c)));
+    }
+    if (rest) {
+      const auto f = V::loadPartial(acc + full, rest);
+      if (kLog) V::storePartial(orow + full, V::sub(V::sub(V::loadPartial(row + full, rest), V::loadPartial(m + full, rest)), f), rest);
+      else V::storePartial(orow + full, V::mul(V::loadPartial(orow + full, rest), f), rest);
+    }
+  }
+}
+
 }  // namespace reduce_row
 }  // namespace TJ_ISA_NS
 }  // namespace tensorjit
