@@ -49,6 +49,22 @@ KernelFn KernelRegistry::get(int id) const {
   return entries_[id].active;
 }
 
+void KernelRegistry::setFusion(const char* name, FusionInfo info) {
+  for (auto& f : fusion_)
+    if (f.first == name) {
+      f.second = info;
+      return;
+    }
+  fusion_.emplace_back(name, info);
+}
+
+FusionInfo KernelRegistry::fusionOf(int id) const {
+  if (id < 0 || id >= static_cast<int>(names_.size())) return {};
+  for (const auto& f : fusion_)
+    if (f.first == names_[id]) return f.second;
+  return {};
+}
+
 Isa KernelRegistry::isaOf(int id) const { return entries_.at(id).activeIsa; }
 
 void runKernel(int id, const KernelArgs& args) {

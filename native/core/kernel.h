@@ -30,6 +30,14 @@ struct KernelArgs {
 
 using KernelFn = void (*)(const KernelArgs&);
 
+// How the graph executor may fuse a kernel into a pointwise program (see
+// kernels/fused/vm_ops.h): its attribute layout and its VM opcode. Declared by the
+// kernel file beside the kernel itself.
+struct FusionInfo {
+  int form = 0;  // kernels/fused/vm_ops.h FusionForm; 0 = not fusable
+  int vmOp = -1;
+};
+
 class KernelRegistry {
  public:
   static KernelRegistry& instance();
@@ -47,6 +55,8 @@ class KernelRegistry {
   // Which ISA body runs for a kernel (for tests and logs).
   Isa isaOf(int id) const;
   const std::vector<std::string>& names() const { return names_; }
+  void setFusion(const char* name, FusionInfo info);
+  FusionInfo fusionOf(int id) const;
 
  private:
   struct Entry {
@@ -57,6 +67,7 @@ class KernelRegistry {
   void resolve(Entry& e) const;
   std::vector<std::string> names_;
   std::vector<Entry> entries_;
+  std::vector<std::pair<std::string, FusionInfo>> fusion_;
   Isa selected_ = Isa::Scalar;
 };
 

@@ -11,7 +11,8 @@ std::string PassStats::describe() const {
   return "passes: " + std::to_string(deadInstrs) + " dead instructions removed, " +
          std::to_string(commonSubexpressions) + " common subexpressions merged, " + std::to_string(prepackedGemms) +
          " GEMMs with prepacked weights (" + std::to_string(prepackedBytes) + " bytes), " +
-         std::to_string(fusedEpilogues) + " epilogues fused\n";
+         std::to_string(fusedEpilogues) + " epilogues fused, " + std::to_string(fusedPointwise) +
+         " pointwise instructions fused\n";
 }
 
 int eliminateDeadCode(Program& p) {
@@ -97,6 +98,7 @@ PassStats optimize(Program& p, const std::vector<ConstBuffer>& consts) {
   PassStats s;
   s.commonSubexpressions = eliminateCommonSubexpressions(p);
   s.deadInstrs = eliminateDeadCode(p);
+  s.fusedPointwise = fusePointwise(p);
   s.prepackedGemms = prepackConstantWeights(p, consts, &s.prepackedBytes);
   return s;
 }

@@ -19,6 +19,7 @@ struct PassStats {
   int prepackedGemms = 0;
   int64_t prepackedBytes = 0;
   int fusedEpilogues = 0;
+  int fusedPointwise = 0;
   std::string describe() const;
 };
 
@@ -35,6 +36,10 @@ int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, i
 
 // The view of value `v` when its root is a constant (nullptr data otherwise).
 TensorView constantView(const Program& p, const std::vector<ConstBuffer>& consts, int v);
+
+// Runs of fusable pointwise instructions become fused_pointwise VM programs;
+// returns how many instructions were fused.
+int fusePointwise(Program& p);
 
 PassStats optimize(Program& p, const std::vector<ConstBuffer>& consts);
 

@@ -4,7 +4,10 @@
  * with dynamic dims get a plan per concrete shape. Graphs that cannot be lowered (a
  * TS-only op) run through the graph's own eager interpreter, logged under `perf`.
  */
+import { log } from '../../dynamo/logging';
+import type { GraphModule } from '../../fx';
 import { Tensor } from '../../tensor';
+import type { BackendFn } from '../registry';
 import { CompiledProgram } from './executable';
 import { LoweringError, lowerGraph } from './lower';
 
@@ -59,3 +62,9 @@ export function compileNative(graph: (...inputs: unknown[]) => unknown, log?: (t
   compiled.lastProgram = () => last;
   return compiled;
 }
+
+/** The 'native' backend: `tj.compile(fn)` uses it unless told otherwise. */
+export const nativeBackend: BackendFn = (gm: GraphModule) =>
+  compileNative((...inputs: unknown[]) => (gm as unknown as (...xs: unknown[]) => unknown)(...inputs), (topic, msg) =>
+    log(topic as 'graph_code' | 'perf', msg),
+  );

@@ -16,6 +16,8 @@
 #pragma once
 #include <cstdint>
 
+#include "core/kernel_registration.h"
+
 namespace tensorjit {
 
 enum class VmOp : int32_t {
@@ -29,6 +31,17 @@ enum class VmOp : int32_t {
   Clamp = 80, Where,
 };
 
+// Attribute layouts of fusable pointwise kernels (kernels/pointwise/*.cc).
+enum class FusionForm : int32_t {
+  None = 0,
+  Unary = 1,    // inputs (x); attrs [computeDType]
+  Binary = 2,   // inputs (a, b) attrs [dt], or (a) attrs [dt, b]
+  Compare = 3,  // as Binary, result bool
+  Gelu = 4,     // inputs (x); attrs [dt, approximate 0|1]
+  Where = 5,    // inputs (cond, x, y) attrs [dt], or (cond, x) attrs [dt, y]
+  Clamp = 6,    // inputs (x); attrs [dt, hasMin, min, hasMax, max]
+};
+
 constexpr int kVmInstrWords = 5;
 constexpr int kVmMaxRegs = 32;
 
@@ -39,4 +52,15 @@ inline bool vmIsBinary(int op) {
 }
 inline bool vmIsTernary(int op) { return op == static_cast<int>(VmOp::Clamp) || op == static_cast<int>(VmOp::Where); }
 
+struct FusionRegistration {
+  FusionRegistration(const char* kernel, FusionForm form, VmOp op) {
+    KernelRegistry::instance().setFusion(kernel, FusionInfo{static_cast<int>(form), static_cast<int>(op)});
+  }
+};
+
 }  // namespace tensorjit
+
+// Declares that kernel `name` can run inside a fused pointwise program as `op`.
+#define TJ_REGISTER_FUSION(name, form, op)                                                     \
+  static const ::tensorjit::FusionRegistration TJ_CONCAT(kFusionRegistration, __LINE__)(name, \
+                                                                                      form, op)
