@@ -5,12 +5,14 @@
  */
 import { Tensor, describeTensor } from '../tensor';
 import { full, tensor, zeros } from '../ops/creation';
+import { add, mul, where } from '../ops/pointwise';
+import { matmul } from '../ops/linalg';
+import { mean } from '../ops/reduce';
+import { cat } from '../ops/indexing';
 import { Module } from './module';
 import { Linear } from './layers';
 import * as F from './functional';
 import { constant, normal, xavierUniform } from './init';
-
-const { add, mul, matmul, mean, where, cat } = F._ops;
 
 export interface MultiheadAttentionOptions {
   /** dropout probability on the attention weights (training only) */
