@@ -38,7 +38,7 @@ export class ExportedProgram {
   readonly stateDict: Record<string, Tensor>;
   readonly signature: ProgramSignature;
   readonly backend: ProgramBackend;
-  private runner: ((...inputs: unknown[]) => unknown) | null = null;
+  private runner: { run: (...inputs: unknown[]) => unknown; runAsync: (...inputs: unknown[]) => Promise<unknown> } | null = null;
   private readonly placeholderMeta: Map<string, NodeMeta>;
   private readonly placeholderNames: string[];
 
@@ -59,7 +59,19 @@ export class ExportedProgram {
    */
   run(...args: unknown[]): any {
     const { inputs, leaves, symbols } = this.checkInputs(args);
-    const out = this.compiled()(...inputs);
+    return this.finish(this.compiled().run(...inputs), leaves, symbols);
+  }
+
+  /**
+   * run() off the event loop (the native executor runs on a worker thread).
+   * @example const y = await ep.runAsync(x);
+   */
+  async runAsync(...args: unknown[]): Promise<any> {
+    const { inputs, leaves, symbols } = this.checkInputs(args);
+    return this.finish(await this.compiled().runAsync(...inputs), leaves, symbols);
+  }
+
+  private finish(out: unknown, leaves: unknown[], symbols: Map<string, number>): unknown {
     const values = Array.isArray(out) ? out : [out];
     for (const c of this.signature.copyBacks) {
       const dst = 'constant' in c ? this.stateDict[c.constant] : (leaves[c.leaf] as Tensor);
@@ -69,8 +81,13 @@ export class ExportedProgram {
   }
 
   /** An object whose `forward` runs the program, for code that expects a module. */
-  module(): { forward: (...args: unknown[]) => any; graphModule: GraphModule; stateDict: Record<string, Tensor> } {
-    return { forward: (...args: unknown[]) => this.run(...args), graphModule: this.graphModule, stateDict: this.stateDict };
+  module(): { forward: (...args: unknown[]) => any; runAsync: (...args: unknown[]) => Promise<any>; graphModule: GraphModule; stateDict: Record<string, Tensor> } {
+    return {
+      forward: (...args: unknown[]) => this.run(...args),
+      runAsync: (...args: unknown[]) => this.runAsync(...args),
+      graphModule: this.graphModule,
+      stateDict: this.stateDict,
+    };
   }
 
   /**
@@ -87,12 +104,14 @@ export class ExportedProgram {
     return `ExportedProgram(${this.graphModule.code})`;
   }
 
-  private compiled(): (...inputs: unknown[]) => unknown {
+  private compiled(): NonNullable<ExportedProgram['runner']> {
     if (!this.runner) {
       if (this.backend === 'native' && hasNativeExecutor()) {
-        this.runner = compileNative(this.graphModule);
+        const c = compileNative(this.graphModule);
+        this.runner = { run: c, runAsync: c.runAsync };
       } else {
-        this.runner = (...inputs: unknown[]) => this.graphModule(...inputs);
+        const run = (...inputs: unknown[]) => this.graphModule(...inputs);
+        this.runner = { run, runAsync: async (...inputs: unknown[]) => run(...inputs) };
       }
     }
     return this.runner;

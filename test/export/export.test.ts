@@ -65,6 +65,14 @@ describe('exporting a module', () => {
     expectEqualTensors(want.logits, ep.module().forward(x).logits, 'module().forward');
   });
 
+  test('runAsync (native executor off the event loop) gives the same result', async () => {
+    const m = model();
+    const x = ids([[1, 2, 3, 4]]);
+    const ep = tj.exportProgram(m, [x]);
+    expectEqualTensors(m.forward(x).logits, (await ep.runAsync(x)).logits, 'runAsync');
+    expectEqualTensors(m.forward(x).hidden, (await ep.module().runAsync(x)).hidden, 'module().runAsync');
+  });
+
   test('save -> loadProgram (this process and a fresh one) gives equal outputs', async () => {
     const m = model();
     const x = ids([[3, 1, 4, 1], [5, 9, 2, 6]]);

@@ -20,8 +20,10 @@ export function runInFreshProcess(programPath: string, args: tj.Tensor[], backen
         cwd: root, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000,
       });
     } catch (e) {
-      const err = e as { stderr?: Buffer; message: string };
-      throw new Error(`the fresh process failed: ${err.message}\n${err.stderr?.toString() ?? ''}`);
+      const err = e as { stderr?: Buffer; message: string; signal?: string | null; status?: number | null };
+      const how = err.signal ? `killed by ${err.signal}` : `exit status ${err.status}`;
+      const wrote = fs.existsSync(outputs) ? ' after writing its outputs (a crash at exit)' : '';
+      throw new Error(`the fresh process failed (${how}${wrote}): ${err.message}\n${err.stderr?.toString() ?? ''}`);
     }
     const { tensors, metadata } = tj.io.loadSafetensors(outputs);
     const outs = Object.keys(tensors).sort((a, b) => Number(a.slice(3)) - Number(b.slice(3))).map((k) => tensors[k]);
