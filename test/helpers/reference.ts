@@ -26,7 +26,7 @@ export function toRef(t: tj.Tensor): Ref {
   const data = new Float64Array(raw.length);
   if (t.dtype === 'float16' || t.dtype === 'bfloat16') {
     const vals = t.toArray();
-    data.set((vals as unknown[]).flat(Infinity as 1) as number[]);
+    data.set(Array.isArray(vals) ? ((vals as unknown[]).flat(Infinity as 1) as number[]) : [vals as number]);
   } else {
     for (let i = 0; i < raw.length; i++) data[i] = Number(raw[i]);
   }

@@ -44,7 +44,8 @@ inline typename V::Reg erf(typename V::Reg x) {
   const R sqLo = V::fma(z, z, V::neg(sq));
   const R erfc = V::mul(expNegSplit<V>(sq, sqLo), erfcxLarge<V>(z));
   const R large = orSignOf<V>(V::sub(V::set1(1.0f), erfc), x);
-  return V::select(V::cmpLt(ax, V::set1(1.0f)), small, large);
+  const R y = V::select(V::cmpLt(ax, V::set1(1.0f)), small, large);
+  return V::select(V::cmpEq(x, V::zero()), x, y);  // keeps -0 (the FMA form gives +0)
 }
 
 // gelu, exact form: x Phi(x) = x/2 (1 + erf(x / sqrt 2)). Max error (see ERROR below);

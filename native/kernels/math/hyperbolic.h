@@ -16,7 +16,9 @@ inline typename V::Reg tanh(typename V::Reg x) {
   const R small = V::fma(V::mul(x2, x), p, x);
   const R e = exp<V>(V::add(ax, ax));
   const R large = V::sub(V::set1(1.0f), V::div(V::set1(2.0f), V::add(e, V::set1(1.0f))));
-  return V::select(V::cmpLt(ax, V::set1(0.55f)), small, orSignOf<V>(large, x));
+  // (x == ±0 returns x: the FMA form would turn -0 into +0)
+  const R y = V::select(V::cmpLt(ax, V::set1(0.55f)), small, orSignOf<V>(large, x));
+  return V::select(V::cmpEq(x, V::zero()), x, y);
 }
 
 // 1 / (1 + e^-x), computed as e^-|x| / (1 + e^-|x|) for x < 0 so tiny results keep
@@ -39,7 +41,8 @@ inline typename V::Reg silu(typename V::Reg x) {
   // x e^x for x < 0 without rounding through a subnormal e^x (below -128 it is -0 anyway;
   // the clamp keeps the multiplier from overflowing the intermediate product)
   const R num = V::select(V::cmpLt(x, V::zero()), expTimes<V>(x, V::max(V::set1(-128.0f), x)), x);
-  return V::div(num, V::add(V::set1(1.0f), e));
+  const R y = V::div(num, V::add(V::set1(1.0f), e));
+  return V::select(V::cmpEq(x, V::neg(infinity<V>())), quietNaN<V>(), y);
 }
 
 }  // namespace vmath

@@ -56,7 +56,8 @@ inline typename V::Reg trigHugeFallback(typename V::Reg x, typename V::Reg y, F 
 template <class V>
 inline typename V::Reg sin(typename V::Reg x) {
   const SinCosReduced<V> red = sinCosReduce<V>(x);
-  const auto y = sinCosSelect<V>(red, red.quadrant);
+  // x itself for ±0: the reduction's zero-valued FMA steps would turn -0 into +0
+  const auto y = V::select(V::cmpEq(x, V::zero()), x, sinCosSelect<V>(red, red.quadrant));
   return trigHugeFallback<V>(x, y, [](double v) { return std::sin(v); });
 }
 
