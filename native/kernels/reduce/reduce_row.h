@@ -106,30 +106,38 @@ inline double sumSquaredDevRow(const float* p, int64_t n, float c) {
 }
 
 // Max / min of p[0..n): NaN if any element is NaN; -inf / +inf for n == 0.
+// The hot loop keeps plain max/min (NaN-free accumulators) and ORs NaN lanes into a
+// mask on the side: no select in the accumulator dependency chain.
 template <class V, bool kMax>
 inline float extremumRow(const float* p, int64_t n) {
   constexpr int64_t L = V::kLanes;
   const float ident = kMax ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
-  auto step = [](typename V::Reg x, typename V::Reg acc) { return kMax ? maxNan<V>(x, acc) : minNan<V>(x, acc); };
+  // plain max/min return the second operand on NaN: NaN inputs leave acc unchanged
+  auto step = [](typename V::Reg x, typename V::Reg acc) { return kMax ? V::max(x, acc) : V::min(x, acc); };
   auto a0 = V::set1(ident), a1 = a0, a2 = a0, a3 = a0;
+  auto nan = V::isNan(a0);
   int64_t i = 0;
   for (; i + 4 * L <= n; i += 4 * L) {
-    a0 = step(V::load(p + i), a0);
-    a1 = step(V::load(p + i + L), a1);
-    a2 = step(V::load(p + i + 2 * L), a2);
-    a3 = step(V::load(p + i + 3 * L), a3);
+    const auto x0 = V::load(p + i), x1 = V::load(p + i + L), x2 = V::load(p + i + 2 * L), x3 = V::load(p + i + 3 * L);
+    a0 = step(x0, a0);
+    a1 = step(x1, a1);
+    a2 = step(x2, a2);
+    a3 = step(x3, a3);
+    nan = V::maskOr(nan, V::maskOr(V::maskOr(V::isNan(x0), V::isNan(x1)), V::maskOr(V::isNan(x2), V::isNan(x3))));
   }
-  for (; i + L <= n; i += L) a0 = step(V::load(p + i), a0);
-  float lanes[4 * V::kLanes];
-  V::store(lanes, a0);
-  V::store(lanes + L, a1);
-  V::store(lanes + 2 * L, a2);
-  V::store(lanes + 3 * L, a3);
-  float r = ident;
-  for (int k = 0; k < 4 * L; ++k) r = kMax ? maxNanScalar(r, lanes[k]) : minNanScalar(r, lanes[k]);
+  for (; i + L <= n; i += L) {
+    const auto x = V::load(p + i);
+    a0 = step(x, a0);
+    nan = V::maskOr(nan, V::isNan(x));
+  }
+  const auto all = kMax ? V::max(V::max(a0, a1), V::max(a2, a3)) : V::min(V::min(a0, a1), V::min(a2, a3));
+  // any NaN lane: reduce a 1/0 flag vector (the accumulators themselves hold no NaN)
+  if (V::reduceMax(V::select(nan, V::set1(1.f), V::zero())) > 0.f) return std::numeric_limits<float>::quiet_NaN();
+  float r = kMax ? V::reduceMax(all) : V::reduceMin(all);
   for (; i < n; ++i) r = kMax ? maxNanScalar(r, p[i]) : minNanScalar(r, p[i]);
   return r;
 }
+
 template <class V>
 inline float maxRow(const float* p, int64_t n) { return extremumRow<V, true>(p, n); }
 template <class V>
@@ -158,30 +166,36 @@ inline int64_t argmaxRow(const float* p, int64_t n, float* bestValue) {
     const int64_t m = (n - start) < kPiece ? (n - start) : kPiece;
     const float* q = p + start;
     int64_t i = 0;
-    if (m >= L) {
-      int32_t iota[V::kLanes];
-      for (int k = 0; k < L; ++k) iota[k] = k;
-      float iotaBits[V::kLanes];
+    if (m >= 2 * L) {
+      // two independent (value, index) accumulators: even and odd vectors
+      int32_t iota[2 * V::kLanes];
+      for (int k = 0; k < 2 * L; ++k) iota[k] = k;
+      float iotaBits[2 * V::kLanes];
       std::memcpy(iotaBits, iota, sizeof(iota));
-      auto idx = V::load(iotaBits);
-      auto bv = V::load(q), bi = idx;
-      const auto stepL = V::iset1(static_cast<int32_t>(L));
-      for (i = L; i + L <= m; i += L) {
-        idx = V::fromBits(V::iadd(V::bitsOf(idx), stepL));
-        const auto x = V::load(q + i);
-        const auto beats = argmaxBeatsV<V>(x, bv);
-        bv = V::select(beats, x, bv);
-        bi = V::select(beats, idx, bi);
+      auto idx0 = V::load(iotaBits), idx1 = V::load(iotaBits + L);
+      auto bv0 = V::load(q), bi0 = idx0, bv1 = V::load(q + L), bi1 = idx1;
+      const auto step = V::iset1(static_cast<int32_t>(2 * L));
+      for (i = 2 * L; i + 2 * L <= m; i += 2 * L) {
+        idx0 = V::fromBits(V::iadd(V::bitsOf(idx0), step));
+        idx1 = V::fromBits(V::iadd(V::bitsOf(idx1), step));
+        const auto x0 = V::load(q + i), x1 = V::load(q + i + L);
+        const auto b0 = argmaxBeatsV<V>(x0, bv0), b1 = argmaxBeatsV<V>(x1, bv1);
+        bv0 = V::select(b0, x0, bv0);
+        bi0 = V::select(b0, idx0, bi0);
+        bv1 = V::select(b1, x1, bv1);
+        bi1 = V::select(b1, idx1, bi1);
       }
-      float vals[V::kLanes], idxBits[V::kLanes];
-      V::store(vals, bv);
-      V::store(idxBits, bi);
-      int32_t lanesIdx[V::kLanes];
+      float vals[2 * V::kLanes], idxBits[2 * V::kLanes];
+      V::store(vals, bv0);
+      V::store(vals + L, bv1);
+      V::store(idxBits, bi0);
+      V::store(idxBits + L, bi1);
+      int32_t lanesIdx[2 * V::kLanes];
       std::memcpy(lanesIdx, idxBits, sizeof(lanesIdx));
       // lanes hold candidates in different index order: pick the winner, ties -> lowest index
       float pv = vals[0];
       int64_t pi = lanesIdx[0];
-      for (int k = 1; k < L; ++k) {
+      for (int k = 1; k < 2 * L; ++k) {
         const float v = vals[k];
         const int64_t ix = lanesIdx[k];
         if (argmaxBeats(v, pv) || (ix < pi && !argmaxBeats(pv, v))) {

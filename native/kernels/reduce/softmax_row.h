@@ -30,8 +30,8 @@ inline double expSumRow(const float* in, float* out, int64_t n, float m) {
     auto a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
     int64_t i = 0;
     for (; i + 2 * L <= len; i += 2 * L) {
-      const auto e0 = expApprox<V>(V::sub(V::load(q + i), vm));
-      const auto e1 = expApprox<V>(V::sub(V::load(q + i + L), vm));
+      const auto e0 = expNonPositive<V>(V::sub(V::load(q + i), vm));
+      const auto e1 = expNonPositive<V>(V::sub(V::load(q + i + L), vm));
       if (kStore) {
         V::store(o + i, e0);
         V::store(o + i + L, e1);
@@ -45,7 +45,7 @@ inline double expSumRow(const float* in, float* out, int64_t n, float m) {
       }
     }
     for (; i + L <= len; i += L) {
-      const auto e = expApprox<V>(V::sub(V::load(q + i), vm));
+      const auto e = expNonPositive<V>(V::sub(V::load(q + i), vm));
       if (kStore) V::store(o + i, e);
       a0 = V::add(a0, e);
     }
@@ -53,7 +53,7 @@ inline double expSumRow(const float* in, float* out, int64_t n, float m) {
       const int r = static_cast<int>(len - i);
       // dead lanes would hold exp(0 - m): keep them out of the sum
       float tmp[V::kLanes];
-      V::store(tmp, expApprox<V>(V::sub(V::loadPartial(q + i, r), vm)));
+      V::store(tmp, expNonPositive<V>(V::sub(V::loadPartial(q + i, r), vm)));
       for (int k = r; k < V::kLanes; ++k) tmp[k] = 0.f;
       const auto e = V::load(tmp);
       if (kStore) V::storePartial(o + i, e, r);
@@ -139,12 +139,12 @@ inline void softmaxColumns(const float* in, float* out, int64_t n, int64_t w, in
     const float* row = in + k * is;
     float* orow = out + k * os;
     for (int64_t c = 0; c < full; c += L) {
-      const auto e = expApprox<V>(V::sub(V::load(row + c), V::load(m + c)));
+      const auto e = expNonPositive<V>(V::sub(V::load(row + c), V::load(m + c)));
       if (!kLog) V::store(orow + c, e);
       V::store(acc + c, V::add(V::load(acc + c), e));
     }
     if (rest) {
-      const auto e = expApprox<V>(V::sub(V::loadPartial(row + full, rest), V::loadPartial(m + full, rest)));
+      const auto e = expNonPositive<V>(V::sub(V::loadPartial(row + full, rest), V::loadPartial(m + full, rest)));
       if (!kLog) V::storePartial(orow + full, e, rest);
       V::storePartial(acc + full, V::add(V::loadPartial(acc + full, rest), e), rest);
     }

@@ -45,6 +45,30 @@ inline typename V::Reg expApprox(typename V::Reg x) {
   return V::select(V::isNan(x), x, y);
 }
 
+// exp for x <= 0 (or NaN): what softmax needs after subtracting the row max. Same
+// polynomial and error as expApprox (max 1.26 ulp, checked on every float in
+// [-87, 0]); the result never overflows, so 2^n is one
+// factor and the upper clamp goes (about 20% fewer instructions). x > 0 is outside
+// the contract (results are wrong above 88.7).
+template <class V>
+inline typename V::Reg expNonPositive(typename V::Reg x) {
+  const auto lo = V::set1(-87.0f);
+  const auto xc = V::max(x, lo);  // NaN -> -87 (second operand), restored at the end
+  const auto n = V::roundEven(V::mul(xc, V::set1(1.44269504088896341f)));
+  auto r = V::fnma(n, V::set1(0.693359375f), xc);
+  r = V::fnma(n, V::set1(-2.12194440e-4f), r);
+  auto p = V::set1(1.9875691500e-4f);
+  p = V::fma(p, r, V::set1(1.3981999507e-3f));
+  p = V::fma(p, r, V::set1(8.3334519073e-3f));
+  p = V::fma(p, r, V::set1(4.1665795894e-2f));
+  p = V::fma(p, r, V::set1(1.6666665459e-1f));
+  p = V::fma(p, r, V::set1(5.0000001201e-1f));
+  p = V::fma(p, V::mul(r, r), V::add(r, V::set1(1.0f)));
+  const auto scale = V::fromBits(V::template ishl<23>(V::iadd(V::toIntRound(n), V::iset1(127))));
+  const auto y = V::select(V::cmpLt(x, lo), V::zero(), V::mul(p, scale));
+  return V::select(V::isNan(x), x, y);
+}
+
 }  // namespace reduce_row
 }  // namespace TJ_ISA_NS
 }  // namespace tensorjit
