@@ -10,12 +10,15 @@ namespace tensorjit {
 namespace binding {
 namespace {
 
+// Lives until both its JS buffer is finalized and native code has unpinned it (the
+// two can happen in either order, e.g. during environment teardown).
 struct Storage {
   void* data;
   size_t bytes;
   bool released;
   int pins;
   bool freeRequested;
+  bool jsAlive;
 };
 
 // data pointer -> storage, so dispose() can find the block behind a buffer.
@@ -45,7 +48,7 @@ Napi::ArrayBuffer adoptStorage(Napi::Env env, void* data, size_t bytes) {
     releaseBytes(data, 0);
     return Napi::ArrayBuffer::New(env, 0);
   }
-  auto* s = new Storage{data, bytes, false, 0, false};
+  auto* s = new Storage{data, bytes, false, 0, false, true};
   {
     std::lock_guard<std::mutex> lk(gMu);
     liveStorages()[data] = s;
@@ -53,8 +56,11 @@ Napi::ArrayBuffer adoptStorage(Napi::Env env, void* data, size_t bytes) {
   return Napi::ArrayBuffer::New(env, data, bytes, [](Napi::Env, void*, Storage* st) {
     {
       std::lock_guard<std::mutex> lk(gMu);
-      if (!st->released) liveStorages().erase(st->data);
+      auto it = liveStorages().find(st->data);
+      if (it != liveStorages().end() && it->second == st) liveStorages().erase(it);
     }
+    st->jsAlive = false;
+    if (st->pins > 0) return;  // the last unpin releases and deletes
     releaseOnce(st);
     delete st;
   }, s);
@@ -93,7 +99,9 @@ void* pinStorage(Napi::ArrayBuffer buffer) {
 void unpinStorage(void* token) {
   if (!token) return;
   auto* s = static_cast<Storage*>(token);
-  if (--s->pins == 0 && s->freeRequested) releaseOnce(s);
+  if (--s->pins > 0) return;
+  if (s->freeRequested || !s->jsAlive) releaseOnce(s);
+  if (!s->jsAlive) delete s;
 }
 
 }  // namespace binding
