@@ -6,6 +6,7 @@
 #include "core/allocator.h"
 #include "core/error.h"
 #include "graph/passes.h"
+#include "kernels/fused/vm_ops.h"
 #include "kernels/gemm/gemm.h"
 
 namespace tensorjit {
@@ -44,6 +45,8 @@ struct PrepackedLinear {
   PackedB weight;
   const float* constBias = nullptr;  // when the bias is a contiguous constant
   bool hasBias = false;
+  Activation act = Activation::None;
+  int residualInput = -1;  // operand index of a fused residual add
 
   void operator()(const KernelArgs& a) const {
     const TensorView& x = a.in(0);
@@ -76,16 +79,95 @@ struct PrepackedLinear {
       A = MatrixRef{staged.data(), K, 1};
     }
     if (M == 0) return;
+    ep.act = act;
+    std::vector<float> residualCopy;
+    if (residualInput >= 0) {
+      // The residual must cover out's shape row-major; otherwise stage it.
+      const TensorView& r = a.in(residualInput);
+      MatrixRef R;
+      int64_t rows;
+      if (r.numel() == out.numel() && rowsOf(r, N, &R, &rows) && R.colStride == 1 && rows == M) {
+        ep.residual = R.data;
+        ep.ldResidual = M == 1 ? N : R.rowStride;
+      } else {
+        residualCopy.resize(static_cast<size_t>(out.numel()));
+        TensorView dst = contiguousView(residualCopy.data(), DType::Float32, out.ndim, out.shape);
+        TensorView src = r;
+        KernelArgs copy{&src, 1, &dst, 1, nullptr, 0};
+        runKernel(KernelRegistry::instance().idOf("copy"), copy);
+        ep.residual = residualCopy.data();
+        ep.ldResidual = N;
+      }
+    }
     sgemmPacked(M, A, weight, out.ptr<float>(), N, ep);
   }
 };
 
 }  // namespace
 
-int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, int64_t* packedBytes) {
+namespace {
+
+// Readers of each buffer root, and roots the program reads outside instructions.
+struct Uses {
+  std::vector<std::vector<int>> readers;
+  std::vector<bool> external;
+  std::vector<int> definedAt;  // instruction index writing the root first, -1 if none
+  explicit Uses(const Program& p)
+      : readers(p.values.size()), external(p.values.size(), false), definedAt(p.values.size(), -1) {
+    for (size_t i = 0; i < p.instrs.size(); ++i) {
+      for (int v : p.instrs[i].inputs) readers[p.rootOf(v)].push_back(static_cast<int>(i));
+      for (int v : p.instrs[i].outputs)
+        if (definedAt[p.rootOf(v)] < 0) definedAt[p.rootOf(v)] = static_cast<int>(i);
+    }
+    for (int v : p.outputs) external[p.rootOf(v)] = true;
+    for (size_t v = 0; v < p.values.size(); ++v)
+      if (p.values[v].kind == ValueKind::View) external[p.rootOf(static_cast<int>(v))] = true;
+  }
+  // t is a Temp read by exactly one instruction, directly, and nowhere else.
+  int soleReader(const Program& p, int t) const {
+    if (p.values[t].kind != ValueKind::Temp || external[t] || readers[t].size() != 1) return -1;
+    return readers[t][0];
+  }
+};
+
+Activation activationOf(const Instr& in) {
+  const FusionInfo f = KernelRegistry::instance().fusionOf(in.kernelId);
+  if (in.attrs.empty() || in.attrs[0] != static_cast<double>(DType::Float32) || in.inputs.size() != 1) return Activation::None;
+  switch (static_cast<VmOp>(f.vmOp)) {
+    case VmOp::Relu: return Activation::Relu;
+    case VmOp::Sigmoid: return Activation::Sigmoid;
+    case VmOp::Tanh: return Activation::Tanh;
+    case VmOp::Silu: return Activation::Silu;
+    case VmOp::Gelu:
+    case VmOp::GeluTanh:
+      return in.attrs.size() > 1 && in.attrs[1] != 0 ? Activation::GeluTanh : Activation::GeluErf;
+    default: return Activation::None;
+  }
+}
+
+bool isTensorAdd(const Instr& in) {
+  const FusionInfo f = KernelRegistry::instance().fusionOf(in.kernelId);
+  return f.form == static_cast<int>(FusionForm::Binary) && static_cast<VmOp>(f.vmOp) == VmOp::Add &&
+         in.inputs.size() == 2 && !in.attrs.empty() && in.attrs[0] == static_cast<double>(DType::Float32);
+}
+
+bool sameShape(const Value& a, const Value& b) {
+  if (a.ndim != b.ndim || a.dtype != b.dtype) return false;
+  for (int d = 0; d < a.ndim; ++d)
+    if (a.shape[d] != b.shape[d]) return false;
+  return true;
+}
+
+}  // namespace
+
+int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, int64_t* packedBytes,
+                           int* fusedEpilogues) {
   const int linearId = KernelRegistry::instance().idOf("linear");
+  const Uses uses(p);
+  std::vector<bool> removed(p.instrs.size(), false);
   int count = 0;
-  for (Instr& in : p.instrs) {
+  for (size_t i = 0; i < p.instrs.size(); ++i) {
+    Instr& in = p.instrs[i];
     if (in.run || in.kernelId != linearId || in.inputs.size() < 2) continue;
     const TensorView w = constantView(p, consts, in.inputs[1]);
     if (!w.data || w.ndim != 2 || w.dtype != DType::Float32) continue;
@@ -100,10 +182,47 @@ int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, i
       if (b.data && b.ndim == 1 && b.shape[0] == N && (N == 1 || b.strides[0] == 1)) state->constBias = b.ptr<float>();
     }
     *packedBytes += static_cast<int64_t>(state->weight.bytes());
+    std::string epilogue;
+
+    // Epilogue: an activation, then a residual add, each the sole reader of the value before it.
+    int r = uses.soleReader(p, in.outputs[0]);
+    if (r >= 0 && !removed[r]) {
+      const Activation act = activationOf(p.instrs[r]);
+      if (act != Activation::None && sameShape(p.values[p.instrs[r].outputs[0]], p.values[in.outputs[0]])) {
+        state->act = act;
+        in.outputs = p.instrs[r].outputs;
+        removed[r] = true;
+        ++*fusedEpilogues;
+        epilogue += "+" + KernelRegistry::instance().names()[p.instrs[r].kernelId];
+        r = uses.soleReader(p, in.outputs[0]);
+      }
+    }
+    if (r >= 0 && !removed[r] && isTensorAdd(p.instrs[r])) {
+      const Instr& add = p.instrs[r];
+      const int other = add.inputs[0] == in.outputs[0] ? add.inputs[1] : add.inputs[0];
+      const int otherRoot = p.rootOf(other);
+      // The residual must exist when the GEMM runs and have the result's shape.
+      bool ready = uses.definedAt[otherRoot] < static_cast<int>(i) && p.values[otherRoot].kind != ValueKind::Output;
+      for (int j = static_cast<int>(i) + 1; j < r && ready; ++j)  // not rewritten in between
+        for (int v : p.instrs[j].outputs) ready &= p.rootOf(v) != otherRoot;
+      if (other != in.outputs[0] && ready && sameShape(p.values[other], p.values[add.outputs[0]]) &&
+          sameShape(p.values[add.outputs[0]], p.values[in.outputs[0]])) {
+        state->residualInput = static_cast<int>(in.inputs.size());
+        in.inputs.push_back(other);
+        in.outputs = add.outputs;
+        removed[r] = true;
+        ++*fusedEpilogues;
+        epilogue += "+add";
+      }
+    }
     in.run = [state](const KernelArgs& a) { (*state)(a); };
-    in.label = "linear[prepacked " + std::to_string(N) + "x" + std::to_string(K) + "]";
+    in.label = "linear[prepacked " + std::to_string(N) + "x" + std::to_string(K) + epilogue + "]";
     ++count;
   }
+  std::vector<Instr> kept;
+  for (size_t i = 0; i < p.instrs.size(); ++i)
+    if (!removed[i]) kept.push_back(std::move(p.instrs[i]));
+  p.instrs = std::move(kept);
   return count;
 }
 

@@ -98,8 +98,9 @@ PassStats optimize(Program& p, const std::vector<ConstBuffer>& consts) {
   PassStats s;
   s.commonSubexpressions = eliminateCommonSubexpressions(p);
   s.deadInstrs = eliminateDeadCode(p);
+  // Epilogues first: an activation after a GEMM belongs in its epilogue, not a VM program.
+  s.prepackedGemms = prepackConstantWeights(p, consts, &s.prepackedBytes, &s.fusedEpilogues);
   s.fusedPointwise = fusePointwise(p);
-  s.prepackedGemms = prepackConstantWeights(p, consts, &s.prepackedBytes);
   return s;
 }
 

@@ -30,9 +30,11 @@ int eliminateDeadCode(Program& p);
 // calls may see different data.
 int eliminateCommonSubexpressions(Program& p);
 
-// Linear/matmul instructions whose weight is a constant get their weight packed once
-// into the GEMM's panel layout (and bias read from the constant).
-int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, int64_t* packedBytes);
+// Linear instructions whose weight is a constant get their weight packed once into
+// the GEMM's panel layout (bias read from the constant), and absorb a following
+// activation and residual add into the GEMM epilogue when they are its sole readers.
+int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, int64_t* packedBytes,
+                           int* fusedEpilogues);
 
 // The view of value `v` when its root is a constant (nullptr data otherwise).
 TensorView constantView(const Program& p, const std::vector<ConstBuffer>& consts, int v);

@@ -1,0 +1,96 @@
+import { describe, expect, test } from 'vitest';
+import * as tj from '../../../lib/index';
+import { compileNative } from '../../../lib/backends/native/index';
+import { expectClose, makeTensor, randomValues, toRef } from '../../helpers/reference';
+
+/** Kernel names of the lowered program's instructions, after the native passes. */
+function kernelsOf(c: ReturnType<typeof compileNative>): string[] {
+  const text = c.lastProgram()!.describe();
+  return [...text.matchAll(/^ {2}%[\d, %]+ = ([^(]+)\(/gm)].map((m) => m[1]);
+}
+
+const rand = (shape: number[], seed: number) => makeTensor(randomValues(shape.reduce((a, b) => a * b, 1), seed), shape);
+
+describe('pointwise fusion', () => {
+  test('a chain of 10 pointwise ops becomes one kernel and matches eager', () => {
+    const chain = (x: tj.Tensor) => {
+      let y = tj.mul(x, 1.5);
+      y = tj.add(y, 0.5);
+      y = tj.relu(y);
+      y = tj.mul(y, y);
+      y = tj.sub(y, x);
+      y = tj.sigmoid(y);
+      y = tj.mul(y, 2);
+      y = tj.tanh(y);
+      y = tj.add(y, x);
+      return tj.abs(y);
+    };
+    const c = compileNative((x) => chain(x as tj.Tensor));
+    const x = rand([1000, 37], 1);
+    const got = c(x) as tj.Tensor;
+    expect(kernelsOf(c)).toEqual(['fused[mul,add,relu,mul,sub,sigmoid,mul,tanh,add,abs]']);
+    expectClose(got, toRef(chain(x)), { rtol: 1e-6, atol: 1e-6 });
+  });
+
+  test('broadcast operands, where and comparisons fuse; values read elsewhere are stored', () => {
+    const f = (x: tj.Tensor, b: tj.Tensor) => {
+      const s = tj.add(x, b);
+      const m = tj.gt(s, 0);
+      const y = tj.where(m, tj.exp(tj.neg(s)), tj.mul(s, s));
+      return [y, tj.sum(s, -1)];
+    };
+    const c = compileNative((x, b) => f(x as tj.Tensor, b as tj.Tensor));
+    const x = rand([64, 33], 2), b = rand([33], 3);
+    const [y, s] = c(x, b) as tj.Tensor[];
+    const kernels = kernelsOf(c);
+    expect(kernels.filter((k) => k.startsWith('fused['))).toHaveLength(1);
+    expect(kernels).toHaveLength(2);
+    const [ey, es] = f(x, b);
+    expectClose(y, toRef(ey));
+    expectClose(s, toRef(es), { rtol: 1e-5, atol: 1e-5 });
+  });
+
+  test('a shape change between pointwise ops splits the groups correctly', () => {
+    const f = (x: tj.Tensor, col: tj.Tensor) => tj.mul(tj.relu(tj.add(col, 1)), tj.sigmoid(x));
+    const c = compileNative((x, col) => f(x as tj.Tensor, col as tj.Tensor));
+    const x = rand([16, 8], 4), col = rand([16, 1], 5);
+    expectClose(c(x, col) as tj.Tensor, toRef(f(x, col)));
+  });
+});
+
+describe('GEMM epilogues', () => {
+  test('linear + gelu + residual add run as one prepacked GEMM', () => {
+    const w = rand([48, 32], 6), b = rand([48], 7);
+    const f = (x: tj.Tensor, r: tj.Tensor) => tj.add(tj.gelu(tj.linear(x, w, b)), r);
+    const c = compileNative((x, r) => f(x as tj.Tensor, r as tj.Tensor));
+    const x = rand([2, 5, 32], 8), r = rand([2, 5, 48], 9);
+    const got = c(x, r) as tj.Tensor;
+    expect(kernelsOf(c)).toEqual(['linear[prepacked 48x32+gelu+add]']);
+    expectClose(got, toRef(f(x, r)), { rtol: 1e-4, atol: 1e-5 });
+  });
+
+  test('an activation read twice is not absorbed', () => {
+    const w = rand([8, 8], 10);
+    const f = (x: tj.Tensor) => {
+      const h = tj.linear(x, w);
+      return tj.add(tj.relu(h), h);
+    };
+    const c = compileNative((x) => f(x as tj.Tensor));
+    const x = rand([3, 8], 11);
+    expectClose(c(x) as tj.Tensor, toRef(f(x)), { rtol: 1e-5, atol: 1e-5 });
+    expect(kernelsOf(c)[0]).toBe('linear[prepacked 8x8]');
+  });
+});
+
+describe('memory planning', () => {
+  test('an MLP reuses its arena: planned bytes below the sum of intermediates', () => {
+    const layers = [[64, 32], [64, 64], [64, 64], [10, 64]].map(([o, i], k) => [rand([o, i], 20 + k), rand([o], 30 + k)]);
+    const f = (x: tj.Tensor) => layers.reduce((h, [w, b], k) => (k < layers.length - 1 ? tj.relu(tj.linear(h, w, b)) : tj.linear(h, w, b)), x);
+    const c = compileNative((x) => f(x as tj.Tensor));
+    const x = rand([128, 32], 12);
+    expectClose(c(x) as tj.Tensor, toRef(f(x)), { rtol: 1e-4, atol: 1e-4 });
+    const plan = c.lastProgram()!.memoryPlan();
+    expect(plan.arenaBytes).toBeLessThan(plan.unplannedBytes);
+    expect(plan.arenaBytes).toBeLessThanOrEqual(2 * 128 * 64 * 4 + 128);
+  });
+});
