@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// Runs vitest against an AddressSanitizer + UBSan build of the addon.
+//   node scripts/cmake-native.cjs addon build-asan -DTJ_SANITIZE=address,undefined   (npm run build:asan)
+//   node scripts/sanitize-test.cjs build-asan test/ops test/backends                  (npm run test:asan)
+// Node itself is not instrumented, so the ASan runtime must be loaded first (LD_PRELOAD) and
+// leak detection is off (Node's own allocations outlive exit). Reports go to
+// <buildDir>/sanitizer-logs/{asan,ubsan}.<pid> (test workers are forked processes whose
+// stderr vitest may swallow); this script prints them and fails if there are any.
+'use strict';
+const { execFileSync, spawnSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+const [dirArg = 'build-asan', ...vitestArgs] = process.argv.slice(2);
+const buildDir = path.resolve(root, dirArg);
+const addon = path.join(buildDir, 'tensorjit.node');
+if (!fs.existsSync(addon)) {
+  console.error(`no ${addon}: build it with node scripts/cmake-native.cjs addon ${dirArg} -DTJ_SANITIZE=address,undefined`);
+  process.exit(2);
+}
+
+const cxx = process.env.CXX || 'g++';
+const runtime = (name) => execFileSync(cxx, [`-print-file-name=${name}`], { encoding: 'utf8' }).trim();
+const libasan = runtime('libasan.so');
+if (!path.isAbsolute(libasan)) {
+  console.error(`${cxx} does not know libasan.so (got '${libasan}')`);
+  process.exit(2);
+}
+
+const logDir = path.join(buildDir, 'sanitizer-logs');
+fs.rmSync(logDir, { recursive: true, force: true });
+fs.mkdirSync(logDir, { recursive: true });
+const env = {
+  ...process.env,
+  TENSORJIT_ADDON: addon,
+  LD_PRELOAD: [libasan, process.env.LD_PRELOAD].filter(Boolean).join(' '),
+  ASAN_OPTIONS: `detect_leaks=0:log_path=${logDir}/asan:${process.env.ASAN_OPTIONS || ''}`,
+  UBSAN_OPTIONS: `print_stacktrace=1:log_path=${logDir}/ubsan:${process.env.UBSAN_OPTIONS || ''}`,
+};
+const vitest = require.resolve('vitest/vitest.mjs', { paths: [root] });
+const result = spawnSync(process.execPath, [vitest, 'run', ...vitestArgs], { stdio: 'inherit', env, cwd: root });
+
+const logs = fs.readdirSync(logDir).sort();
+for (const log of logs) {
+  console.log(`\n===== ${path.join(logDir, log)}`);
+  process.stdout.write(fs.readFileSync(path.join(logDir, log), 'utf8'));
+}
+console.log(`\nsanitizer reports: ${logs.length} file(s) in ${logDir}; vitest exit status ${result.status}`);
+process.exit(logs.length ? 1 : result.status ?? 1);
