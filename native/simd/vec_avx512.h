@@ -70,6 +70,8 @@ struct VecF32 {
   static inline Mask maskNot(Mask a) { return static_cast<Mask>(~a); }
   static inline bool anyTrue(Mask a) { return a != 0; }
 
+  static inline Reg scaleByPow2(Reg x, Reg n) { return _mm512_scalef_ps(x, n); }
+
   static inline Mask loadMaskBytes(const uint8_t* p) {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     return _mm_test_epi8_mask(b, b);

@@ -8,6 +8,8 @@
 //   toIntRound cvtIntToFloat bitsOf fromBits iadd isub iand iset1 ishl<n> isra<n>,
 //   ior ixor isrl<n> (logical), icmpEq icmpGt -> Mask (signed), maskNot anyTrue,
 //   bytes <-> masks: loadMaskBytes (kLanes bytes, nonzero = true), storeMaskBytes (0/1),
+//   scaleByPow2(x, n) = x * 2^n for integral n in [-252, 252] and x * 2^(n>>1) normal,
+//   rounded once (also into subnormals),
 //   float16/bfloat16 storage: loadF16 storeF16 loadBF16 storeBF16 (kLanes elements;
 //   stores round to nearest even, NaN -> quiet NaN; see simd/half.h).
 #pragma once
@@ -81,6 +83,8 @@ struct VecF32 {
   static inline Mask icmpGt(IReg a, IReg b) { return a > b; }
   static inline Mask maskNot(Mask a) { return !a; }
   static inline bool anyTrue(Mask a) { return a; }
+
+  static inline Reg scaleByPow2(Reg x, Reg n) { return n == n ? std::ldexp(x, static_cast<int>(n)) : n; }
 
   static inline Mask loadMaskBytes(const uint8_t* p) { return *p != 0; }
   static inline void storeMaskBytes(uint8_t* p, Mask m) { *p = m ? 1 : 0; }

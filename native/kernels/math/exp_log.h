@@ -3,40 +3,45 @@ namespace tensorjit {
 namespace TJ_ISA_NS {
 namespace vmath {
 
+// e^x = er * 2^n with er = e^r, |r| <= ln2/2 (er in [0.7, 1.42]) and n integral in
+// [-159, 128]: the shared core of exp, expTimes and silu (method: see exp below).
+template <class V>
+struct ExpReduced {
+  typename V::Reg er, n;
+};
+template <class V>
+inline ExpReduced<V> expReduce(typename V::Reg x) {
+  using R = typename V::Reg;
+  // the clamp keeps n in range; the table's max/min return their 2nd operand on NaN, so
+  // NaN passes through (and makes er NaN)
+  const R xc = V::min(V::set1(88.8f), V::max(V::set1(-110.0f), x));
+  const R n = roundScaled<V>(xc, 1.44269504088896341f).asFloat;
+  // ln2hi has 16 significant bits: n*ln2hi and x - n*ln2hi are exact
+  R r = V::fnma(n, V::set1(0x1.62e4p-1f), xc);
+  r = V::fnma(n, V::set1(0x1.7f7d1cp-20f), r);
+  const R p = horner<V>(r, 0x1.fffffcp-2f, 0x1.555492p-3f, 0x1.5558bp-5f, 0x1.123986p-7f, 0x1.6a4cb2p-10f);
+  return {V::add(V::fma(p, V::mul(r, r), r), V::set1(1.0f)), n};
+}
+
 // e^x. ERROR <= 1.05 ulp (measured max 1.00 ulp); subnormal results (x < -87.34) are
 // within 1 ulp of the subnormal spacing.
 // exp(-inf) = 0, exp(+inf) = +inf, exp(NaN) = NaN, overflow (x > 88.7228) = +inf.
 // Method: n = round(x log2 e), r = x - n ln2 (two-constant Cody-Waite; the first step
-// is exact), e^r = 1 + r + r^2 P(r) on |r| <= ln2/2 (degree-6 minimax), and 2^n applied
-// as two factors 2^(n>>1) 2^(n-(n>>1)) so results reach the subnormal range.
-template <class V>
-inline typename V::Reg expTimes(typename V::Reg x, typename V::Reg m);
-
+// is exact), e^r = 1 + r + r^2 P(r) on |r| <= ln2/2 (degree-6 minimax), then 2^n by
+// Vec::scaleByPow2 (vscalefps on AVX-512), which rounds once into the subnormal range.
 template <class V>
 inline typename V::Reg exp(typename V::Reg x) {
-  return expTimes<V>(x, V::set1(1.0f));
+  const ExpReduced<V> e = expReduce<V>(x);
+  return V::scaleByPow2(e.er, e.n);
 }
 
-// m * e^x with m applied before the last power-of-two factor, so a result that lands in
-// the subnormal range is rounded once (silu's x e^x for x < -87). Needs |m| <= 2^24 or
-// so for x > 0 (no intermediate overflow); same special values as exp.
+// m * e^x with m applied before the power-of-two scaling, so a result that lands in the
+// subnormal range is rounded once (silu's x e^x for x < -87). |m| <= 2^24; same special
+// values as exp.
 template <class V>
 inline typename V::Reg expTimes(typename V::Reg x, typename V::Reg m) {
-  using R = typename V::Reg;
-  // keeps n in [-159, 128] (both 2^n factors stay normal); the table's max/min return
-  // their 2nd operand on NaN, so NaN passes through
-  const R xc = V::min(V::set1(88.8f), V::max(V::set1(-110.0f), x));
-  const RoundedInt<V> n = roundScaled<V>(xc, 1.44269504088896341f);
-  // ln2hi has 16 significant bits: n*ln2hi and x - n*ln2hi are exact
-  R r = V::fnma(n.asFloat, V::set1(0x1.62e4p-1f), xc);
-  r = V::fnma(n.asFloat, V::set1(0x1.7f7d1cp-20f), r);
-  const R p = horner<V>(r, 0x1.fffffcp-2f, 0x1.555492p-3f, 0x1.5558bp-5f, 0x1.123986p-7f, 0x1.6a4cb2p-10f);
-  const R er = V::add(V::fma(p, V::mul(r, r), r), V::set1(1.0f));
-  const auto n1 = V::template isra<1>(n.asInt);
-  const auto n2 = V::isub(n.asInt, n1);
-  const R s1 = V::fromBits(V::template ishl<23>(V::iadd(n1, V::iset1(127))));
-  const R s2 = V::fromBits(V::template ishl<23>(V::iadd(n2, V::iset1(127))));
-  return V::mul(V::mul(V::mul(er, s1), m), s2);
+  const ExpReduced<V> e = expReduce<V>(x);
+  return V::scaleByPow2(V::mul(e.er, m), e.n);
 }
 
 // Splits positive x into e and f with x = 2^e (1 + f), 1 + f in [2/3, 4/3) (f exact);

@@ -144,7 +144,7 @@ if __name__ == '__main__':
     if 'erf' in which:
         fit_erf_small(8, 1.0)
     if 'erfcx' in which:
-        fit_erfcx(10, 0.5, 10.5, 0.5)
+        fit_erfcx(11, 0.0, 10.5, 0.5)
     if 'sin' in which:
         fit_sin(4)
     if 'cos' in which:

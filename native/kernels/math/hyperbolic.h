@@ -39,11 +39,14 @@ inline typename V::Reg sigmoid(typename V::Reg x) {
 template <class V>
 inline typename V::Reg silu(typename V::Reg x) {
   using R = typename V::Reg;
-  const R e = exp<V>(V::neg(V::abs(x)));
-  // x e^x for x < 0 without rounding through a subnormal e^x (below -128 it is -0 anyway;
-  // the clamp keeps the multiplier from overflowing the intermediate product)
-  const R num = V::select(V::cmpLt(x, V::zero()), expTimes<V>(x, V::max(V::set1(-128.0f), x)), x);
-  const R y = V::div(num, V::add(V::set1(1.0f), e));
+  // one exp for both e^-|x| and, for x < 0, x e^x scaled after the multiply so it is not
+  // rounded through a subnormal e^x (below -128 the result is -0 anyway; the clamp keeps
+  // the multiplier small)
+  const ExpReduced<V> e = expReduce<V>(V::neg(V::abs(x)));
+  const R ex = V::scaleByPow2(e.er, e.n);
+  const R xe = V::scaleByPow2(V::mul(e.er, V::max(V::set1(-128.0f), x)), e.n);
+  const R num = V::select(V::cmpLt(x, V::zero()), xe, x);
+  const R y = V::div(num, V::add(V::set1(1.0f), ex));
   return V::select(V::cmpEq(x, V::neg(infinity<V>())), quietNaN<V>(), y);
 }
 
