@@ -19,7 +19,16 @@
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/view_util.h"
 
+// GCC 12 flags the intrinsics' own _mm512_undefined_* placeholders as uninitialised.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+#ifndef TJ_ISA_PASS
+#define TJ_ISA_SELF "kernels/conv/conv2d.cc"
+#include "simd/foreach_isa.h"
+#else
 namespace tensorjit {
+namespace TJ_ISA_NS {
 namespace {
 
 struct ConvGeometry {
@@ -29,46 +38,79 @@ struct ConvGeometry {
   int64_t xsC = 0, xsH = 0, xsW = 0;  // image strides (elements)
 };
 
+// dst[0, n) = 0.
+inline void zeroRun(float* dst, int64_t n) {
+  int64_t t = 0;
+  for (; t + Vec::kLanes <= n; t += Vec::kLanes) Vec::store(dst + t, Vec::zero());
+  if (t < n) Vec::storePartial(dst + t, Vec::zero(), static_cast<int>(n - t));
+}
+
+// dst[0, n) = src[0, n).
+inline void copyRun(float* dst, const float* src, int64_t n) {
+  int64_t t = 0;
+  for (; t + Vec::kLanes <= n; t += Vec::kLanes) Vec::store(dst + t, Vec::load(src + t));
+  if (t < n) {
+    const int r = static_cast<int>(n - t);
+    Vec::storePartial(dst + t, Vec::loadPartial(src + t, r), r);
+  }
+}
+
 // B = im2col(x) for one image and group, packed panel by panel.
 struct ConvColumns final : BPanelSource {
   const float* x = nullptr;  // this image's first channel of the group
   ConvGeometry g;
 
   void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nr, int width, float* dst) const override {
-    const int64_t taps = g.kh * g.kw;
+    // The panel's columns split into runs along output rows; the split is the same for
+    // every k, so it is worked out once.
+    struct Run {
+      int64_t at, len, oy, ox;
+    };
+    Run runs[64];  // nr <= the panel width (<= 64): at most one run per column
+    int numRuns = 0;
+    for (int64_t jj = 0, oy = j0 / g.OW, ox = j0 % g.OW; jj < nr; ++oy, ox = 0) {
+      const int64_t len = std::min(nr - jj, g.OW - ox);
+      runs[numRuns++] = Run{jj, len, oy, ox};
+      jj += len;
+    }
+    const bool unitStride = g.sw == 1 && g.xsW == 1;
+    int64_t c = k0 / (g.kh * g.kw), ky = (k0 / g.kw) % g.kh, kx = k0 % g.kw;
     for (int64_t kk = 0; kk < kc; ++kk) {
-      const int64_t k = k0 + kk, c = k / taps, tap = k % taps, ky = tap / g.kw, kx = tap % g.kw;
       const float* plane = x + c * g.xsC;
       float* d = dst + kk * width;
-      int64_t oy = j0 / g.OW, ox = j0 % g.OW, jj = 0;
-      while (jj < nr) {
-        const int64_t run = std::min(nr - jj, g.OW - ox);
-        const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
-        float* seg = d + jj;
+      const int64_t iyOff = ky * g.dh - g.pt, ixOff = kx * g.dw - g.pl;
+      for (int r = 0; r < numRuns; ++r) {
+        const Run& run = runs[r];
+        float* seg = d + run.at;
+        const int64_t iy = run.oy * g.sh + iyOff;
         if (iy < 0 || iy >= g.H) {
-          std::fill(seg, seg + run, 0.f);
+          zeroRun(seg, run.len);
+          continue;
+        }
+        const float* row = plane + iy * g.xsH;
+        const int64_t ix0 = run.ox * g.sw + ixOff;
+        if (unitStride) {
+          // Valid taps are one contiguous stretch: zeros, a copy, zeros.
+          const int64_t t0 = std::min(run.len, std::max<int64_t>(0, -ix0));
+          const int64_t t1 = std::max(t0, std::min(run.len, g.W - ix0));
+          if (t0 > 0) zeroRun(seg, t0);
+          copyRun(seg + t0, row + ix0 + t0, t1 - t0);
+          if (t1 < run.len) zeroRun(seg + t1, run.len - t1);
         } else {
-          const float* row = plane + iy * g.xsH;
-          const int64_t ix0 = ox * g.sw - g.pl + kx * g.dw;
-          if (g.sw == 1 && g.xsW == 1) {
-            // Valid taps are one contiguous stretch: zeros, a copy, zeros.
-            const int64_t t0 = std::min(run, std::max<int64_t>(0, -ix0));
-            const int64_t t1 = std::max(t0, std::min(run, g.W - ix0));
-            std::fill(seg, seg + t0, 0.f);
-            if (t1 > t0) std::memcpy(seg + t0, row + ix0 + t0, static_cast<size_t>(t1 - t0) * sizeof(float));
-            std::fill(seg + t1, seg + run, 0.f);
-          } else {
-            for (int64_t t = 0; t < run; ++t) {
-              const int64_t ix = ix0 + t * g.sw;
-              seg[t] = (ix >= 0 && ix < g.W) ? row[ix * g.xsW] : 0.f;
-            }
+          for (int64_t t = 0; t < run.len; ++t) {
+            const int64_t ix = ix0 + t * g.sw;
+            seg[t] = (ix >= 0 && ix < g.W) ? row[ix * g.xsW] : 0.f;
           }
         }
-        jj += run;
-        ox = 0;
-        ++oy;
       }
-      std::fill(d + nr, d + width, 0.f);
+      if (nr < width) zeroRun(d + nr, width - nr);
+      if (++kx == g.kw) {
+        kx = 0;
+        if (++ky == g.kh) {
+          ky = 0;
+          ++c;
+        }
+      }
     }
   }
 };
@@ -78,7 +120,6 @@ void expectFloat(const char* arg, const TensorView& v) {
     throwTypeError(std::string("conv2d: argument '") + arg + "' must be float32, got " + dtypeName(v.dtype));
 }
 
-template <Isa I>
 void conv2dKernel(const KernelArgs& args) {
   if (args.numAttrs < 10) throwRangeError("conv2d: expects 10 attrs");
   const int64_t sh = args.intAttr(0), sw = args.intAttr(1), pt = args.intAttr(2), pl = args.intAttr(3),
@@ -170,7 +211,7 @@ void conv2dKernel(const KernelArgs& args) {
 
   std::vector<ConvColumns> sources(direct ? 0 : static_cast<size_t>(N * groups));
   float* outData = out.ptr<float>();
-  const GemmImpl& impl = gemmImpl(I);
+  const GemmImpl& impl = gemmImpl(TJ_ISA_ENUM);
   runGemmList(impl, N * groups, [&](int64_t t, GemmProblem& p) {
     const int64_t n = t / groups, g = t % groups;
     const float* image = x.ptr<float>() + n * xsN + g * Cg * xsC;
@@ -193,7 +234,9 @@ void conv2dKernel(const KernelArgs& args) {
   });
 }
 
-TJ_REGISTER_GEMM_KERNEL("conv2d", conv2dKernel);
+TJ_REGISTER_KERNEL("conv2d", conv2dKernel);
 
 }  // namespace
+}  // namespace TJ_ISA_NS
 }  // namespace tensorjit
+#endif

@@ -11,6 +11,7 @@
 // The shared vector math opens its own namespaces; a kernel file including this body
 // must not include kernels/math/vmath.h again in the same pass.
 #include "kernels/math/vmath.h"
+#include "simd/vec_transpose.h"
 
 namespace tensorjit {
 namespace TJ_ISA_NS {
@@ -26,9 +27,11 @@ constexpr int L = Vec::kLanes;
 constexpr int MR = L == 16 ? 14 : (L == 8 ? 6 : 4);
 constexpr int NV = L == 1 ? 4 : 2;
 constexpr int NR = NV * L;
-constexpr int64_t KC = 256;
-constexpr int64_t MC = MR * 12;
-constexpr int64_t NC = (L == 1 ? 256 : 1024);
+// Cache blocks. AVX-512 (SPR-class: 48 KB L1, 2 MB L2) measured best near KC 384-512
+// with an MC of 6-8 panels; the others keep a B panel (KC x NR) well inside a 32 KB L1.
+constexpr int64_t KC = L == 16 ? 384 : 256;
+constexpr int64_t MC = MR * (L == 16 ? 8 : 16);
+constexpr int64_t NC = NR * 32;
 static_assert(NC % NR == 0, "column blocks must hold whole panels");
 
 // What one tile's store does (see GemmEpilogue); pointers already offset to the tile.
@@ -85,6 +88,13 @@ inline void storeTile(R (&acc)[M_][NV_], float* c, int64_t ldc, int n, const Til
 template <int M_, int NV_>
 inline void microKernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc,
                         int n, const TileEp& ep) {
+  // C is touched only after the k loop; start its lines on their way now (they are
+  // often in L3 or memory: C of a large product does not fit in L2).
+#pragma GCC unroll 16
+  for (int i = 0; i < M_; ++i) {
+    __builtin_prefetch(c + i * ldc, 1);
+    __builtin_prefetch(c + i * ldc + NV_ * L - 1, 1);
+  }
   R acc[M_][NV_];
 #pragma GCC unroll 16
   for (int i = 0; i < M_; ++i)
@@ -125,6 +135,16 @@ inline void packAPanel(const float* src, int64_t rs, int64_t cs, int mr, int64_t
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) dst[k * MR + r] = s[r];
     }
+  } else if (cs == 1 && mr == MR && L > 1) {
+    // Row-major A: transpose L x L tiles in registers (rows MR..L-1 are padding).
+    R t[L];
+    for (int64_t k0 = 0; k0 < kc; k0 += L) {
+      const int cnt = static_cast<int>(std::min<int64_t>(L, kc - k0));
+      for (int r = 0; r < L; ++r)
+        t[r] = r >= MR ? Vec::zero() : (cnt == L ? Vec::load(src + r * rs + k0) : Vec::loadPartial(src + r * rs + k0, cnt));
+      transposeSquare<Vec>(t);
+      for (int kk = 0; kk < cnt; ++kk) Vec::storePartial(dst + (k0 + kk) * MR, t[kk], MR);
+    }
   } else if (cs == 1 && mr == MR) {
     for (int64_t k = 0; k < kc; ++k) {
 #pragma GCC unroll 16
@@ -159,6 +179,24 @@ inline void packBPanel(const float* src, int64_t rs, int64_t cs, int64_t kc, int
         const int cnt = nr - v * L;
         if (cnt >= L) Vec::store(d + v * L, Vec::load(s + v * L));
         else Vec::store(d + v * L, cnt > 0 ? Vec::loadPartial(s + v * L, cnt) : Vec::zero());
+      }
+    }
+    return;
+  }
+  if (rs == 1 && L > 1 && width % L == 0) {
+    // B^T stored (a linear weight, attention's K): columns are contiguous in k, so
+    // L x L tiles are transposed in registers; columns past nr are zero.
+    R t[L];
+    for (int j0 = 0; j0 < width; j0 += L) {
+      const int cols = std::max(0, std::min(L, nr - j0));
+      for (int64_t k0 = 0; k0 < kc; k0 += L) {
+        const int cnt = static_cast<int>(std::min<int64_t>(L, kc - k0));
+        for (int c = 0; c < L; ++c) {
+          const float* col = src + (j0 + c) * cs + k0;
+          t[c] = c >= cols ? Vec::zero() : (cnt == L ? Vec::load(col) : Vec::loadPartial(col, cnt));
+        }
+        transposeSquare<Vec>(t);
+        for (int kk = 0; kk < cnt; ++kk) Vec::store(dst + (k0 + kk) * width + j0, t[kk]);
       }
     }
     return;
