@@ -10,8 +10,9 @@
 //
 // Error bounds ("ERROR <= ...") are stated beside each function, in float32 ulps at the
 // exact result (subnormal results: in units of the subnormal spacing). They are measured
-// against float64 libm references by native/kernels/math/vmath_test.cc (ctest: every
-// 61st float32 bit pattern, ~70M inputs per function, plus pow on a grid) and
+// against float64 libm references by native/kernels/math/vmath_test.cc (ctest; run with
+// TJ_VMATH_STEP=61: every 61st float32 bit pattern, ~70M inputs per function, plus pow
+// on a grid) and
 // re-checked on a dense sweep by test/ops/pointwise_accuracy.test.ts on every table.
 // Polynomial coefficients come from native/kernels/math/fit_coefficients.py.
 #include "kernels/math/poly.h"
