@@ -11,6 +11,7 @@
 #include "core/thread_pool.h"
 #include "kernels/common/strided_loop.h"
 #include "kernels/fused/vm_ops.h"
+#include "kernels/pointwise/elem.h"
 
 #ifndef TJ_ISA_PASS
 // Baseline helpers (compiled once), then the per-ISA bodies below.
@@ -41,10 +42,18 @@ VmProgram decode(const KernelArgs& args) {
   p.numRegs = checkedIndex(args.attr(0), kVmMaxRegs + 1, "register count");
   const int n = checkedIndex(args.attr(1), 1 << 16, "instruction count");
   if (args.numAttrs != 2 + n * kVmInstrWords) throwRangeError("fused_pointwise: program length mismatch");
+  // Registers hold a block only once written: reading one earlier is a malformed program.
+  std::vector<bool> written(static_cast<size_t>(p.numRegs), false);
+  auto readReg = [&](double v) {
+    const int r = checkedIndex(v, p.numRegs, "register");
+    if (!written[r]) throwRangeError("fused_pointwise: register " + std::to_string(r) + " is read before it is written");
+    return r;
+  };
   for (int i = 0; i < n; ++i) {
     const double* w = args.attrs + 2 + i * kVmInstrWords;
+    // range-checked before the cast (casting NaN or a huge double to int is undefined)
+    if (!(w[0] >= 0 && w[0] < 1024) || w[0] != std::floor(w[0])) throwRangeError("fused_pointwise: bad opcode " + std::to_string(w[0]));
     DecodedInstr d{static_cast<int>(w[0]), 0, 0, 0, 0, 0.f};
-    if (w[0] != std::floor(w[0])) throwRangeError("fused_pointwise: bad opcode");
     const int op = d.op;
     if (op == static_cast<int>(VmOp::Load)) {
       d.dst = checkedIndex(w[1], p.numRegs, "register");
@@ -53,16 +62,17 @@ VmProgram decode(const KernelArgs& args) {
       d.dst = checkedIndex(w[1], p.numRegs, "register");
       d.imm = static_cast<float>(w[2]);
     } else if (op == static_cast<int>(VmOp::Store)) {
-      d.dst = checkedIndex(w[1], p.numRegs, "register");
+      d.dst = readReg(w[1]);
       d.a = checkedIndex(w[2], args.numOutputs, "output index");
     } else if (vmIsUnary(op) || vmIsBinary(op) || vmIsTernary(op)) {
       d.dst = checkedIndex(w[1], p.numRegs, "register");
-      d.a = checkedIndex(w[2], p.numRegs, "register");
-      if (!vmIsUnary(op)) d.b = checkedIndex(w[3], p.numRegs, "register");
-      if (vmIsTernary(op)) d.c = checkedIndex(w[4], p.numRegs, "register");
+      d.a = readReg(w[2]);
+      if (!vmIsUnary(op)) d.b = readReg(w[3]);
+      if (vmIsTernary(op)) d.c = readReg(w[4]);
     } else {
       throwRangeError("fused_pointwise: unknown opcode " + std::to_string(op));
     }
+    if (op != static_cast<int>(VmOp::Store)) written[d.dst] = true;
     p.code.push_back(d);
   }
   return p;
@@ -98,6 +108,7 @@ void checkOperands(const KernelArgs& args) {
 #include "simd/foreach_isa.h"
 #else
 #include "kernels/math/vmath.h"
+#include "kernels/pointwise/functors.h"
 namespace tensorjit {
 namespace TJ_ISA_NS {
 namespace {
@@ -132,57 +143,66 @@ inline void mapTernary(float* y, const float* a, const float* b, const float* c,
   }
 }
 
-inline Reg nanOr(Reg a, Reg b, Reg r) {  // NaN-propagating result of a binary op
-  return V::select(V::isNan(a), a, V::select(V::isNan(b), b, r));
-}
+// Every op runs the same functor as its eager kernel (kernels/pointwise/functors.h),
+// so fused and unfused programs give the same bits.
 inline Reg boolToFloat(typename V::Mask m) { return V::select(m, V::set1(1.f), V::zero()); }
+
+template <class Op>
+void unary(float* y, const float* a, int64_t n) {
+  mapUnary(y, a, n, [](Reg x) { return Op::template apply<V>(x); });
+}
+template <class Op>
+void binary(float* y, const float* a, const float* b, int64_t n) {
+  mapBinary(y, a, b, n, [](Reg x, Reg z) { return Op::template apply<V>(x, z); });
+}
+template <class Op>
+void compare(float* y, const float* a, const float* b, int64_t n) {
+  mapBinary(y, a, b, n, [](Reg x, Reg z) { return boolToFloat(Op::template mask<V>(x, z)); });
+}
 
 void runUnary(VmOp op, float* y, const float* a, int64_t n) {
   switch (op) {
-    case VmOp::Neg: mapUnary(y, a, n, [](Reg x) { return V::neg(x); }); break;
-    case VmOp::Abs: mapUnary(y, a, n, [](Reg x) { return V::abs(x); }); break;
-    case VmOp::Exp: mapUnary(y, a, n, [](Reg x) { return vmath::exp<V>(x); }); break;
-    case VmOp::Log: mapUnary(y, a, n, [](Reg x) { return vmath::log<V>(x); }); break;
-    case VmOp::Sqrt: mapUnary(y, a, n, [](Reg x) { return V::sqrt(x); }); break;
-    case VmOp::Rsqrt: mapUnary(y, a, n, [](Reg x) { return V::div(V::set1(1.f), V::sqrt(x)); }); break;
-    case VmOp::Sin: mapUnary(y, a, n, [](Reg x) { return vmath::sin<V>(x); }); break;
-    case VmOp::Cos: mapUnary(y, a, n, [](Reg x) { return vmath::cos<V>(x); }); break;
-    case VmOp::Tanh: mapUnary(y, a, n, [](Reg x) { return vmath::tanh<V>(x); }); break;
-    case VmOp::Sigmoid: mapUnary(y, a, n, [](Reg x) { return vmath::sigmoid<V>(x); }); break;
-    case VmOp::Relu: mapUnary(y, a, n, [](Reg x) { return V::select(V::isNan(x), x, V::max(x, V::zero())); }); break;
-    case VmOp::Gelu: mapUnary(y, a, n, [](Reg x) { return vmath::gelu<V>(x); }); break;
-    case VmOp::GeluTanh: mapUnary(y, a, n, [](Reg x) { return vmath::geluTanh<V>(x); }); break;
-    case VmOp::Silu: mapUnary(y, a, n, [](Reg x) { return vmath::silu<V>(x); }); break;
-    case VmOp::Erf: mapUnary(y, a, n, [](Reg x) { return vmath::erf<V>(x); }); break;
+    case VmOp::Neg: return unary<pw::Neg>(y, a, n);
+    case VmOp::Abs: return unary<pw::Abs>(y, a, n);
+    case VmOp::Exp: return unary<pw::Exp>(y, a, n);
+    case VmOp::Log: return unary<pw::Log>(y, a, n);
+    case VmOp::Sqrt: return unary<pw::Sqrt>(y, a, n);
+    case VmOp::Rsqrt: return unary<pw::Rsqrt>(y, a, n);
+    case VmOp::Sin: return unary<pw::Sin>(y, a, n);
+    case VmOp::Cos: return unary<pw::Cos>(y, a, n);
+    case VmOp::Tanh: return unary<pw::Tanh>(y, a, n);
+    case VmOp::Sigmoid: return unary<pw::Sigmoid>(y, a, n);
+    case VmOp::Relu: return unary<pw::Relu>(y, a, n);
+    case VmOp::Gelu: return unary<pw::Gelu>(y, a, n);
+    case VmOp::GeluTanh: return unary<pw::GeluTanh>(y, a, n);
+    case VmOp::Silu: return unary<pw::Silu>(y, a, n);
+    case VmOp::Erf: return unary<pw::Erf>(y, a, n);
     default: throwRangeError("fused_pointwise: not a unary opcode");
   }
 }
 
 void runBinary(VmOp op, float* y, const float* a, const float* b, int64_t n) {
   switch (op) {
-    case VmOp::Add: mapBinary(y, a, b, n, [](Reg x, Reg z) { return V::add(x, z); }); break;
-    case VmOp::Sub: mapBinary(y, a, b, n, [](Reg x, Reg z) { return V::sub(x, z); }); break;
-    case VmOp::Mul: mapBinary(y, a, b, n, [](Reg x, Reg z) { return V::mul(x, z); }); break;
-    case VmOp::Div: mapBinary(y, a, b, n, [](Reg x, Reg z) { return V::div(x, z); }); break;
-    case VmOp::Pow: mapBinary(y, a, b, n, [](Reg x, Reg z) { return vmath::pow<V>(x, z); }); break;
-    case VmOp::Maximum: mapBinary(y, a, b, n, [](Reg x, Reg z) { return nanOr(x, z, V::max(x, z)); }); break;
-    case VmOp::Minimum: mapBinary(y, a, b, n, [](Reg x, Reg z) { return nanOr(x, z, V::min(x, z)); }); break;
-    case VmOp::Eq: mapBinary(y, a, b, n, [](Reg x, Reg z) { return boolToFloat(V::cmpEq(x, z)); }); break;
-    case VmOp::Ne: mapBinary(y, a, b, n, [](Reg x, Reg z) { return boolToFloat(V::cmpNe(x, z)); }); break;
-    case VmOp::Lt: mapBinary(y, a, b, n, [](Reg x, Reg z) { return boolToFloat(V::cmpLt(x, z)); }); break;
-    case VmOp::Le: mapBinary(y, a, b, n, [](Reg x, Reg z) { return boolToFloat(V::cmpLe(x, z)); }); break;
-    case VmOp::Gt: mapBinary(y, a, b, n, [](Reg x, Reg z) { return boolToFloat(V::cmpGt(x, z)); }); break;
-    case VmOp::Ge: mapBinary(y, a, b, n, [](Reg x, Reg z) { return boolToFloat(V::cmpGe(x, z)); }); break;
+    case VmOp::Add: return binary<pw::Add>(y, a, b, n);
+    case VmOp::Sub: return binary<pw::Sub>(y, a, b, n);
+    case VmOp::Mul: return binary<pw::Mul>(y, a, b, n);
+    case VmOp::Div: return binary<pw::Div>(y, a, b, n);
+    case VmOp::Pow: return binary<pw::Pow>(y, a, b, n);
+    case VmOp::Maximum: return binary<pw::Maximum>(y, a, b, n);
+    case VmOp::Minimum: return binary<pw::Minimum>(y, a, b, n);
+    case VmOp::Eq: return compare<pw::Eq>(y, a, b, n);
+    case VmOp::Ne: return compare<pw::Ne>(y, a, b, n);
+    case VmOp::Lt: return compare<pw::Lt>(y, a, b, n);
+    case VmOp::Le: return compare<pw::Le>(y, a, b, n);
+    case VmOp::Gt: return compare<pw::Gt>(y, a, b, n);
+    case VmOp::Ge: return compare<pw::Ge>(y, a, b, n);
     default: throwRangeError("fused_pointwise: not a binary opcode");
   }
 }
 
 void runTernary(VmOp op, float* y, const float* a, const float* b, const float* c, int64_t n) {
   if (op == VmOp::Clamp) {
-    // torch: NaN stays NaN; min > max gives max everywhere
-    mapTernary(y, a, b, c, n, [](Reg x, Reg lo, Reg hi) {
-      return V::select(V::isNan(x), x, V::min(V::max(x, lo), hi));
-    });
+    mapTernary(y, a, b, c, n, [](Reg x, Reg lo, Reg hi) { return pw::clampF32<V>(x, lo, hi); });
   } else {
     mapTernary(y, a, b, c, n, [](Reg m, Reg x, Reg z) { return V::select(V::cmpNe(m, V::zero()), x, z); });
   }

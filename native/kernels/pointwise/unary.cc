@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/kernel.h"
+#include "kernels/fused/vm_ops.h"
 #include "core/thread_pool.h"
 #include "kernels/common/strided_loop.h"
 #include "kernels/pointwise/elem.h"
@@ -33,12 +34,13 @@ void runUnary(const char* op, const KernelArgs& args, DType c) {
   const DType ic[1] = {c};
   auto typed = [&](auto zero) {
     using T = decltype(zero);
-    runPointwise<1>(op, args.out(0), c, ins, ic, [](void* y, const void* const* x, const int64_t* s, int64_t n) {
+    runPointwise<1>(op, args.out(0), c, ins, ic, [](void* y, const void* const* x, const int64_t* s, int64_t n, bool stream) {
       withUnitStrides1(s, [&](auto a) {
         constexpr bool kA = decltype(a)::value;
         if constexpr (std::is_same_v<T, float>) {
-          unaryRowF32<Vec, kA>(static_cast<float*>(y), static_cast<const float*>(x[0]), n, VecUnary<Op>{});
+          unaryRowF32<Vec, kA>(static_cast<float*>(y), static_cast<const float*>(x[0]), n, VecUnary<Op>{}, stream);
         } else {
+          (void)stream;
           unaryRowScalar<T, T, kA>(static_cast<T*>(y), static_cast<const T*>(x[0]), n, ScalarUnary<Op, T>{});
         }
       });
@@ -60,7 +62,8 @@ void unaryKernel(const char* op, const KernelArgs& args) {
 
 #define TJ_UNARY_KERNEL(name, Op)                                                 \
   void Op##Kernel(const KernelArgs& args) { unaryKernel<Op>(name, args); }        \
-  TJ_REGISTER_KERNEL(name, Op##Kernel);
+  TJ_REGISTER_KERNEL(name, Op##Kernel);                                           \
+  TJ_REGISTER_FUSION(name, ::tensorjit::FusionForm::Unary, ::tensorjit::VmOp::Op);
 TJ_UNARY_KERNEL("neg", Neg)
 TJ_UNARY_KERNEL("abs", Abs)
 TJ_UNARY_KERNEL("relu", Relu)
@@ -86,6 +89,7 @@ void geluKernel(const KernelArgs& args) {
   else throwRangeError("gelu: approximate attribute must be 0 (none) or 1 (tanh)");
 }
 TJ_REGISTER_KERNEL("gelu", geluKernel);
+TJ_REGISTER_FUSION("gelu", ::tensorjit::FusionForm::Gelu, ::tensorjit::VmOp::Gelu);
 
 }  // namespace
 }  // namespace pw
