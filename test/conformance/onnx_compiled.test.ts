@@ -6,37 +6,8 @@
  */
 import { afterAll, describe, expect, test } from 'vitest';
 import * as tj from '../../lib/index';
-import { nativeBackend } from '../../lib/backends/index';
-import type { BackendFn } from '../../lib/backends/index';
-import type { NativeCompiled } from '../../lib/backends/native/index';
-import { LoweringError, lowerGraph } from '../../lib/backends/native/lower';
-import type { GraphModule } from '../../lib/fx';
+import { eagerFallbacks, loweringFailure, recordingNativeBackend } from '../helpers/native_backend';
 import { Case, Variant, buildInput, caseRuns, compare, haveCases, invoke, loadCases, resultList } from './cases';
-
-/**
- * The default backend, wrapped to keep what it compiled: each graph's NativeCompiled
- * tells through lastProgram() whether its last call ran a native program (null: the
- * graph fell back to running eagerly).
- */
-function recordingNativeBackend() {
-  const graphs: { gm: GraphModule; compiled: NativeCompiled; example: tj.Tensor[] }[] = [];
-  const backend: BackendFn = (gm, exampleInputs, options) => {
-    const compiled = nativeBackend(gm, exampleInputs, options) as NativeCompiled;
-    graphs.push({ gm, compiled, example: exampleInputs });
-    return compiled;
-  };
-  return { backend, graphs };
-}
-
-/** Why lowering refused a graph (the native backend logs it under `perf`). */
-function fallbackReason(gm: GraphModule, inputs: unknown[]): string {
-  try {
-    lowerGraph((...xs: unknown[]) => (gm as unknown as (...a: unknown[]) => unknown)(...xs), inputs);
-    return 'lowered when retried';
-  } catch (e) {
-    return e instanceof LoweringError ? e.message : `lowering threw ${String(e)}`;
-  }
-}
 
 /** Ops (by case op) whose graph ran eagerly instead of natively, with the reason. */
 const fallbacks = new Map<string, string>();
@@ -68,12 +39,10 @@ async function runCompiled(c: Case, variant: Variant): Promise<void> {
 
   // A call with only literal results compiles no graph; every case here has tensor results.
   expect(graphs.length, 'graphs compiled').toBe(1);
-  for (const g of graphs) {
-    if (g.compiled.lastProgram() === null) {
-      const reason = fallbackReason(g.gm, inputs);
-      fallbacks.set(c.op, reason);
-      expect.fail(`${c.id}: the native backend ran the graph eagerly: ${reason}`);
-    }
+  for (const g of eagerFallbacks(graphs)) {
+    const reason = loweringFailure(g.gm, inputs) ?? 'lowers when retried';
+    fallbacks.set(c.op, reason);
+    expect.fail(`${c.id}: the native backend ran the graph eagerly: ${reason}`);
   }
 }
 

@@ -9,7 +9,7 @@ import type { GraphModule } from '../../fx';
 import { Tensor } from '../../tensor';
 import type { BackendFn } from '../registry';
 import { CompiledProgram } from './executable';
-import { LoweringError, lowerGraph } from './lower';
+import { LoweringError, graphRunner, lowerGraph } from './lower';
 
 export interface NativeCompiled {
   (...inputs: unknown[]): unknown;
@@ -65,6 +65,6 @@ export function compileNative(graph: (...inputs: unknown[]) => unknown, log?: (t
 
 /** The 'native' backend: `tj.compile(fn)` uses it unless told otherwise. */
 export const nativeBackend: BackendFn = (gm: GraphModule) =>
-  compileNative((...inputs: unknown[]) => (gm as unknown as (...xs: unknown[]) => unknown)(...inputs), (topic, msg) =>
+  compileNative(graphRunner(gm), (topic, msg) =>
     log(topic as 'graph_code' | 'perf', msg),
   );

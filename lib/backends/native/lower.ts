@@ -7,7 +7,8 @@
  */
 import { Tensor } from '../../tensor';
 import { itemSize } from '../../dtype';
-import { AnyOp, DispatchMode, withMode } from '../../ops/registry';
+import { AnyOp, DispatchMode, getOp, withMode } from '../../ops/registry';
+import { GraphModule, Interpreter, Node, asStrided, viewScatter } from '../../fx';
 import { ProgramBuilder } from './program';
 
 export class LoweringError extends Error {}
@@ -108,6 +109,43 @@ class LoweringMode implements DispatchMode {
     if (spec.decompose) return spec.decompose(...args);
     throw new LoweringError(`${op.opName} has no native lowering (TS-only op)`);
   }
+
+  /** fx.asStrided: a view of a (contiguous) root value, offset relative to the root's own. */
+  asStrided(root: Tensor, shape: number[], strides: number[], offset: number): Tensor {
+    const r = this.lift(root) as Tensor;
+    if (!r.isContiguous()) throw new LoweringError('fx.asStrided over a non-contiguous value');
+    return this.fakeFor(this.b.addView(this.idOf(r), shape.slice(), strides.slice(), r.offset + offset));
+  }
+
+  /** fx.viewScatter: a copy of the root with `value` written through a view of the copy. */
+  viewScatter(root: Tensor, value: Tensor, shape: number[], strides: number[], offset: number): Tensor {
+    const copy = getOp('clone')!(root) as Tensor;
+    const view = this.fakeFor(this.b.addView(this.idOf(copy), shape.slice(), strides.slice(), copy.offset + offset));
+    getOp('copy_')!(view, value);
+    return copy;
+  }
+}
+
+let activeMode: LoweringMode | null = null;
+
+/**
+ * Runs a GraphModule for lowering: the fx builtins that build tensors directly (asStrided,
+ * viewScatter: functionalised in-place updates through views) become program views and
+ * copies; everything else runs as the normal Interpreter does. Outside a lowering it is
+ * the plain Interpreter (the eager fallback).
+ */
+class LoweringInterpreter extends Interpreter {
+  override callFunction(node: Node, args: unknown[]): unknown {
+    const mode = activeMode;
+    if (mode && node.target === asStrided) return mode.asStrided(...(args as Parameters<LoweringMode['asStrided']>));
+    if (mode && node.target === viewScatter) return mode.viewScatter(...(args as Parameters<LoweringMode['viewScatter']>));
+    return super.callFunction(node, args);
+  }
+}
+
+/** `gm` as a function that lowerGraph can lower (and that runs it eagerly otherwise). */
+export function graphRunner(gm: GraphModule): (...inputs: unknown[]) => unknown {
+  return (...inputs: unknown[]) => new LoweringInterpreter(gm).run(...inputs);
 }
 
 /**
@@ -118,7 +156,14 @@ export function lowerGraph(run: (...inputs: unknown[]) => unknown, inputs: reado
   const b = new ProgramBuilder();
   const mode = new LoweringMode(b);
   const fakeInputs = inputs.map((x) => (x instanceof Tensor ? mode.fakeFor(b.addInput(x.dtype, x.shape.slice())) : x));
-  const result = withMode(mode, () => run(...fakeInputs));
+  const outer = activeMode;
+  activeMode = mode;
+  let result: unknown;
+  try {
+    result = withMode(mode, () => run(...fakeInputs));
+  } finally {
+    activeMode = outer;
+  }
 
   const outputMeta: LoweredProgram['outputMeta'] = [];
   const taken = new Set<number>();
