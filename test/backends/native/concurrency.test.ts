@@ -1,0 +1,160 @@
+/**
+ * compiled.runAsync off the event loop: many concurrent runs with mixed inputs (several
+ * executables of one compiled function at once, and several runs of each executable)
+ * give the eager results; inputs disposed or collected right after a run is issued stay
+ * alive for the run (the executor pins them); the event loop keeps turning meanwhile.
+ */
+import { describe, expect, test, vi } from 'vitest';
+import * as tj from '../../../lib/index';
+import { CompiledProgram } from '../../../lib/backends/native/executable';
+import { eagerFallbacks, recordingNativeBackend } from '../../helpers/native_backend';
+import { makeTensor, randomValues } from '../../helpers/reference';
+
+const TOL = { rtol: 1e-5, atol: 1e-5 };
+
+function expectCloseTo(got: tj.Tensor, want: { shape: number[]; values: Float32Array }, what: string): void {
+  expect(got.shape, `${what}: shape`).toEqual(want.shape);
+  const a = got.dataSync() as Float32Array;
+  for (let i = 0; i < want.values.length; i++) {
+    const e = want.values[i];
+    if (!(Math.abs(a[i] - e) <= TOL.atol + TOL.rtol * Math.abs(e))) expect.fail(`${what}: [${i}] got ${a[i]}, expected ${e}`);
+  }
+}
+
+const snapshot = (t: tj.Tensor) => ({ shape: t.shape.slice(), values: t.dataSync() as Float32Array });
+
+// A linear layer with a constant (prepacked) weight, a fused pointwise tail, layerNorm, softmax and a reduction.
+const W = makeTensor(randomValues(32 * 32, 1, 'float32', -0.3, 0.3), [32, 32]);
+const B = makeTensor(randomValues(32, 2), [32]);
+const block = (x: tj.Tensor, scale: tj.Tensor) => {
+  const h = tj.gelu(tj.linear(x, W, B)).mul(scale).add(x);
+  return { y: tj.softmax(tj.layerNorm(h, [32]), -1), s: tj.sum(h, -1) };
+};
+
+describe('concurrent runAsync', () => {
+  test('100 concurrent calls with mixed shapes and values all match eager', async () => {
+    const { backend, graphs } = recordingNativeBackend();
+    const compiled = tj.compile(block, { backend });
+    const rows = [1, 7, 33, 64, 300];
+    const calls = Array.from({ length: 100 }, (_, i) => {
+      const x = makeTensor(randomValues(rows[i % rows.length] * 32, 100 + i), [rows[i % rows.length], 32]);
+      const scale = tj.tensor([1 + i / 50]);
+      const want = block(x, scale);
+      return { x, scale, y: snapshot(want.y), s: snapshot(want.s) };
+    });
+    // which executables run, and how many runs are in flight at once
+    const programs = new Set<CompiledProgram>();
+    let inFlight = 0, maxInFlight = 0;
+    const original = CompiledProgram.prototype.runAsync;
+    const spy = vi.spyOn(CompiledProgram.prototype, 'runAsync').mockImplementation(function (this: CompiledProgram, inputs) {
+      programs.add(this);
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      return original.call(this, inputs).finally(() => inFlight--);
+    });
+    let results: { y: tj.Tensor; s: tj.Tensor }[];
+    try {
+      // issued back to back, awaited together
+      const pending = calls.map((c) => compiled.runAsync(c.x, c.scale));
+      results = await Promise.all(pending);
+    } finally {
+      spy.mockRestore();
+    }
+    results.forEach((r, i) => {
+      expectCloseTo(r.y, calls[i].y, `call ${i} y`);
+      expectCloseTo(r.s, calls[i].s, `call ${i} s`);
+    });
+    // every result is its own tensor
+    expect(new Set(results.map((r) => r.y)).size).toBe(100);
+    expect(eagerFallbacks(graphs)).toEqual([]);
+    // one executable per shape, all of them used, with many runs in flight together
+    expect(programs.size).toBe(rows.length);
+    expect(maxInFlight).toBeGreaterThan(rows.length);
+  });
+
+  test('sync and async calls interleaved on one executable', async () => {
+    const compiled = tj.compile(block);
+    const xs = Array.from({ length: 40 }, (_, i) => makeTensor(randomValues(16 * 32, 300 + i), [16, 32]));
+    const scale = tj.tensor([0.5]);
+    const wants = xs.map((x) => snapshot(block(x, scale).y));
+    const pending: Promise<{ y: tj.Tensor }>[] = [];
+    xs.forEach((x, i) => {
+      if (i % 2) pending.push(compiled.runAsync(x, scale));
+      else expectCloseTo(compiled(x, scale).y, wants[i], `sync call ${i}`);
+    });
+    const results = await Promise.all(pending);
+    results.forEach((r, k) => expectCloseTo(r.y, wants[2 * k + 1], `async call ${2 * k + 1}`));
+  });
+});
+
+describe('inputs kept alive while a run uses them', () => {
+  const chain = (x: tj.Tensor, y: tj.Tensor) => tj.tanh(x.mul(y).add(1)).sub(x.exp().mul(0.25)).sum(-1);
+
+  test('inputs disposed right after the call is issued', async () => {
+    const compiled = tj.compile(chain);
+    compiled(tj.ones([64, 256]), tj.ones([256])); // compile first: every later call runs off the loop
+    const runs = Array.from({ length: 20 }, (_, i) => {
+      const x = makeTensor(randomValues(64 * 256, 500 + i), [64, 256]);
+      const y = makeTensor(randomValues(256, 600 + i), [256]);
+      const want = snapshot(chain(x, y));
+      const pending = compiled.runAsync(x, y);
+      x.dispose();
+      y.dispose();
+      return { pending, want };
+    });
+    // reuse freed blocks with other data while the runs are in flight
+    const junk = Array.from({ length: 20 }, () => tj.full([64, 256], 1234.5));
+    for (const [i, r] of runs.entries()) expectCloseTo(await r.pending, r.want, `run ${i}`);
+    junk.forEach((t) => t.dispose());
+  });
+
+  test('inputs dropped and garbage-collected right after the call is issued', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    expect(gc, 'vitest runs with --expose-gc').toBeTypeOf('function');
+    const compiled = tj.compile(chain);
+    compiled(tj.ones([64, 256]), tj.ones([256]));
+    const runs: { pending: Promise<tj.Tensor>; want: ReturnType<typeof snapshot> }[] = [];
+    const issue = (i: number) => {
+      // the only references to x and y live in this frame
+      const x = makeTensor(randomValues(64 * 256, 700 + i), [64, 256]);
+      const y = makeTensor(randomValues(256, 800 + i), [256]);
+      runs.push({ want: snapshot(chain(x, y)), pending: compiled.runAsync(x, y) });
+    };
+    for (let i = 0; i < 20; i++) issue(i);
+    gc!();
+    await new Promise((r) => setImmediate(r));
+    gc!();
+    const junk = Array.from({ length: 20 }, () => tj.full([64, 256], -99));
+    for (const [i, r] of runs.entries()) expectCloseTo(await r.pending, r.want, `run ${i}`);
+    junk.forEach((t) => t.dispose());
+  });
+});
+
+describe('the event loop during a long runAsync', () => {
+  test('a timer fires while the run is in flight', async () => {
+    const n = 512;
+    const a = makeTensor(randomValues(n * n, 900, 'float32', -0.05, 0.05), [n, n]);
+    // several dependent matmuls: long enough that a 1 ms timer gets its turn on any ISA
+    const long = (x: tj.Tensor) => {
+      let h = x;
+      for (let i = 0; i < 6; i++) h = tj.tanh(tj.matmul(h, x));
+      return h;
+    };
+    const compiled = tj.compile(long);
+    const want = snapshot(compiled(a));
+    let ticks = 0, ticksAtFinish = -1;
+    const timer = setInterval(() => ticks++, 1);
+    try {
+      const run = compiled.runAsync(a).then((r) => {
+        ticksAtFinish = ticks;
+        return r;
+      });
+      // the run is on a worker thread: this timer can only fire if the loop is free
+      await new Promise((r) => setTimeout(r, 1));
+      expect(ticksAtFinish, 'the run is still in flight when a timer fires').toBe(-1);
+      expectCloseTo(await run, want, 'long run');
+      expect(ticksAtFinish).toBeGreaterThanOrEqual(1);
+    } finally {
+      clearInterval(timer);
+    }
+  });
+});
