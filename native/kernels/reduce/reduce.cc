@@ -55,8 +55,10 @@ using reduce_row::kColTile;
 constexpr int64_t kGrainElems = int64_t{1} << 15;
 // With fewer outputs than threads, reductions at least this long are split.
 constexpr int64_t kSplitMin = int64_t{1} << 16;
-// Outer mode: threads split the columns only if each gets at least this many.
+// Outer mode: threads split the columns only if each gets at least this many,
+// else the rows, in chunks of at least kMinRowsPerChunk.
 constexpr int64_t kMinColumnsPerThread = 4096;
+constexpr int64_t kMinRowsPerChunk = 64;
 // Bound on the per-chunk partials of a split reduction.
 constexpr size_t kPartialBudget = size_t{8} << 20;
 // Workspace of the columns() helpers, per column.
@@ -233,12 +235,22 @@ void execute(const ReducePlan& plan) {
   const int64_t os = loop.innerStride(0), is = loop.innerStride(1);
   if (!plan.inner && is != 1) throwRangeError("internal: outer-mode reduction without a unit-stride dim");
 
+  // Threads split the outputs when there are enough of them (outer mode: enough
+  // columns for long contiguous row pieces), else the reduced range.
   const int threads = numThreads();
-  const bool fewOutputs = outs < threads;
-  const bool narrowColumns = !plan.inner && outs < threads * kMinColumnsPerThread &&
-                             static_cast<size_t>(outs) * threads * sizeof(Part) <= kPartialBudget;
-  if (threads > 1 && red >= kSplitMin && (fewOutputs || narrowColumns)) {
-    const int64_t grain = kSplitMin / 2;
+  bool splitReduced = false;
+  int64_t grain = 0;
+  if (threads > 1 && outs * red >= 2 * kGrainElems) {
+    if (plan.inner) {
+      splitReduced = outs < threads && red >= kSplitMin;
+      grain = kSplitMin / 2;
+    } else {
+      splitReduced = outs < threads * kMinColumnsPerThread && red >= 2 * kMinRowsPerChunk &&
+                     static_cast<size_t>(outs) * threads * sizeof(Part) <= kPartialBudget;
+      grain = std::max<int64_t>(kMinRowsPerChunk, kGrainElems / outs);
+    }
+  }
+  if (splitReduced) {
     const int chunks = numChunks(red, grain);
     ScratchBuffer partialBuf(static_cast<size_t>(chunks * outs) * sizeof(Part));
     Part* partial = partialBuf.as<Part>();
@@ -263,7 +275,8 @@ void execute(const ReducePlan& plan) {
     return;
   }
 
-  const int64_t grain = std::max<int64_t>(plan.inner ? 1 : kMinColumnsPerThread, kGrainElems / red);
+  grain = plan.inner ? std::max<int64_t>(1, kGrainElems / red)
+                     : std::max<int64_t>(std::min(outs, kMinColumnsPerThread), kGrainElems / red);
   parallelFor(outs, grain, [&](int64_t b, int64_t e) {
     ColumnWork cw;
     cw.reserve(plan, e - b);
