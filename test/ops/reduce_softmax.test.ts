@@ -65,6 +65,7 @@ describe('softmax and logSoftmax', () => {
       [1, NaN, 2],
       [1000, 1001, 999], // stability: no overflow
       [-1000, -1001, -999],
+      [0, -100, -1e9], // large gaps (masked logits): exact zeros, no subnormal results
     ]);
     const r = toRef(x);
     for (const f of [tj.softmax, tj.logSoftmax]) {
@@ -76,7 +77,9 @@ describe('softmax and logSoftmax', () => {
     expect(sm[1]).toEqual([0, 0.5, 0.5]);
     expect(sm[2].every(Number.isNaN)).toBe(true);
     expect(sm[3].every(Number.isNaN)).toBe(true);
+    expect(sm[6]).toEqual([1, 0, 0]);
     expect((tj.logSoftmax(x, 1).toArray() as number[][])[1][0]).toBe(-Infinity);
+    expect((tj.logSoftmax(x, 1).toArray() as number[][])[6]).toEqual([0, -100, -1e9].map(Math.fround));
   });
 
   test('special rows along SIMD tails and along an outer dim', () => {

@@ -29,7 +29,7 @@
 #include "simd/foreach_isa.h"
 #else
 #include "kernels/reduce/reduce_row.h"
-#include "kernels/reduce/vec_exp.h"
+#include "kernels/math/vmath.h"
 #include "kernels/reduce/softmax_row.h"
 
 namespace tensorjit {

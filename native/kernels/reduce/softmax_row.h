@@ -2,7 +2,7 @@
 // on raw pointers (the graph executor reuses them for fused reductions).
 //
 // Include INSIDE an ISA pass, after kernels/reduce/reduce_row.h and
-// kernels/reduce/vec_exp.h (no include guards: see reduce_row.h).
+// kernels/math/vmath.h (no include guards: see reduce_row.h).
 //
 // softmaxRow: pass 1 max (NaN-propagating), pass 2 e = exp(x - max) stored in out
 // and summed, pass 3 out *= 1/sum. Sum order: blocks as in sumRow (double across
@@ -15,6 +15,18 @@
 namespace tensorjit {
 namespace TJ_ISA_NS {
 namespace reduce_row {
+
+// exp for the shifted logits x - max (<= 0, or NaN): vmath::exp (<= 1.05 ulp) with
+// results below the normal range flushed to 0 (x < -87: exact value < 1.7e-38).
+// Producing subnormals costs ~20x per element even with vscalefps (measured), and
+// rows with large gaps (masked logits) would hit it on every element. The input is
+// clamped first so no lane ever computes a subnormal; NaN passes through (the
+// table's max returns its second operand on NaN).
+template <class V>
+inline typename V::Reg softmaxExp(typename V::Reg x) {
+  const auto lo = V::set1(-87.0f);
+  return V::select(V::cmpLt(x, lo), V::zero(), vmath::exp<V>(V::max(lo, x)));
+}
 
 // sum of exp(in[i] - m); with kStore also writes the exponentials to out.
 template <class V, bool kStore>
@@ -30,8 +42,8 @@ inline double expSumRow(const float* in, float* out, int64_t n, float m) {
     auto a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
     int64_t i = 0;
     for (; i + 2 * L <= len; i += 2 * L) {
-      const auto e0 = expNonPositive<V>(V::sub(V::load(q + i), vm));
-      const auto e1 = expNonPositive<V>(V::sub(V::load(q + i + L), vm));
+      const auto e0 = softmaxExp<V>(V::sub(V::load(q + i), vm));
+      const auto e1 = softmaxExp<V>(V::sub(V::load(q + i + L), vm));
       if (kStore) {
         V::store(o + i, e0);
         V::store(o + i + L, e1);
@@ -45,7 +57,7 @@ inline double expSumRow(const float* in, float* out, int64_t n, float m) {
       }
     }
     for (; i + L <= len; i += L) {
-      const auto e = expNonPositive<V>(V::sub(V::load(q + i), vm));
+      const auto e = softmaxExp<V>(V::sub(V::load(q + i), vm));
       if (kStore) V::store(o + i, e);
       a0 = V::add(a0, e);
     }
@@ -53,7 +65,7 @@ inline double expSumRow(const float* in, float* out, int64_t n, float m) {
       const int r = static_cast<int>(len - i);
       // dead lanes would hold exp(0 - m): keep them out of the sum
       float tmp[V::kLanes];
-      V::store(tmp, expNonPositive<V>(V::sub(V::loadPartial(q + i, r), vm)));
+      V::store(tmp, softmaxExp<V>(V::sub(V::loadPartial(q + i, r), vm)));
       for (int k = r; k < V::kLanes; ++k) tmp[k] = 0.f;
       const auto e = V::load(tmp);
       if (kStore) V::storePartial(o + i, e, r);
@@ -139,12 +151,12 @@ inline void softmaxColumns(const float* in, float* out, int64_t n, int64_t w, in
     const float* row = in + k * is;
     float* orow = out + k * os;
     for (int64_t c = 0; c < full; c += L) {
-      const auto e = expNonPositive<V>(V::sub(V::load(row + c), V::load(m + c)));
+      const auto e = softmaxExp<V>(V::sub(V::load(row + c), V::load(m + c)));
       if (!kLog) V::store(orow + c, e);
       V::store(acc + c, V::add(V::load(acc + c), e));
     }
     if (rest) {
-      const auto e = expNonPositive<V>(V::sub(V::loadPartial(row + full, rest), V::loadPartial(m + full, rest)));
+      const auto e = softmaxExp<V>(V::sub(V::loadPartial(row + full, rest), V::loadPartial(m + full, rest)));
       if (!kLog) V::storePartial(orow + full, e, rest);
       V::storePartial(acc + full, V::add(V::loadPartial(acc + full, rest), e), rest);
     }
