@@ -8,8 +8,9 @@
 // Accumulation order of sums (deterministic; differs between ISAs only through the
 // lane count L):
 //   a contiguous row is cut into blocks of kSumBlockVectors*L elements; inside a
-//   block, vector k (k = 0, 1, ...) is added lane-wise into accumulator k mod 4, a
-//   partial last vector (zero-filled lanes) into accumulator 1; the block result is
+//   block, groups of four vectors are added lane-wise into accumulators a0..a3, the
+//   remaining (< 4) full vectors into a0 and a partial last vector (zero-filled
+//   lanes) into a1, each in element order; the block result is
 //   reduceAdd((a0 + a1) + (a2 + a3)) (a fixed tree per ISA), and block results are
 //   added in order into a double. Column sums (outer mode) take the rows of each
 //   run of the walk in groups of four, ((r0 + r1) + (r2 + r3)) added to float
