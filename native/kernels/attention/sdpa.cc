@@ -138,7 +138,12 @@ void softmaxBlock(const Problem& p, int64_t maskOff, int64_t i0, int64_t rows, i
       }
     } else if (p.maskKind == 1) {
       const uint8_t* m = static_cast<const uint8_t*>(p.mask) + maskOff + i * p.msL + s0 * p.msS;
-      for (int64_t j = 0; j < sb; ++j)
+      int64_t j = 0;
+      if (p.msS == 1) {
+        const R ninf = Vec::set1(kNegInf);
+        for (; j + L <= sb; j += L) Vec::store(s + j, Vec::select(Vec::loadMaskBytes(m + j), Vec::load(s + j), ninf));
+      }
+      for (; j < sb; ++j)
         if (!m[j * p.msS]) s[j] = kNegInf;
     }
     int64_t valid = sb;  // causal: keys j <= i

@@ -83,6 +83,8 @@ inline void storeTile(R (&acc)[M_][NV_], float* c, int64_t ldc, int n, const Til
   }
 }
 
+constexpr int kPrefetchK = 16;  // B rows ahead (2 KB of a 32-wide panel)
+
 // C tile (M_ rows, n <= NV_*L valid columns) from a k-major A panel (M_ floats per k)
 // and a k-major B panel (NV_*L floats per k). Accumulation is in k order per element.
 template <int M_, int NV_>
@@ -103,7 +105,11 @@ inline void microKernel(int64_t kc, const float* __restrict a, const float* __re
   for (int64_t k = 0; k < kc; ++k) {
     R bv[NV_];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV_; ++v) bv[v] = Vec::load(b + v * L);
+    for (int v = 0; v < NV_; ++v) {
+      // Prepacked B streams from L3/memory when few rows reuse it: fetch ahead.
+      __builtin_prefetch(b + kPrefetchK * NV_ * L + v * L);
+      bv[v] = Vec::load(b + v * L);
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < M_; ++i) {
       const R av = Vec::set1(a[i]);
@@ -261,8 +267,48 @@ inline TileEp tileEpilogue(const GemmProblem& p, int64_t row, int64_t col, bool 
 }
 
 // Rows [m0, m1) x cols [n0, n1) of C, all of K, on the calling thread.
+// Packs (or finds, when prepacked) B's panel of columns [col, col+nr) for K slice pc.
+inline const float* bPanel(const GemmProblem& p, int64_t pc, int64_t kc, int64_t col, int nr, float* scratch) {
+  if (p.packed) return p.packed->data() + pc * ((p.N + NR - 1) / NR) * NR + (col / NR) * kc * NR;
+  if (p.source) p.source->pack(pc, kc, col, nr, NR, scratch);
+  else packBPanel(p.B.data + pc * p.B.rowStride + col * p.B.colStride, p.B.rowStride, p.B.colStride, kc, nr, NR, scratch);
+  return scratch;
+}
+
+// Few rows (a thread's share of a short M): A stays packed for the whole K slice and
+// each B panel is packed right before its micro-kernels use it, so it is still in L1;
+// B panels are not reused across row blocks here, so nothing is gained by packing a
+// whole NC block up front (that round-trips it through L2/L3).
+constexpr int64_t kStreamRows = 2 * MC;
+
+inline void runRangeStreamB(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  Workspace& ws = workspace();
+  const int64_t K = p.K, mc = m1 - m0;
+  float* Ap = ws.a.get(static_cast<size_t>(kStreamRows * KC));
+  float* Bp = ws.b.get(static_cast<size_t>(KC * NR));
+  for (int64_t pc = 0;;) {
+    const int64_t kc = std::min(KC, K - pc);
+    const bool first = pc == 0, last = pc + kc >= K;
+    if (kc > 0) packA(p.A, m0, mc, pc, kc, Ap);
+    for (int64_t col = n0; col < n1; col += NR) {
+      const int nr = static_cast<int>(std::min<int64_t>(NR, n1 - col));
+      const float* bp = kc > 0 ? bPanel(p, pc, kc, col, nr, Bp) : nullptr;
+      for (int64_t ir = 0; ir < mc; ir += MR) {
+        const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+        const int64_t row = m0 + ir;
+        const TileEp ep = tileEpilogue(p, row, col, first, last);
+        kKernels[mr](kc, Ap + ir * kc, bp, p.C + row * p.ldc + col, p.ldc, nr, ep);
+        if (last && p.ep.tileFn) p.ep.tileFn(p.ep.tileCtx, p.C, p.ldc, row, col, mr, nr);
+      }
+    }
+    pc += kc;
+    if (pc >= K) break;
+  }
+}
+
 inline void runRange(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   if (m0 >= m1 || n0 >= n1) return;
+  if (m1 - m0 <= kStreamRows) return runRangeStreamB(p, m0, m1, n0, n1);
   Workspace& ws = workspace();
   const int64_t K = p.K;
   float* Ap = ws.a.get(static_cast<size_t>(MC * KC));
