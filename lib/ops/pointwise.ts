@@ -322,7 +322,7 @@ export const relu_ = defineOp({ name: 'relu_', method: true, traits: ['pointwise
 // ---- dtype conversion
 
 /** A converted copy (torch's aten._to_copy); `to` returns x itself when nothing changes. */
-const toCopy = defineOp({ name: 'toCopy', traits: UNARY, kernels: ['cast'],
+export const toCopy = defineOp({ name: 'toCopy', traits: UNARY, kernels: ['cast'],
   kernel: (x: Tensor, dtype: DType): KernelCall => {
     const t = expectTensor('toCopy', 'input', x);
     if (!isDType(dtype)) throw new TypeError(`toCopy: unknown dtype ${JSON.stringify(dtype)}`);
