@@ -88,6 +88,8 @@ struct VecF32 {
   static inline Mask maskNot(Mask a) { return _mm256_xor_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(-1))); }
   static inline bool anyTrue(Mask a) { return _mm256_movemask_ps(a) != 0; }
 
+  static inline void storeStream(float* p, Reg v) { _mm256_stream_ps(p, v); }
+  static inline void streamFence() { _mm_sfence(); }
   // two exact-range factors 2^(n>>1) 2^(n-(n>>1)): the first product is exact, the second rounds once
   static inline Reg scaleByPow2(Reg x, Reg n) {
     const __m256i ni = _mm256_cvtps_epi32(n);

@@ -70,6 +70,8 @@ struct VecF32 {
   static inline Mask maskNot(Mask a) { return static_cast<Mask>(~a); }
   static inline bool anyTrue(Mask a) { return a != 0; }
 
+  static inline void storeStream(float* p, Reg v) { _mm512_stream_ps(p, v); }
+  static inline void streamFence() { _mm_sfence(); }
   static inline Reg scaleByPow2(Reg x, Reg n) { return _mm512_scalef_ps(x, n); }
 
   static inline Mask loadMaskBytes(const uint8_t* p) {

@@ -10,6 +10,8 @@
 //   bytes <-> masks: loadMaskBytes (kLanes bytes, nonzero = true), storeMaskBytes (0/1),
 //   scaleByPow2(x, n) = x * 2^n for integral n in [-252, 252] and x * 2^(n>>1) normal,
 //   rounded once (also into subnormals),
+//   storeStream(p, v): store bypassing the caches (non-temporal; p aligned to 4*kLanes bytes),
+//   streamFence() after a run of them (before other threads may read the data),
 //   float16/bfloat16 storage: loadF16 storeF16 loadBF16 storeBF16 (kLanes elements;
 //   stores round to nearest even, NaN -> quiet NaN; see simd/half.h).
 #pragma once
@@ -84,6 +86,8 @@ struct VecF32 {
   static inline Mask maskNot(Mask a) { return !a; }
   static inline bool anyTrue(Mask a) { return a; }
 
+  static inline void storeStream(float* p, Reg v) { *p = v; }
+  static inline void streamFence() {}
   static inline Reg scaleByPow2(Reg x, Reg n) { return n == n ? std::ldexp(x, static_cast<int>(n)) : n; }
 
   static inline Mask loadMaskBytes(const uint8_t* p) { return *p != 0; }

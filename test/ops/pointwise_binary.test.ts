@@ -154,6 +154,21 @@ describe('binary semantics', () => {
     expectClose(tj.sub(big, row), refMap([toRef(big), toRef(row)], (x, y) => x - y));
     expectClose(tj.sub(row.unsqueeze(1), big.transpose(0, 1)), refMap([toRef(row.unsqueeze(1)), toRef(big.transpose(0, 1))], (x, y) => x - y));
   });
+  test('outputs of 16 MiB and more (non-temporal stores) with broadcast and where', () => {
+    const rows = 1031, cols = 4099; // 16.1 MiB of float32, odd sizes so rows start unaligned
+    const a = tj.arange(rows * cols, { dtype: 'float32' }).reshape([rows, cols]);
+    const b = tj.arange(cols, { dtype: 'float32' });
+    const s = tj.sub(a, b).dataSync() as Float32Array;
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
+      const i = r * cols + c;
+      if (s[i] !== Math.fround(i) - c) expect.fail(`sub [${r}, ${c}] = ${s[i]}`);
+    }
+    const w = tj.where(tj.gt(a, 5e6), a, b).dataSync() as Float32Array;
+    for (let i = 0; i < rows * cols; i++) {
+      const want = Math.fround(i) > 5e6 ? Math.fround(i) : i % cols;
+      if (w[i] !== want) expect.fail(`where [${i}] = ${w[i]}, want ${want}`);
+    }
+  });
   test('methods', () => {
     const x = tj.tensor([1, 2, 3]);
     expect(x.add(1).toArray()).toEqual([2, 3, 4]);

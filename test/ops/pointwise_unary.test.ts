@@ -135,6 +135,27 @@ describe('unary: large tensors, threads, 0-d, empty', () => {
       tj.setNumThreads(before);
     }
   });
+  test('outputs of 16 MiB and more (non-temporal stores, unaligned thread split) are right', () => {
+    const n = (16 << 20) / 4 + 13;
+    const vals = new Float32Array(n);
+    for (let i = 0; i < n; i++) vals[i] = Math.fround(((i * 7919) % 20011) / 1000 - 10);
+    const x = tj.tensor(vals, { shape: [n] });
+    const before = tj.getNumThreads();
+    try {
+      for (const threads of [1, 2]) {
+        tj.setNumThreads(threads);
+        for (const [name, fn, f] of [['exp', tj.exp, Math.exp], ['relu', tj.relu, (v: number) => Math.max(v, 0)]] as const) {
+          const y = fn(x).dataSync() as Float32Array;
+          for (let i = 0; i < n; i++) {
+            const want = f(vals[i]);
+            if (!(Math.abs(y[i] - want) <= 2e-7 * Math.abs(want))) expect.fail(`${name} [${i}] = ${y[i]}, want ${want} (${threads} threads)`);
+          }
+        }
+      }
+    } finally {
+      tj.setNumThreads(before);
+    }
+  });
   test('0-d and empty', () => {
     expect(tj.exp(tj.tensor(0, { shape: [] })).shape).toEqual([]);
     expect(tj.exp(tj.tensor(0, { shape: [] })).item()).toBe(1);

@@ -31,13 +31,14 @@ namespace {
 template <class Op, class T>
 void runBinaryTyped(const char* op, TensorView& out, const TensorView* const* ins, DType c) {
   const DType ic[2] = {c, c};
-  runPointwise<2>(op, out, c, ins, ic, [](void* y, const void* const* x, const int64_t* s, int64_t n) {
+  runPointwise<2>(op, out, c, ins, ic, [](void* y, const void* const* x, const int64_t* s, int64_t n, bool stream) {
     withUnitStrides2(s, [&](auto a, auto b) {
       constexpr bool kA = decltype(a)::value, kB = decltype(b)::value;
       if constexpr (std::is_same_v<T, float>) {
         binaryRowF32<Vec, kA, kB>(static_cast<float*>(y), static_cast<const float*>(x[0]),
-                                  static_cast<const float*>(x[1]), n, VecBinary<Op>{});
+                                  static_cast<const float*>(x[1]), n, VecBinary<Op>{}, stream);
       } else {
+        (void)stream;
         binaryRowScalar<T, T, kA, kB>(static_cast<T*>(y), static_cast<const T*>(x[0]), static_cast<const T*>(x[1]), n,
                                       ScalarBinary<Op, T>{});
       }
@@ -93,9 +94,9 @@ void powScalarF32(const KernelArgs& args, double exponent) {
   else if (e == -2) f.kind = PowConst::kRecipSquare;
   const TensorView* ins[1] = {&args.in(0)};
   const DType ic[1] = {DType::Float32};
-  runPointwise<1>("pow", args.out(0), DType::Float32, ins, ic, [&](void* y, const void* const* x, const int64_t* s, int64_t n) {
+  runPointwise<1>("pow", args.out(0), DType::Float32, ins, ic, [&](void* y, const void* const* x, const int64_t* s, int64_t n, bool stream) {
     withUnitStrides1(s, [&](auto a) {
-      unaryRowF32<Vec, decltype(a)::value>(static_cast<float*>(y), static_cast<const float*>(x[0]), n, f);
+      unaryRowF32<Vec, decltype(a)::value>(static_cast<float*>(y), static_cast<const float*>(x[0]), n, f, stream);
     });
   });
 }

@@ -33,14 +33,15 @@ namespace {
 template <class T>
 void runWhereTyped(TensorView& out, const TensorView* const* ins, DType c) {
   const DType ic[3] = {DType::Bool, c, c};
-  runPointwise<3>("where", out, c, ins, ic, [](void* o, const void* const* x, const int64_t* s, int64_t n) {
+  runPointwise<3>("where", out, c, ins, ic, [](void* o, const void* const* x, const int64_t* s, int64_t n, bool stream) {
     withUnitStrides3(s, [&](auto kc, auto kx, auto ky) {
       constexpr bool kC = decltype(kc)::value, kX = decltype(kx)::value, kY = decltype(ky)::value;
       const uint8_t* cond = static_cast<const uint8_t*>(x[0]);
       if constexpr (std::is_same_v<T, float>) {
         whereRowF32<Vec, kC, kX, kY>(static_cast<float*>(o), cond, static_cast<const float*>(x[1]),
-                                     static_cast<const float*>(x[2]), n);
+                                     static_cast<const float*>(x[2]), n, stream);
       } else {
+        (void)stream;
         whereRowScalar<T, kC, kX, kY>(static_cast<T*>(o), cond, static_cast<const T*>(x[1]), static_cast<const T*>(x[2]), n);
       }
     });
@@ -77,11 +78,11 @@ template <class T, class F>
 void runClampTyped(const KernelArgs& args, DType c, F f) {
   const TensorView* ins[1] = {&args.in(0)};
   const DType ic[1] = {c};
-  runPointwise<1>("clamp", args.out(0), c, ins, ic, [&](void* y, const void* const* x, const int64_t* s, int64_t n) {
+  runPointwise<1>("clamp", args.out(0), c, ins, ic, [&](void* y, const void* const* x, const int64_t* s, int64_t n, bool stream) {
     withUnitStrides1(s, [&](auto a) {
       constexpr bool kA = decltype(a)::value;
       if constexpr (std::is_same_v<T, float>)
-        unaryRowF32<Vec, kA>(static_cast<float*>(y), static_cast<const float*>(x[0]), n, f);
+        unaryRowF32<Vec, kA>(static_cast<float*>(y), static_cast<const float*>(x[0]), n, f, stream);
       else
         unaryRowScalar<T, T, kA>(static_cast<T*>(y), static_cast<const T*>(x[0]), n, f);
     });

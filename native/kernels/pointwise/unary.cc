@@ -34,12 +34,13 @@ void runUnary(const char* op, const KernelArgs& args, DType c) {
   const DType ic[1] = {c};
   auto typed = [&](auto zero) {
     using T = decltype(zero);
-    runPointwise<1>(op, args.out(0), c, ins, ic, [](void* y, const void* const* x, const int64_t* s, int64_t n) {
+    runPointwise<1>(op, args.out(0), c, ins, ic, [](void* y, const void* const* x, const int64_t* s, int64_t n, bool stream) {
       withUnitStrides1(s, [&](auto a) {
         constexpr bool kA = decltype(a)::value;
         if constexpr (std::is_same_v<T, float>) {
-          unaryRowF32<Vec, kA>(static_cast<float*>(y), static_cast<const float*>(x[0]), n, VecUnary<Op>{});
+          unaryRowF32<Vec, kA>(static_cast<float*>(y), static_cast<const float*>(x[0]), n, VecUnary<Op>{}, stream);
         } else {
+          (void)stream;
           unaryRowScalar<T, T, kA>(static_cast<T*>(y), static_cast<const T*>(x[0]), n, ScalarUnary<Op, T>{});
         }
       });
