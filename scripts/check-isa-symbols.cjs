@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Checks that ISA-specific machine code lives only in the functions of its ISA table, so the
 // shipped binary runs on any x86-64 and AVX-512 code runs only when CPUID selected that table.
-//   node scripts/check-isa-symbols.cjs [path/to/tensorjit.node]   (needs objdump; unstripped binary)
+//   node scripts/check-isa-symbols.cjs [files...]   (default build/Release/tensorjit.node; needs objdump)
+// Files must carry symbols: an unstripped .node, or the object files of a build (a stripped
+// prebuild's code is the link of build/Release/obj.target/**/*.o, so check those).
 // Disassembles every function, classifies its instructions as AVX-512 (zmm, mask registers,
 // xmm/ymm16-31, EVEX-only mnemonics) or AVX/VEX (any VEX op: AVX, AVX2, FMA, F16C, BMI2) and
 // groups functions by the ISA namespace in their own qualified name (tensorjit::avx512::...,
@@ -12,10 +14,12 @@ const { execFileSync } = require('child_process');
 const path = require('path');
 const fs = require('fs');
 
-const file = path.resolve(process.argv[2] || 'build/Release/tensorjit.node');
-if (!fs.existsSync(file)) {
-  console.error(`no such file: ${file}`);
-  process.exit(2);
+const files = (process.argv.length > 2 ? process.argv.slice(2) : ['build/Release/tensorjit.node']).map((f) => path.resolve(f));
+for (const file of files) {
+  if (!fs.existsSync(file)) {
+    console.error(`no such file: ${file}`);
+    process.exit(2);
+  }
 }
 
 const evexOnly =
@@ -37,13 +41,12 @@ function isaNamespace(demangled) {
   return m ? m[1] : 'baseline';
 }
 
-const asm = execFileSync('objdump', ['-d', '-C', '-w', '--no-show-raw-insn', file], {
-  encoding: 'utf8',
-  maxBuffer: 1 << 30,
-});
 const functions = new Map(); // name -> {ns, avx512, avx}
 let current = null;
-for (const line of asm.split('\n')) {
+const lines = files.flatMap((file) =>
+  execFileSync('objdump', ['-d', '-C', '-w', '--no-show-raw-insn', file], { encoding: 'utf8', maxBuffer: 1 << 30 }).split('\n'),
+);
+for (const line of lines) {
   const header = /^[0-9a-f]+ <(.*)>:$/.exec(line);
   if (header) {
     const name = header[1];
@@ -71,7 +74,7 @@ for (const [name, f] of functions) {
   else if (f.avx && f.ns !== 'avx2' && f.ns !== 'avx512') violations.push(`AVX/VEX in ${f.ns} function: ${name}`);
 }
 
-console.log(`${file}: ${functions.size} functions`);
+console.log(`${files.length === 1 ? files[0] : `${files.length} files`}: ${functions.size} functions`);
 console.log('namespace  functions  with-AVX-512  with-AVX/VEX');
 for (const [ns, g] of [...groups].sort()) {
   console.log(`${ns.padEnd(10)} ${String(g.functions).padStart(9)} ${String(g.withAvx512).padStart(13)} ${String(g.withAvx).padStart(13)}`);
