@@ -10,8 +10,10 @@
 //
 // Calls parallelise over the intra-op pool (core/thread_pool.h); called from inside a
 // parallel region they run on the calling thread. Every output element is computed by
-// one thread with a fixed accumulation order (K in blocks of kKc, each block summed in
-// k order), so results do not depend on the thread count.
+// one thread with a fixed accumulation order (K in blocks of the ISA's KC, each block
+// summed in k order), so results do not depend on the thread count. M == 1 or N == 1
+// with an unpacked B takes a GEMV path (dot products or axpy, vectorised over K or N):
+// its rounding differs from the blocked path's, as any two summation orders do.
 // The implementation used is the best one compiled for the ISA the kernel registry
 // selected (TENSORJIT_ISA caps it), so tests can run every table.
 #pragma once

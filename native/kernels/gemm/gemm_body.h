@@ -267,6 +267,13 @@ inline TileEp tileEpilogue(const GemmProblem& p, int64_t row, int64_t col, bool 
 }
 
 // Rows [m0, m1) x cols [n0, n1) of C, all of K, on the calling thread.
+// Pulls the C tile the next micro-kernel call will update toward L2 a whole call ahead
+// (the call's own prefetch then finds it close): C of a large product lives in L3.
+inline void prefetchTileL2(const float* c, int64_t ldc, int64_t rows) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int j = 0; j < NR; j += 16) __builtin_prefetch(c + i * ldc + j, 1, 2);
+}
+
 // Packs (or finds, when prepacked) B's panel of columns [col, col+nr) for K slice pc.
 inline const float* bPanel(const GemmProblem& p, int64_t pc, int64_t kc, int64_t col, int nr, float* scratch) {
   if (p.packed) return p.packed->data() + pc * ((p.N + NR - 1) / NR) * NR + (col / NR) * kc * NR;
@@ -297,6 +304,7 @@ inline void runRangeStreamB(const GemmProblem& p, int64_t m0, int64_t m1, int64_
         const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
         const int64_t row = m0 + ir;
         const TileEp ep = tileEpilogue(p, row, col, first, last);
+        if (ir + MR < mc) prefetchTileL2(p.C + (row + MR) * p.ldc + col, p.ldc, std::min<int64_t>(MR, mc - ir - MR));
         kKernels[mr](kc, Ap + ir * kc, bp, p.C + row * p.ldc + col, p.ldc, nr, ep);
         if (last && p.ep.tileFn) p.ep.tileFn(p.ep.tileCtx, p.C, p.ldc, row, col, mr, nr);
       }
@@ -345,6 +353,7 @@ inline void runRange(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, i
             const int64_t row = ic + ir, col = jc + jr;
             const TileEp ep = tileEpilogue(p, row, col, first, last);
             float* c = p.C + row * p.ldc + col;
+            if (ir + MR < mc) prefetchTileL2(c + MR * p.ldc, p.ldc, std::min<int64_t>(MR, mc - ir - MR));
             kKernels[mr](kc, Ap + ir * kc, bp, c, p.ldc, nr, ep);
             if (last && p.ep.tileFn) p.ep.tileFn(p.ep.tileCtx, p.C, p.ldc, row, col, mr, nr);
           }
