@@ -18,6 +18,7 @@
 // yields zeros (softmax over an empty dim, then an empty sum).
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -365,12 +366,15 @@ void sdpaKernel(const KernelArgs& args) {
   const int64_t grain = work < 1 << 16 ? tasks : 1;
   const int64_t spad = (p.S + NR - 1) / NR * NR;
   const int64_t ldo = (p.Ev + NR - 1) / NR * NR;
-  parallelFor(tasks, grain, [&](int64_t t0, int64_t t1) {
+  // Tasks come from a shared counter (a thread the OS delays does not hold the others
+  // up); consecutive tasks of one batch entry reuse its packed K/V.
+  std::atomic<int64_t> next{0};
+  parallelFor(numChunks(tasks, grain), 1, [&](int64_t, int64_t) {
     Buffers& buf = buffers();
     float* kt = buf.kt.get(static_cast<size_t>(std::max<int64_t>(p.E, 1) * spad));
     float* vp = buf.vp.get(static_cast<size_t>(spad * ldo));
     int64_t packedFor = -1;
-    for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < tasks;) {
       const int64_t b = t / chunks, c = t % chunks;
       if (b != packedFor) {
         packKeysValues(p, b, kt, vp);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <new>
@@ -145,11 +146,19 @@ void runGemmList(const GemmImpl& g, int64_t count, const std::function<void(int6
     return;
   }
   const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(kMinParallelMacs / std::max(macs, 1.0)));
-  parallelFor(count, grain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      GemmProblem p;
-      problemAt(i, p);
-      runGemm(g, p);  // inside the region: runs on this thread
+  // Problems are handed out from a shared counter rather than in fixed slices, so a
+  // thread the OS delays does not hold the others up; each problem is still computed
+  // whole by one thread, so results do not change.
+  std::atomic<int64_t> next{0};
+  parallelFor(numChunks(count, grain), 1, [&](int64_t, int64_t) {
+    for (;;) {
+      const int64_t b = next.fetch_add(grain, std::memory_order_relaxed);
+      if (b >= count) break;
+      for (int64_t i = b; i < std::min(count, b + grain); ++i) {
+        GemmProblem p;
+        problemAt(i, p);
+        runGemm(g, p);  // inside the region: runs on this thread
+      }
     }
   });
 }
