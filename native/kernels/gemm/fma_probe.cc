@@ -20,7 +20,9 @@ namespace tensorjit {
 namespace TJ_ISA_NS {
 namespace {
 
-constexpr int kChains = 16;
+// Enough chains to hide FMA latency on two ports (8), few enough to stay in registers
+// (AVX2 and scalar have 16 vector registers, two of which hold the constants).
+constexpr int kChains = Vec::kLanes == 16 ? 16 : 12;
 volatile float gSink = 0.f;
 
 float chainsOnThisThread(int64_t iterations, float seed) {
