@@ -57,13 +57,16 @@ inline typename V::Reg erf(typename V::Reg x) {
 template <class V>
 inline typename V::Reg gelu(typename V::Reg x) {
   using R = typename V::Reg;
-  // erfc(|z|), z = x / sqrt 2, with z^2 = x^2 / 2 from the exact pair x^2 = sq + sqLo; beyond
-  // |x| = 14.5 the tail underflows (x < 0) or vanishes against 2 (x > 0)
-  const R xt = V::min(V::set1(14.5f), V::max(V::set1(-14.5f), x));
-  const R sq = V::mul(xt, xt);
-  const R sqLo = V::fma(xt, xt, V::neg(sq));
-  const R az = V::abs(V::mul(xt, V::set1(0x1.6a09e6p-1f)));
-  const R erfc = V::mul(expNegSplit<V>(V::mul(sq, V::set1(0.5f)), V::mul(sqLo, V::set1(0.5f))), erfcx<V>(az));
+  // erfc(|z|), z = x / sqrt 2; beyond |x| = 14.5 the tail underflows (x < 0) or vanishes
+  // against 2 (x > 0). min returns its 2nd operand on NaN, so NaN passes through.
+  const R at = V::min(V::set1(14.5f), V::abs(x));
+  const R halfAt = V::mul(at, V::set1(0.5f));
+  // z^2 = x^2 / 2 as the exact pair hi + lo, and e^-(hi + lo) with lo folded into exp's
+  // reduced argument (hi <= 105.2: in exp's range, no clamp needed)
+  const R hi = V::mul(at, halfAt);
+  const R lo = V::fma(at, halfAt, V::neg(hi));
+  const ExpReduced<V> e = expReduceInRange<V, true>(V::neg(hi), lo);
+  const R erfc = V::mul(V::scaleByPow2(e.er, e.n), erfcx<V>(V::mul(at, V::set1(0x1.6a09e6p-1f))));
   // 1 + erf(z): 2 - erfc(z) for z >= 0, erfc(-z) for z < 0
   const R onePlusErf = V::select(V::cmpLt(x, V::zero()), erfc, V::sub(V::set1(2.0f), erfc));
   return V::mul(V::mul(x, V::set1(0.5f)), onePlusErf);

@@ -9,18 +9,26 @@ template <class V>
 struct ExpReduced {
   typename V::Reg er, n;
 };
-template <class V>
-inline ExpReduced<V> expReduce(typename V::Reg x) {
+// e^(x - lo) for x in [-110, 88.8] (no clamp here) and |lo| tiny (a low-order part of
+// the argument, folded into the reduced r); kWithLo = false skips it.
+template <class V, bool kWithLo>
+inline ExpReduced<V> expReduceInRange(typename V::Reg x, typename V::Reg lo) {
   using R = typename V::Reg;
-  // the clamp keeps n in range; the table's max/min return their 2nd operand on NaN, so
-  // NaN passes through (and makes er NaN)
-  const R xc = V::min(V::set1(88.8f), V::max(V::set1(-110.0f), x));
-  const R n = roundScaled<V>(xc, 1.44269504088896341f).asFloat;
+  const R n = roundScaled<V>(x, 1.44269504088896341f).asFloat;
   // ln2hi has 16 significant bits: n*ln2hi and x - n*ln2hi are exact
-  R r = V::fnma(n, V::set1(0x1.62e4p-1f), xc);
+  R r = V::fnma(n, V::set1(0x1.62e4p-1f), x);
   r = V::fnma(n, V::set1(0x1.7f7d1cp-20f), r);
+  if constexpr (kWithLo) r = V::sub(r, lo);
   const R p = horner<V>(r, 0x1.fffffcp-2f, 0x1.555492p-3f, 0x1.5558bp-5f, 0x1.123986p-7f, 0x1.6a4cb2p-10f);
   return {V::add(V::fma(p, V::mul(r, r), r), V::set1(1.0f)), n};
+}
+
+template <class V>
+inline ExpReduced<V> expReduce(typename V::Reg x) {
+  // the clamp keeps n in range; the table's max/min return their 2nd operand on NaN, so
+  // NaN passes through (and makes er NaN)
+  const auto xc = V::min(V::set1(88.8f), V::max(V::set1(-110.0f), x));
+  return expReduceInRange<V, false>(xc, xc);
 }
 
 // e^x. ERROR <= 1.05 ulp (measured max 1.00 ulp); subnormal results (x < -87.34) are
