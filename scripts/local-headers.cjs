@@ -71,7 +71,8 @@ if (require.main === module) {
     process.exit(2);
   }
   const env = buildEnv();
-  if (env.npm_config_nodedir && env.npm_config_nodedir !== process.env.npm_config_nodedir) {
+  // node-gyp-build usually just finds a prebuild; only say something when a build is certain.
+  if (tool !== 'node-gyp-build' && env.npm_config_nodedir && env.npm_config_nodedir !== process.env.npm_config_nodedir) {
     console.error(`tensorjit: building against the local Node headers in ${env.npm_config_nodedir}/include/node`);
   }
   const bin = binOf(tool);

@@ -38,7 +38,8 @@ const env = {
   ASAN_OPTIONS: `detect_leaks=0:log_path=${logDir}/asan:${process.env.ASAN_OPTIONS || ''}`,
   UBSAN_OPTIONS: `print_stacktrace=1:log_path=${logDir}/ubsan:${process.env.UBSAN_OPTIONS || ''}`,
 };
-const vitest = require.resolve('vitest/vitest.mjs', { paths: [root] });
+const vitestPkg = require.resolve('vitest/package.json', { paths: [root] });
+const vitest = path.join(path.dirname(vitestPkg), require(vitestPkg).bin.vitest);
 const result = spawnSync(process.execPath, [vitest, 'run', ...vitestArgs], { stdio: 'inherit', env, cwd: root });
 
 const logs = fs.readdirSync(logDir).sort();
