@@ -11,7 +11,8 @@
 //   [..., L, S] (bool: true = may attend; float32: added to the scores);
 //   batch dims of q/k/v broadcast to out's; with enableGqa, k/v's dim -3 is repeated
 //   repeat_interleave-style up to q's.
-// output: [..., L, Ev], contiguous.
+// output: [..., L, Ev], any strides (the graph executor may hand in a permuted view of
+//   [..., L, H, Ev] so heads land where the next projection reads them).
 // attrs: [scale, isCausal (0|1; tril(ones(L, S)) aligned top-left), maskKind (0 none,
 //   1 bool, 2 float), enableGqa (0|1)].
 // A row with every key masked yields NaN (as torch's softmax over all -inf); S == 0
@@ -108,8 +109,9 @@ struct Problem {
   const float* v = nullptr;
   const void* mask = nullptr;
   float* out = nullptr;
+  int64_t osL = 0, osE = 0;  // the output may be any strided view (e.g. [B, L, H, Ev] permuted)
   int64_t qsL = 0, qsE = 0, ksS = 0, ksE = 0, vsS = 0, vsE = 0, msL = 0, msS = 0;
-  BatchWalk qw, kw, vw, mw;
+  BatchWalk qw, kw, vw, mw, ow;
 };
 
 struct Buffers {
@@ -242,19 +244,25 @@ void attendBlock(const Problem& p, int64_t b, int64_t i0, int64_t rows, const fl
     }
   }
 
-  float* out = p.out + (b * p.L + i0) * Ev;
+  float* out = p.out + p.ow.offset(b) + i0 * p.osL;
   for (int64_t r = 0; r < rows; ++r) {
     const float l = rowSum[r];
-    float* o = out + r * Ev;
+    float* o = out + r * p.osL;
     const float* a = acc + r * ldo;
-    if (!(l > 0.f) && !std::isnan(l)) {  // every key masked
-      std::fill(o, o + Ev, std::numeric_limits<float>::quiet_NaN());
+    const bool masked = !(l > 0.f) && !std::isnan(l);  // every key masked: NaN, as torch
+    const float inv = masked ? std::numeric_limits<float>::quiet_NaN() : 1.f / l;
+    if (p.osE != 1) {
+      for (int64_t j = 0; j < Ev; ++j) o[j * p.osE] = masked ? inv : a[j] * inv;
       continue;
     }
-    const R inv = Vec::set1(1.f / l);
+    if (masked) {
+      std::fill(o, o + Ev, inv);
+      continue;
+    }
+    const R iv = Vec::set1(inv);
     int64_t j = 0;
-    for (; j + L <= Ev; j += L) Vec::store(o + j, Vec::mul(Vec::load(a + j), inv));
-    if (j < Ev) Vec::storePartial(o + j, Vec::mul(Vec::load(a + j), inv), static_cast<int>(Ev - j));
+    for (; j + L <= Ev; j += L) Vec::store(o + j, Vec::mul(Vec::load(a + j), iv));
+    if (j < Ev) Vec::storePartial(o + j, Vec::mul(Vec::load(a + j), iv), static_cast<int>(Ev - j));
   }
 }
 
@@ -298,8 +306,7 @@ void sdpaKernel(const KernelArgs& args) {
       throwTypeError(std::string("scaledDotProductAttention: ") + names[i] + " must be float32, got " + dtypeName(t.dtype));
     if (t.ndim < 2) throwRangeError(std::string("scaledDotProductAttention: ") + names[i] + " " + t.shapeString() + " needs at least 2 dims");
   }
-  if (out.dtype != DType::Float32 || !out.isContiguous() || out.ndim < 2)
-    throwRangeError("scaledDotProductAttention: output must be contiguous float32");
+  if (out.dtype != DType::Float32 || out.ndim < 2) throwRangeError("scaledDotProductAttention: output must be float32");
   p.L = q.shape[q.ndim - 2];
   p.E = q.shape[q.ndim - 1];
   p.S = k.shape[k.ndim - 2];
@@ -348,11 +355,16 @@ void sdpaKernel(const KernelArgs& args) {
     p.mask = m.data;
   }
   p.out = out.ptr<float>();
+  p.osL = out.strides[nb];
+  p.osE = out.strides[nb + 1];
+  p.ow = walkFor(out, 2, out.shape, nb, false, "output");
   if (out.numel() == 0) return;
   int64_t batch = 1;
   for (int d = 0; d < nb; ++d) batch *= out.shape[d];
-  if (p.S == 0) {
-    std::fill(p.out, p.out + out.numel(), 0.f);
+  if (p.S == 0) {  // softmax over no keys, then an empty sum: zeros
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t i = 0; i < p.L; ++i)
+        for (int64_t j = 0; j < p.Ev; ++j) p.out[p.ow.offset(b) + i * p.osL + j * p.osE] = 0.f;
     return;
   }
 

@@ -150,7 +150,13 @@ void conv2dKernel(const KernelArgs& args) {
   for (int d = 0; d < out.ndim; ++d)
     if (out.shape[d] != wantOut[d + (batched ? 0 : 1)])
       throwRangeError("conv2d: output " + out.shapeString() + " does not match the inputs");
-  if (out.dtype != DType::Float32 || !out.isContiguous()) throwRangeError("conv2d: output must be contiguous float32");
+  if (out.dtype != DType::Float32) throwTypeError("conv2d: output must be float32");
+  // The output may be a strided view (e.g. a channel slice of a concatenation) as long
+  // as each channel's pixels are one unit-stride run.
+  int64_t pixelStep = 1;
+  if (!collapseDims(out, out.ndim - 2, out.ndim - 1, &pixelStep) || (OH * OW > 1 && pixelStep != 1))
+    throwRangeError("conv2d: output " + out.shapeString() + " needs unit-stride, row-contiguous pixels");
+  const int64_t osN = batched ? out.strides[0] : 0, osC = out.strides[batched ? 1 : 0];
   const int64_t Og = O / groups, K = Cg * kh * kw, spatial = OH * OW;
   if (out.numel() == 0) return;
 
@@ -227,8 +233,8 @@ void conv2dKernel(const KernelArgs& args) {
       src.g = geo;
       p.source = &src;
     }
-    p.C = outData + (n * O + g * Og) * spatial;
-    p.ldc = spatial;
+    p.C = outData + n * osN + g * Og * osC;
+    p.ldc = Og > 1 ? osC : spatial;
     p.ep.bias = bias ? bias + g * Og : nullptr;
     p.ep.biasMode = BiasMode::PerRow;
   });

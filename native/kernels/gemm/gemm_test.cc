@@ -10,6 +10,7 @@
 
 #include "core/cpu_features.h"
 #include "core/kernel.h"
+#include "core/tensor_view.h"
 #include "core/thread_pool.h"
 #include "kernels/gemm/gemm.h"
 #include "testing/check.h"
@@ -243,6 +244,60 @@ TJ_TEST(resultsIndependentOfThreadCount) {
   setNumThreads(2);
   sgemm(M, N, K, A.data(), K, false, B.data(), N, false, two.data(), N);
   TJ_CHECK(one == two);
+}
+
+namespace {
+TensorView viewOf(float* p, std::vector<int64_t> shape, std::vector<int64_t> strides = {}) {
+  TensorView v = contiguousView(p, DType::Float32, static_cast<int>(shape.size()), shape.data());
+  for (size_t d = 0; d < strides.size(); ++d) v.strides[d] = strides[d];
+  return v;
+}
+void runNamed(const char* name, std::vector<TensorView> ins, TensorView out, std::vector<double> attrs) {
+  KernelArgs a{ins.data(), static_cast<int>(ins.size()), &out, 1, attrs.data(), static_cast<int>(attrs.size())};
+  runKernel(KernelRegistry::instance().idOf(name), a);
+}
+}  // namespace
+
+// The graph executor hands kernels output views (slices of a concatenation, permuted
+// head layouts): matmul, linear, conv2d and sdpa write through the strides.
+TJ_TEST(kernelsWriteStridedOutputs) {
+  for (Isa isa : isasToTest()) {
+    KernelRegistry::instance().selectIsa(isa);
+    // matmul [2, 5, 7] x [7, 6] into columns 3..9 of a [2, 5, 10] buffer
+    auto a = randomVec(2 * 5 * 7, 31), b = randomVec(7 * 6, 32);
+    std::vector<float> dense(2 * 5 * 6), wide(2 * 5 * 10, -7.f);
+    runNamed("matmul", {viewOf(a.data(), {2, 5, 7}), viewOf(b.data(), {7, 6})}, viewOf(dense.data(), {2, 5, 6}), {});
+    runNamed("matmul", {viewOf(a.data(), {2, 5, 7}), viewOf(b.data(), {7, 6})}, viewOf(wide.data() + 3, {2, 5, 6}, {50, 10, 1}), {});
+    bool same = true;
+    for (int i = 0; i < 10; ++i)
+      for (int j = 0; j < 10; ++j) {
+        const float w = wide[i * 10 + j];
+        same &= (j >= 3 && j < 9) ? w == dense[i * 6 + j - 3] : w == -7.f;
+      }
+    TJ_CHECK(same);
+    // conv2d [1, 3, 6, 6] -> 4 channels written as channels 2..5 of an 8-channel buffer
+    auto x = randomVec(3 * 36, 33), w = randomVec(4 * 3 * 9, 34);
+    std::vector<float> c1(4 * 36), c8(8 * 36, -7.f);
+    const std::vector<double> convAttrs = {1, 1, 1, 1, 1, 1, 1, 1, 1, 0};
+    runNamed("conv2d", {viewOf(x.data(), {1, 3, 6, 6}), viewOf(w.data(), {4, 3, 3, 3})}, viewOf(c1.data(), {1, 4, 6, 6}), convAttrs);
+    runNamed("conv2d", {viewOf(x.data(), {1, 3, 6, 6}), viewOf(w.data(), {4, 3, 3, 3})},
+             viewOf(c8.data() + 2 * 36, {1, 4, 6, 6}, {8 * 36, 36, 6, 1}), convAttrs);
+    same = true;
+    for (int i = 0; i < 8 * 36; ++i) same &= (i >= 72 && i < 216) ? c8[i] == c1[i - 72] : c8[i] == -7.f;
+    TJ_CHECK(same);
+    // sdpa [1, 2, 5, 4] written as a [1, 5, 2, 4] buffer viewed [1, 2, 5, 4]
+    auto q = randomVec(40, 35), k = randomVec(40, 36), v = randomVec(40, 37);
+    std::vector<float> o1(40), o2(40);
+    const std::vector<double> sdpaAttrs = {0.5, 0, 0, 0};
+    auto qkv = [&] { return std::vector<TensorView>{viewOf(q.data(), {1, 2, 5, 4}), viewOf(k.data(), {1, 2, 5, 4}), viewOf(v.data(), {1, 2, 5, 4})}; };
+    runNamed("sdpa", qkv(), viewOf(o1.data(), {1, 2, 5, 4}), sdpaAttrs);
+    runNamed("sdpa", qkv(), viewOf(o2.data(), {1, 2, 5, 4}, {40, 4, 8, 1}), sdpaAttrs);
+    same = true;
+    for (int h = 0; h < 2; ++h)
+      for (int l = 0; l < 5; ++l)
+        for (int e = 0; e < 4; ++e) same &= o2[l * 8 + h * 4 + e] == o1[(h * 5 + l) * 4 + e];
+    TJ_CHECK(same);
+  }
 }
 
 TJ_TEST_MAIN()

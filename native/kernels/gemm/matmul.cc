@@ -5,7 +5,8 @@
 //           the last two) broadcast. Serves matmul and bmm. attrs: none.
 // "linear"  inputs: x [..., in], weight [out, in], optional bias [out]; output
 //           [..., out] = x @ weight^T + bias. attrs: [hasBias (0|1)].
-// Any strides: the GEMM packs through them. out must be contiguous.
+// Any input strides: the GEMM packs through them. The output may be strided too, as
+// long as its last dim has unit stride.
 #include <string>
 #include <vector>
 
@@ -48,7 +49,7 @@ void matmulViews(const GemmImpl& g, const char* op, const TensorView& a, const T
     bStr[d] = (db >= 0 && sb != 1) ? b.strides[db] : 0;
     count *= bshape[d];
   }
-  // out is [batch..., M (if a is n-D), N (if b is n-D)], contiguous.
+  // out is [batch..., M (if a is n-D), N (if b is n-D)].
   std::vector<int64_t> want(bshape, bshape + nb);
   if (a.ndim >= 2) want.push_back(M);
   if (b.ndim >= 2) want.push_back(N);
@@ -56,8 +57,15 @@ void matmulViews(const GemmImpl& g, const char* op, const TensorView& a, const T
   for (int d = 0; same && d < out.ndim; ++d) same = want[d] == out.shape[d];
   if (!same) throwRangeError(std::string(op) + ": output " + out.shapeString() + " does not match inputs " + shapes(a, b));
   if (out.dtype != DType::Float32) throwTypeError(std::string(op) + ": output must be float32");
-  if (!out.isContiguous()) throwRangeError(std::string(op) + ": output must be contiguous");
   if (out.numel() == 0) return;
+  // The output may be a strided view (the graph executor writes into slices) as long
+  // as its rows are unit-stride: C(i, j) at C + i*ldc + j.
+  const int outM = a.ndim >= 2 ? nb : -1, outN = b.ndim >= 2 ? out.ndim - 1 : -1;
+  if (outN >= 0 && N > 1 && out.strides[outN] != 1)
+    throwRangeError(std::string(op) + ": output " + out.shapeString() + " needs unit stride along its last dim");
+  const int64_t ldc = outM >= 0 && M > 1 ? out.strides[outM] : N;
+  int64_t oStr[kMaxDims] = {};
+  for (int d = 0; d < nb; ++d) oStr[d] = out.strides[d];
 
   const MatrixRef A0 = a.ndim >= 2 ? MatrixRef{a.ptr<float>(), a.strides[a.ndim - 2], a.strides[a.ndim - 1]}
                                    : MatrixRef{a.ptr<float>(), 0, a.strides[0]};
@@ -67,9 +75,11 @@ void matmulViews(const GemmImpl& g, const char* op, const TensorView& a, const T
   GemmEpilogue ep;
   ep.bias = bias;
 
-  // b shared by every batch entry and a's batch rows evenly strided: one tall GEMM.
-  int64_t rowStride;
-  if (bBatch == 0 && aBatch > 0 && collapseDims(a, 0, a.ndim - 2, &rowStride)) {
+  // b shared by every batch entry and the batch rows of a and out evenly strided:
+  // one tall GEMM.
+  int64_t rowStride, outRowStride = ldc;
+  if (bBatch == 0 && aBatch > 0 && collapseDims(a, 0, a.ndim - 2, &rowStride) &&
+      (outM < 0 ? nb == 0 : collapseDims(out, 0, outM, &outRowStride))) {
     GemmProblem p;
     p.M = count * M;
     p.N = N;
@@ -77,26 +87,27 @@ void matmulViews(const GemmImpl& g, const char* op, const TensorView& a, const T
     p.A = MatrixRef{A0.data, rowStride, A0.colStride};
     p.B = B0;
     p.C = C;
-    p.ldc = N;
+    p.ldc = count * M > 1 ? outRowStride : N;
     p.ep = ep;
     runGemm(g, p);
     return;
   }
   runGemmList(g, count, [&](int64_t i, GemmProblem& p) {
-    int64_t offA = 0, offB = 0, rem = i;
+    int64_t offA = 0, offB = 0, offC = 0, rem = i;
     for (int d = nb - 1; d >= 0; --d) {
       const int64_t idx = rem % bshape[d];
       rem /= bshape[d];
       offA += idx * aStr[d];
       offB += idx * bStr[d];
+      offC += idx * oStr[d];
     }
     p.M = M;
     p.N = N;
     p.K = K;
     p.A = MatrixRef{A0.data + offA, A0.rowStride, A0.colStride};
     p.B = MatrixRef{B0.data + offB, B0.rowStride, B0.colStride};
-    p.C = C + i * M * N;
-    p.ldc = N;
+    p.C = C + offC;
+    p.ldc = ldc;
     p.ep = ep;
   });
 }
