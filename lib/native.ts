@@ -12,6 +12,10 @@ export interface NativeAddon {
   alloc(bytes: number, zeroFill?: boolean): ArrayBuffer;
   /** Returns an alloc()'d buffer's block now and detaches the buffer. */
   free(buffer: ArrayBuffer): void;
+  /** Keeps an alloc()'d buffer for reuse (counted as cached); false while native code holds it. */
+  park(buffer: ArrayBuffer): boolean;
+  /** Takes a parked buffer back into use (counted as live again). */
+  unpark(buffer: ArrayBuffer, zeroFill?: boolean): void;
   /** Runs kernel `id` over packed tensors: inputs first, then outputs (see packTensors). */
   exec(id: number, buffers: ArrayBuffer[], meta: Float64Array, numInputs: number, attrs: Float64Array): void;
   kernelNames(): string[];

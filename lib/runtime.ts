@@ -1,5 +1,6 @@
 /** Process-level controls: threads, ISA, memory. */
 import { native } from './native';
+import { freeParkedBuffers } from './storage';
 import { liveTensorCount } from './tensor';
 
 /** Sets the intra-op thread count (default: cores available; env TENSORJIT_NUM_THREADS). */
@@ -32,6 +33,7 @@ export function memory(): MemoryInfo {
 
 /** Returns every cached (free) block to the OS. */
 export function emptyCache(): void {
+  freeParkedBuffers();
   native.emptyCache();
 }
 

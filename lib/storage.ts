@@ -16,6 +16,12 @@ export class Storage {
   constructor(public buffer: ArrayBuffer, readonly owned: boolean) {}
 
   static allocate(bytes: number, zeroFill = false): Storage {
+    const reused = bytes >= PARK_MIN_BYTES ? parked.get(bytes)?.pop() : undefined;
+    if (reused) {
+      parkedBytes -= bytes;
+      native.unpark(reused, zeroFill);
+      return new Storage(reused, true);
+    }
     return new Storage(native.alloc(bytes, zeroFill), true);
   }
 
@@ -31,7 +37,43 @@ export class Storage {
     if (this.refs < 0) return;
     if (--this.refs === 0) {
       this.refs = -1;
-      if (this.owned) native.free(this.buffer);
+      if (this.owned && !park(this.buffer)) native.free(this.buffer);
     }
   }
+}
+
+/*
+ * Large freed buffers are parked here and handed out again for the same byte size,
+ * instead of a new external ArrayBuffer per tensor: V8 counts every new one against its
+ * young generation and collects when they add up, so eager ops and compiled calls making
+ * tens-of-MB outputs ran a GC per call, whose helper threads took the kernels' cores
+ * (16M-float pointwise ops ran 3-4x slower than into a kept output). Parked blocks count
+ * as cached in tj.memory(); tj.emptyCache() frees them.
+ */
+const PARK_MIN_BYTES = 1 << 20;
+const PARK_MAX_PER_SIZE = 4;
+const PARK_MAX_BYTES = 1 << 30;
+const parked = new Map<number, ArrayBuffer[]>();
+let parkedBytes = 0;
+
+function park(buffer: ArrayBuffer): boolean {
+  const bytes = buffer.byteLength;
+  if (bytes < PARK_MIN_BYTES || parkedBytes + bytes > PARK_MAX_BYTES) return false;
+  let list = parked.get(bytes);
+  if (!list) parked.set(bytes, (list = []));
+  if (list.length >= PARK_MAX_PER_SIZE || !native.park(buffer)) return false;  // refused while native code holds it
+  list.push(buffer);
+  parkedBytes += bytes;
+  return true;
+}
+
+/** Frees every parked buffer (tj.emptyCache). */
+export function freeParkedBuffers(): void {
+  for (const list of parked.values())
+    for (const buffer of list) {
+      native.unpark(buffer);
+      native.free(buffer);
+    }
+  parked.clear();
+  parkedBytes = 0;
 }

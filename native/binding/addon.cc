@@ -41,6 +41,19 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value Park(const Napi::CallbackInfo& info) {
+  if (!info[0].IsArrayBuffer()) throw Napi::TypeError::New(info.Env(), "park: expected an ArrayBuffer");
+  return Napi::Boolean::New(info.Env(), parkStorage(info[0].As<Napi::ArrayBuffer>()));
+}
+
+Napi::Value Unpark(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArrayBuffer()) throw Napi::TypeError::New(env, "unpark: expected an ArrayBuffer");
+  const bool zero = info.Length() > 1 && info[1].ToBoolean();
+  guarded(env, [&] { unparkStorage(info[0].As<Napi::ArrayBuffer>(), zero); });
+  return env.Undefined();
+}
+
 // exec(kernelId, buffers, meta, numInputs, attrs)
 Napi::Value Exec(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -135,6 +148,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   selectIsaOnce();
   exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
   exports.Set("free", Napi::Function::New(env, Free, "free"));
+  exports.Set("park", Napi::Function::New(env, Park, "park"));
+  exports.Set("unpark", Napi::Function::New(env, Unpark, "unpark"));
   exports.Set("exec", Napi::Function::New(env, Exec, "exec"));
   exports.Set("kernelNames", Napi::Function::New(env, KernelNames, "kernelNames"));
   exports.Set("kernelIsa", Napi::Function::New(env, KernelIsa, "kernelIsa"));

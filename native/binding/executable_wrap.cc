@@ -1,7 +1,10 @@
 // JS handle of a graph::Executable: built once per compile, run sync or async.
 //   new Executable(program: Float64Array, consts: ArrayBuffer[], constOffsets: Float64Array)
-//   run(buffers, meta) -> ArrayBuffer[]          (packed inputs as in exec)
-//   runAsync(buffers, meta) -> Promise<ArrayBuffer[]>   (off the event loop)
+//   run(buffers, meta[, numOutputs]) -> ArrayBuffer[]   (packed tensors as in exec)
+//   runAsync(buffers, meta[, numOutputs]) -> Promise<ArrayBuffer[]>   (off the event loop)
+// With numOutputs > 0 the last numOutputs packed tensors receive the program's outputs
+// (the caller allocates them, so large output buffers are reused) and [] comes back;
+// without, the outputs come back as fresh buffers.
 //   describe() -> string; memoryPlan() -> {arenaBytes, unplannedBytes}
 #include "binding/executable_wrap.h"
 
@@ -49,16 +52,16 @@ Napi::Array wrapOutputs(Napi::Env env, const std::vector<graph::OutputBuffer>& o
 class RunWorker : public Napi::AsyncWorker {
  public:
   RunWorker(Napi::Env env, std::shared_ptr<graph::Executable> exe, std::vector<TensorView> inputs,
-            const Napi::Array& buffers)
+            std::vector<TensorView> outputs, const Napi::Array& buffers)
       : Napi::AsyncWorker(env, "tensorjit.runAsync"), exe_(std::move(exe)), inputs_(std::move(inputs)),
-        deferred_(Napi::Promise::Deferred::New(env)) {
+        given_(std::move(outputs)), deferred_(Napi::Promise::Deferred::New(env)) {
     for (uint32_t i = 0; i < buffers.Length(); ++i) pins_.add(buffers.Get(i).As<Napi::ArrayBuffer>());
   }
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
     try {
-      outputs_ = exe_->run(inputs_);
+      outputs_ = exe_->run(inputs_, given_.empty() ? nullptr : &given_);
     } catch (const Error& e) {
       kind_ = e.kind();
       message_ = e.what();
@@ -82,7 +85,7 @@ class RunWorker : public Napi::AsyncWorker {
 
  private:
   std::shared_ptr<graph::Executable> exe_;
-  std::vector<TensorView> inputs_;
+  std::vector<TensorView> inputs_, given_;
   std::vector<graph::OutputBuffer> outputs_;
   PinnedBuffers pins_;
   Napi::Promise::Deferred deferred_;
@@ -140,25 +143,42 @@ ExecutableWrap::ExecutableWrap(const Napi::CallbackInfo& info) : Napi::ObjectWra
 
 ExecutableWrap::~ExecutableWrap() = default;
 
+namespace {
+// Splits the packed tensors of run/runAsync into inputs and caller-given outputs.
+std::vector<TensorView> splitOutputs(const Napi::CallbackInfo& info, std::vector<TensorView>& tensors, const char* what) {
+  if (!info[0].IsArray() || !info[1].IsTypedArray() || (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNumber()))
+    throwTypeError(std::string(what) + ": expected (buffers: ArrayBuffer[], meta: Float64Array[, numOutputs: number])");
+  const double n = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 0;
+  if (!(n >= 0 && n <= static_cast<double>(tensors.size())) || n != static_cast<double>(static_cast<int64_t>(n)))
+    throwRangeError(std::string(what) + ": numOutputs " + std::to_string(n) + " out of range for " +
+                    std::to_string(tensors.size()) + " tensors");
+  std::vector<TensorView> outputs(tensors.end() - static_cast<int64_t>(n), tensors.end());
+  tensors.resize(tensors.size() - static_cast<size_t>(n));
+  return outputs;
+}
+}  // namespace
+
 Napi::Value ExecutableWrap::run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsArray() || !info[1].IsTypedArray())
-    throw Napi::TypeError::New(env, "run: expected (buffers: ArrayBuffer[], meta: Float64Array)");
+    throw Napi::TypeError::New(env, "run: expected (buffers: ArrayBuffer[], meta: Float64Array[, numOutputs])");
   return guarded(env, [&] {
     std::vector<TensorView> inputs =
         decodeTensors(info[0].As<Napi::Array>(), info[1].As<Napi::Float64Array>(), "run");
-    return static_cast<Napi::Value>(wrapOutputs(env, impl_->exe->run(inputs)));
+    std::vector<TensorView> outputs = splitOutputs(info, inputs, "run");
+    return static_cast<Napi::Value>(wrapOutputs(env, impl_->exe->run(inputs, outputs.empty() ? nullptr : &outputs)));
   });
 }
 
 Napi::Value ExecutableWrap::runAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsArray() || !info[1].IsTypedArray())
-    throw Napi::TypeError::New(env, "runAsync: expected (buffers: ArrayBuffer[], meta: Float64Array)");
+    throw Napi::TypeError::New(env, "runAsync: expected (buffers: ArrayBuffer[], meta: Float64Array[, numOutputs])");
   return guarded(env, [&] {
     Napi::Array buffers = info[0].As<Napi::Array>();
     std::vector<TensorView> inputs = decodeTensors(buffers, info[1].As<Napi::Float64Array>(), "runAsync");
-    auto* worker = new RunWorker(env, impl_->exe, std::move(inputs), buffers);
+    std::vector<TensorView> outputs = splitOutputs(info, inputs, "runAsync");
+    auto* worker = new RunWorker(env, impl_->exe, std::move(inputs), std::move(outputs), buffers);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return static_cast<Napi::Value>(promise);

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "core/allocator.h"
+#include "core/error.h"
 
 namespace tensorjit {
 namespace binding {
@@ -19,6 +20,7 @@ struct Storage {
   int pins;
   bool freeRequested;
   bool jsAlive;
+  bool parked;  // kept by JS for reuse (lib/storage.ts), counted as cached
 };
 
 // data pointer -> storage, so dispose() can find the block behind a buffer.
@@ -31,6 +33,8 @@ std::unordered_map<void*, Storage*>& liveStorages() {
 void releaseOnce(Storage* s) {
   if (s->released) return;
   s->released = true;
+  if (s->parked) noteUnparked(s->bytes);
+  s->parked = false;
   releaseBytes(s->data, s->bytes);
 }
 
@@ -48,7 +52,7 @@ Napi::ArrayBuffer adoptStorage(Napi::Env env, void* data, size_t bytes) {
     releaseBytes(data, 0);
     return Napi::ArrayBuffer::New(env, 0);
   }
-  auto* s = new Storage{data, bytes, false, 0, false, true};
+  auto* s = new Storage{data, bytes, false, 0, false, true, false};
   {
     std::lock_guard<std::mutex> lk(gMu);
     liveStorages()[data] = s;
@@ -94,6 +98,30 @@ void* pinStorage(Napi::ArrayBuffer buffer) {
   if (it == liveStorages().end()) return nullptr;
   ++it->second->pins;
   return it->second;
+}
+
+namespace {
+Storage* findStorage(void* data) {
+  std::lock_guard<std::mutex> lk(gMu);
+  auto it = liveStorages().find(data);
+  return it == liveStorages().end() ? nullptr : it->second;
+}
+}  // namespace
+
+bool parkStorage(Napi::ArrayBuffer buffer) {
+  Storage* s = buffer.Data() ? findStorage(buffer.Data()) : nullptr;
+  if (!s || s->parked || s->pins > 0) return false;
+  s->parked = true;
+  noteParked(s->bytes);
+  return true;
+}
+
+void unparkStorage(Napi::ArrayBuffer buffer, bool zeroFill) {
+  Storage* s = buffer.Data() ? findStorage(buffer.Data()) : nullptr;
+  if (!s || !s->parked) throwRangeError("unpark: the buffer is not parked");
+  s->parked = false;
+  noteUnparked(s->bytes);
+  if (zeroFill) std::memset(s->data, 0, s->bytes);
 }
 
 void unpinStorage(void* token) {

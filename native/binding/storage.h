@@ -15,6 +15,11 @@ Napi::ArrayBuffer adoptStorage(Napi::Env env, void* data, size_t bytes);
 // Returns an opaque token (nullptr for memory not made by allocStorage).
 void* pinStorage(Napi::ArrayBuffer buffer);
 void unpinStorage(void* token);
+// Parking: JS keeps a large freed buffer for reuse instead of creating a new external
+// ArrayBuffer per tensor (each one of tens of MB makes V8 collect, see lib/storage.ts).
+// park() refuses (false) while native code holds the storage; a parked block counts as cached.
+bool parkStorage(Napi::ArrayBuffer buffer);
+void unparkStorage(Napi::ArrayBuffer buffer, bool zeroFill);
 // Explicit release (dispose): returns the block now and detaches the buffer.
 // Buffers not made by allocStorage (wrapped user memory) are left alone.
 void freeStorage(Napi::ArrayBuffer buffer);

@@ -105,6 +105,23 @@ void resetPeakBytes() {
   s.peak = s.live;
 }
 
+void noteParked(size_t bytes) {
+  State& s = state();
+  std::lock_guard<std::mutex> lk(s.mu);
+  s.live -= static_cast<int64_t>(bytes);
+  s.cached += static_cast<int64_t>(sizeClass(std::max<size_t>(bytes, 1)));
+  --s.blocks;
+}
+
+void noteUnparked(size_t bytes) {
+  State& s = state();
+  std::lock_guard<std::mutex> lk(s.mu);
+  s.live += static_cast<int64_t>(bytes);
+  s.peak = std::max(s.peak, s.live);
+  s.cached -= static_cast<int64_t>(sizeClass(std::max<size_t>(bytes, 1)));
+  ++s.blocks;
+}
+
 void emptyCache() {
   State& s = state();
   std::map<size_t, std::vector<void*>> drop;

@@ -22,5 +22,9 @@ void releaseBytes(void* ptr, size_t bytes);
 MemoryStats memoryStats();
 void resetPeakBytes();
 void emptyCache();  // return every cached block to the OS
+// Blocks the binding keeps for reuse outside this cache (parked JS buffers) count as
+// cached while parked and as live again when taken back.
+void noteParked(size_t bytes);
+void noteUnparked(size_t bytes);
 
 }  // namespace tensorjit

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/cpu_features.h"
+#include "core/error.h"
 #include "core/tensor_view.h"
 
 namespace tensorjit {
@@ -22,10 +23,27 @@ struct KernelArgs {
   const double* attrs;
   int numAttrs;
 
-  const TensorView& in(int i) const { return inputs[i]; }
-  TensorView& out(int i) const { return outputs[i]; }
-  double attr(int i) const { return attrs[i]; }
-  int64_t intAttr(int i) const { return static_cast<int64_t>(attrs[i]); }
+  // Checked: graph programs are built outside this code, so a call may carry fewer
+  // operands or attributes than the kernel reads.
+  const TensorView& in(int i) const {
+    if (i >= numInputs) missing("input", i, numInputs);
+    return inputs[i];
+  }
+  TensorView& out(int i) const {
+    if (i >= numOutputs) missing("output", i, numOutputs);
+    return outputs[i];
+  }
+  double attr(int i) const {
+    if (i >= numAttrs) missing("attribute", i, numAttrs);
+    return attrs[i];
+  }
+  int64_t intAttr(int i) const { return static_cast<int64_t>(attr(i)); }
+
+ private:
+  [[noreturn]] static void missing(const char* what, int i, int count) {
+    throwRangeError(std::string("kernel call has ") + std::to_string(count) + " " + what + "s, the kernel reads " + what +
+                    " " + std::to_string(i));
+  }
 };
 
 using KernelFn = void (*)(const KernelArgs&);

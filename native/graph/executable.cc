@@ -1,5 +1,7 @@
 #include "graph/executable.h"
 
+#include <utility>
+
 #include "core/allocator.h"
 #include "core/error.h"
 #include "core/kernel.h"
@@ -9,11 +11,13 @@ namespace graph {
 
 Executable::Executable(Program program, std::vector<ConstBuffer> consts)
     : program_(std::move(program)), consts_(std::move(consts)) {
-  passStats_ = optimize(program_, consts_);
+  passStats_ = optimize(program_, consts_, folded_);
   plan_ = planMemory(program_);
   inputValue_.assign(program_.numInputs, -1);
   for (size_t v = 0; v < program_.values.size(); ++v)
     if (program_.values[v].kind == ValueKind::Input) inputValue_[program_.values[v].index] = static_cast<int>(v);
+  outputSlot_.assign(program_.values.size(), -1);
+  for (size_t i = 0; i < program_.outputs.size(); ++i) outputSlot_[program_.outputs[i]] = static_cast<int>(i);  // distinct (decodeProgram)
 }
 
 Executable::~Executable() {
@@ -73,11 +77,14 @@ class Blocks {
 };
 }  // namespace
 
-std::vector<OutputBuffer> Executable::run(const std::vector<TensorView>& inputs) {
+std::vector<OutputBuffer> Executable::run(const std::vector<TensorView>& inputs, const std::vector<TensorView>* outputs) {
   const Program& p = program_;
   if (static_cast<int>(inputs.size()) != p.numInputs)
     throwRangeError("executable: expected " + std::to_string(p.numInputs) + " inputs, got " +
                     std::to_string(inputs.size()));
+  if (outputs && outputs->size() != p.outputs.size())
+    throwRangeError("executable: expected " + std::to_string(p.outputs.size()) + " output buffers, got " +
+                    std::to_string(outputs->size()));
   struct ArenaLease {
     Executable* self;
     void* arena;
@@ -85,6 +92,8 @@ std::vector<OutputBuffer> Executable::run(const std::vector<TensorView>& inputs)
   } lease{this, acquireArena()};
   Blocks outputBlocks, stagingBlocks;
   std::vector<TensorView> views(p.values.size());
+  // Mutable inputs staged to contiguous memory: (caller's view, staged copy), written back after the run.
+  std::vector<std::pair<TensorView, TensorView>> writeBack;
 
   for (size_t vi = 0; vi < p.values.size(); ++vi) {
     const Value& v = p.values[vi];
@@ -92,13 +101,15 @@ std::vector<OutputBuffer> Executable::run(const std::vector<TensorView>& inputs)
     switch (v.kind) {
       case ValueKind::Input: {
         const TensorView& in = inputs[v.index];
-        if (in.dtype != v.dtype || in.ndim != v.ndim)
+        if (in.dtype != v.dtype)
           throwTypeError("executable: input " + std::to_string(v.index) + " must be " + dtypeName(v.dtype) + shapeOf(v) +
                          ", got " + dtypeName(in.dtype) + in.shapeString());
-        for (int d = 0; d < v.ndim; ++d)
-          if (in.shape[d] != v.shape[d])
-            throwRangeError("executable: input " + std::to_string(v.index) + " must have shape " + shapeOf(v) +
-                            ", got " + in.shapeString());
+        // a wrong rank is a shape error (RangeError), like a wrong size
+        bool sameShape = in.ndim == v.ndim;
+        for (int d = 0; sameShape && d < v.ndim; ++d) sameShape = in.shape[d] == v.shape[d];
+        if (!sameShape)
+          throwRangeError("executable: input " + std::to_string(v.index) + " must have shape " + shapeOf(v) + ", got " +
+                          in.shapeString());
         tv = in;
         break;
       }
@@ -109,9 +120,20 @@ std::vector<OutputBuffer> Executable::run(const std::vector<TensorView>& inputs)
         tv = contiguousView(static_cast<char*>(lease.arena) + std::max<int64_t>(plan_.offsets[vi], 0), v.dtype, v.ndim,
                             v.shape);
         break;
-      case ValueKind::Output:
-        tv = contiguousView(outputBlocks.add(v.bytes()), v.dtype, v.ndim, v.shape);
+      case ValueKind::Output: {
+        if (!outputs || outputSlot_[vi] < 0) {
+          tv = contiguousView(outputBlocks.add(v.bytes()), v.dtype, v.ndim, v.shape);
+          break;
+        }
+        const TensorView& given = (*outputs)[outputSlot_[vi]];
+        bool fits = given.dtype == v.dtype && given.ndim == v.ndim && given.isContiguous();
+        for (int d = 0; fits && d < v.ndim; ++d) fits = given.shape[d] == v.shape[d];
+        if (!fits)
+          throwRangeError("executable: output buffer " + std::to_string(outputSlot_[vi]) + " must be contiguous " +
+                          dtypeName(v.dtype) + shapeOf(v) + ", got " + dtypeName(given.dtype) + given.shapeString());
+        tv = given;
         break;
+      }
       case ValueKind::View: {
         const int root = p.rootOf(static_cast<int>(vi));
         if (p.values[root].kind == ValueKind::Input && !views[root].isContiguous()) {
@@ -120,6 +142,7 @@ std::vector<OutputBuffer> Executable::run(const std::vector<TensorView>& inputs)
           TensorView staged = contiguousView(stagingBlocks.add(rv.bytes()), rv.dtype, rv.ndim, rv.shape);
           KernelArgs copyArgs{&views[root], 1, &staged, 1, nullptr, 0};
           runKernel(KernelRegistry::instance().idOf("copy"), copyArgs);
+          if (rv.mutableInput) writeBack.emplace_back(views[root], staged);
           views[root] = staged;
         }
         // Offsets and strides are in elements of the root buffer.
@@ -146,7 +169,13 @@ std::vector<OutputBuffer> Executable::run(const std::vector<TensorView>& inputs)
     else runKernel(in.kernelId, ka);
   }
 
+  for (auto& [original, staged] : writeBack) {
+    KernelArgs copyArgs{&staged, 1, &original, 1, nullptr, 0};
+    runKernel(KernelRegistry::instance().idOf("copy"), copyArgs);
+  }
+
   std::vector<OutputBuffer> result;
+  if (outputs) return result;
   for (int v : p.outputs) result.push_back(outputBlocks.take(views[v].data));
   return result;  // Output values that are not program outputs go back with outputBlocks
 }

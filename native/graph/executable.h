@@ -5,6 +5,7 @@
 #include <mutex>
 #include <vector>
 
+#include "graph/const_fold.h"
 #include "graph/memory_plan.h"
 #include "graph/passes.h"
 #include "graph/program.h"
@@ -27,8 +28,9 @@ class Executable {
 
   // Runs once. `inputs` are the caller's views (any strides); shapes and dtypes must
   // match the program's inputs exactly. Safe to call concurrently: each run takes
-  // its own arena from a pool.
-  std::vector<OutputBuffer> run(const std::vector<TensorView>& inputs);
+  // its own arena from a pool. Results go into `outputs` when given (contiguous, one per
+  // program output, exact dtype and shape; nothing is returned), else into fresh blocks.
+  std::vector<OutputBuffer> run(const std::vector<TensorView>& inputs, const std::vector<TensorView>* outputs = nullptr);
 
   const Program& program() const { return program_; }
   const MemoryPlan& plan() const { return plan_; }
@@ -39,10 +41,12 @@ class Executable {
   void releaseArena(void* arena);
 
   Program program_;
+  FoldedBuffers folded_;  // before consts_, which points into it
   PassStats passStats_;
   MemoryPlan plan_;
   std::vector<ConstBuffer> consts_;
   std::vector<int> inputValue_;  // input index -> value id
+  std::vector<int> outputSlot_;  // value id -> its index in program outputs, -1 if none
   std::mutex arenaMu_;
   std::vector<void*> freeArenas_;
 };

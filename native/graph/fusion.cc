@@ -23,6 +23,20 @@ namespace {
 
 constexpr int kMaxGroupInstrs = 48;
 
+// Operand and attribute counts of each FusionForm (kernels/fused/vm_ops.h).
+bool hasFusionLayout(FusionForm form, const Instr& in) {
+  const size_t nIn = in.inputs.size(), nAttr = in.attrs.size();
+  switch (form) {
+    case FusionForm::Unary: return nIn == 1 && nAttr == 1;
+    case FusionForm::Gelu: return nIn == 1 && nAttr == 2 && (in.attrs[1] == 0 || in.attrs[1] == 1);
+    case FusionForm::Binary:
+    case FusionForm::Compare: return (nIn == 2 && nAttr == 1) || (nIn == 1 && nAttr == 2);
+    case FusionForm::Where: return (nIn == 3 && nAttr == 1) || (nIn == 2 && nAttr == 2);
+    case FusionForm::Clamp: return nIn == 1 && nAttr == 5;
+    default: return false;
+  }
+}
+
 bool sameShape(const Value& a, const Value& b) {
   if (a.ndim != b.ndim) return false;
   for (int d = 0; d < a.ndim; ++d)
@@ -41,6 +55,8 @@ struct Group {
   std::vector<Member> members;
   std::set<int> produced;
   std::set<int> memberIndices;
+  std::set<int> readRoots;  // buffers (roots) the members read
+  bool mustClose = false;
 };
 
 class Fuser {
@@ -70,9 +86,16 @@ class Fuser {
             target = static_cast<int>(gi);
         }
       }
+      // A group is emitted where it closes, later than its members' own positions: an
+      // instruction that writes a buffer an open group reads or writes must come after it.
+      for (size_t gi = 0; gi < open_.size(); ++gi)
+        if (writesInto(in, open_[gi])) {
+          if (static_cast<int>(gi) == target) target = -1;
+          open_[gi].mustClose = true;
+        }
       // Readers of open groups' values that do not join them close those groups first.
       for (size_t gi = 0; gi < open_.size();) {
-        if (static_cast<int>(gi) != target && readsRoot(in, open_[gi])) {
+        if (open_[gi].mustClose || (static_cast<int>(gi) != target && readsRoot(in, open_[gi]))) {
           emit(open_[gi], out);
           open_.erase(open_.begin() + static_cast<std::ptrdiff_t>(gi));
           if (target > static_cast<int>(gi)) --target;
@@ -85,10 +108,11 @@ class Fuser {
         continue;
       }
       if (target < 0) {
-        open_.push_back(Group{in.outputs[0], {}, {}, {}});
+        open_.push_back(Group{in.outputs[0], {}, {}, {}, {}, false});
         target = static_cast<int>(open_.size()) - 1;
       }
       Group& g = open_[target];
+      for (int v : in.inputs) g.readRoots.insert(p_.rootOf(v));
       g.produced.insert(in.outputs[0]);
       g.memberIndices.insert(static_cast<int>(i));
       g.members.push_back(Member{static_cast<int>(i), std::move(in), info});
@@ -104,6 +128,9 @@ class Fuser {
     if (in.run || in.outputs.size() != 1 || in.inputs.empty()) return {};
     const FusionInfo info = KernelRegistry::instance().fusionOf(in.kernelId);
     if (!info.form || in.attrs.empty() || in.attrs[0] != static_cast<double>(DType::Float32)) return {};
+    // Only calls in the kernel's exact operand/attribute layout (vm_ops.h FusionForm) are fused;
+    // anything else stays a kernel call, which rejects it at run time.
+    if (!hasFusionLayout(static_cast<FusionForm>(info.form), in)) return {};
     const Value& outV = p_.values[in.outputs[0]];
     if (outV.kind != ValueKind::Temp && outV.kind != ValueKind::Output) return {};
     const bool isCompare = info.form == static_cast<int>(FusionForm::Compare);
@@ -137,6 +164,13 @@ class Fuser {
   bool readsThroughView(const Instr& in, const Group& g) const {
     for (int v : in.inputs)
       if (p_.rootOf(v) != v && g.produced.count(p_.rootOf(v))) return true;
+    return false;
+  }
+  bool writesInto(const Instr& in, const Group& g) const {
+    for (int v : in.outputs) {
+      const int r = p_.rootOf(v);
+      if (g.readRoots.count(r) || g.produced.count(r)) return true;
+    }
     return false;
   }
   bool readsRoot(const Instr& in, const Group& g) const {

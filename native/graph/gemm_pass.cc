@@ -55,6 +55,13 @@ struct PrepackedLinear {
     if (x.dtype != DType::Float32 || x.ndim < 1 || x.shape[x.ndim - 1] != K)
       throwRangeError("linear: input " + x.shapeString() + " does not match the prepacked weight [" +
                       std::to_string(N) + ", " + std::to_string(K) + "]");
+    // The program is not trusted: the output must be exactly x's rows by N, contiguous float32.
+    bool outFits = a.numOutputs == 1 && out.dtype == DType::Float32 && out.ndim == x.ndim && out.isContiguous() &&
+                   out.shape[out.ndim - 1] == N;
+    for (int d = 0; outFits && d + 1 < x.ndim; ++d) outFits = out.shape[d] == x.shape[d];
+    if (!outFits)
+      throwRangeError("linear: output " + out.shapeString() + " does not match input " + x.shapeString() +
+                      " times the prepacked weight [" + std::to_string(N) + ", " + std::to_string(K) + "]");
     GemmEpilogue ep;
     std::vector<float> biasCopy;
     if (hasBias) {
@@ -62,6 +69,8 @@ struct PrepackedLinear {
         ep.bias = constBias;
       } else {
         const TensorView& b = a.in(2);
+        if (b.dtype != DType::Float32 || b.ndim != 1 || b.shape[0] != N)
+          throwRangeError("linear: bias " + b.shapeString() + " must be float32 [" + std::to_string(N) + "]");
         biasCopy.resize(static_cast<size_t>(N));
         for (int64_t j = 0; j < N; ++j) biasCopy[j] = b.ptr<float>()[j * b.strides[0]];
         ep.bias = biasCopy.data();
@@ -168,7 +177,10 @@ int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, i
   int count = 0;
   for (size_t i = 0; i < p.instrs.size(); ++i) {
     Instr& in = p.instrs[i];
-    if (in.run || in.kernelId != linearId || in.inputs.size() < 2) continue;
+    // Only calls in the linear kernel's own layout (attrs [hasBias], inputs x, weight[, bias]);
+    // anything else stays a kernel call, which rejects it at run time.
+    if (in.run || in.kernelId != linearId || in.outputs.size() != 1 || in.attrs.empty()) continue;
+    if (in.inputs.size() != (in.attrs[0] != 0 ? 3u : 2u)) continue;
     const TensorView w = constantView(p, consts, in.inputs[1]);
     if (!w.data || w.ndim != 2 || w.dtype != DType::Float32) continue;
     const int64_t N = w.shape[0], K = w.shape[1];
@@ -176,7 +188,7 @@ int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, i
     auto state = std::make_shared<PrepackedLinear>();
     // B = W^T: B(k, n) = W[n, k]
     state->weight = packBStrided(K, N, MatrixRef{w.ptr<float>(), w.strides[1], w.strides[0]});
-    state->hasBias = !in.attrs.empty() && in.attrs[0] != 0 && in.inputs.size() == 3;
+    state->hasBias = in.inputs.size() == 3;
     if (state->hasBias) {
       const TensorView b = constantView(p, consts, in.inputs[2]);
       if (b.data && b.ndim == 1 && b.shape[0] == N && (N == 1 || b.strides[0] == 1)) state->constBias = b.ptr<float>();

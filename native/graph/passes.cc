@@ -1,5 +1,7 @@
 #include "graph/passes.h"
 
+#include "graph/const_fold.h"
+
 #include <map>
 #include <tuple>
 #include <vector>
@@ -9,7 +11,8 @@ namespace graph {
 
 std::string PassStats::describe() const {
   return "passes: " + std::to_string(deadInstrs) + " dead instructions removed, " +
-         std::to_string(commonSubexpressions) + " common subexpressions merged, " + std::to_string(prepackedGemms) +
+         std::to_string(commonSubexpressions) + " common subexpressions merged, " + std::to_string(foldedConstants) +
+         " constants folded (" + std::to_string(foldedBytes) + " bytes), " + std::to_string(prepackedGemms) +
          " GEMMs with prepacked weights (" + std::to_string(prepackedBytes) + " bytes), " +
          std::to_string(fusedEpilogues) + " epilogues fused, " + std::to_string(fusedPointwise) +
          " pointwise instructions fused\n";
@@ -94,10 +97,13 @@ int eliminateCommonSubexpressions(Program& p) {
   return merged;
 }
 
-PassStats optimize(Program& p, const std::vector<ConstBuffer>& consts) {
+PassStats optimize(Program& p, std::vector<ConstBuffer>& consts, FoldedBuffers& folded) {
   PassStats s;
   s.commonSubexpressions = eliminateCommonSubexpressions(p);
   s.deadInstrs = eliminateDeadCode(p);
+  // Before prepacking, so a weight computed from constants is packed like any other.
+  s.foldedConstants = foldConstants(p, consts, folded);
+  s.foldedBytes = folded.bytes();
   // Epilogues first: an activation after a GEMM belongs in its epilogue, not a VM program.
   s.prepackedGemms = prepackConstantWeights(p, consts, &s.prepackedBytes, &s.fusedEpilogues);
   s.fusedPointwise = fusePointwise(p);

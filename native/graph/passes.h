@@ -13,8 +13,12 @@ struct ConstBuffer {
   int64_t bytes;
 };
 
+class FoldedBuffers;  // graph/const_fold.h
+
 struct PassStats {
   int deadInstrs = 0;
+  int foldedConstants = 0;
+  int64_t foldedBytes = 0;
   int commonSubexpressions = 0;
   int prepackedGemms = 0;
   int64_t prepackedBytes = 0;
@@ -43,7 +47,8 @@ TensorView constantView(const Program& p, const std::vector<ConstBuffer>& consts
 // returns how many instructions were fused.
 int fusePointwise(Program& p);
 
-PassStats optimize(Program& p, const std::vector<ConstBuffer>& consts);
+// Runs every pass in order. Folded constants are appended to `consts`, their memory kept in `folded`.
+PassStats optimize(Program& p, std::vector<ConstBuffer>& consts, FoldedBuffers& folded);
 
 }  // namespace graph
 }  // namespace tensorjit

@@ -3,6 +3,7 @@
 #include <random>
 #include <vector>
 
+#include "core/allocator.h"
 #include "core/error.h"
 #include "core/kernel.h"
 #include "graph/executable.h"
@@ -129,7 +130,9 @@ TJ_TEST(deadCodeAndCommonSubexpressionsAreRemoved) {
                            4, c, 1, 0, 1, 1, 0, c, 1, 0, 1, 2, 0, c, 1, 0, 1, 3, 0, c, 1, 2, 1, 4, 0,
                            1, 4};
   Program p = decodeProgram(w.data(), w.size(), {});
-  PassStats s = optimize(p);
+  std::vector<ConstBuffer> consts;
+  FoldedBuffers folded;
+  PassStats s = optimize(p, consts, folded);
   TJ_CHECK(s.commonSubexpressions == 2);  // b and dead both equal a
   TJ_CHECK(s.deadInstrs == 0);
   TJ_CHECK(p.instrs.size() == 2);
@@ -139,6 +142,35 @@ TJ_TEST(deadCodeAndCommonSubexpressionsAreRemoved) {
   Executable exe(decodeProgram(w.data(), w.size(), {}), {});
   auto outs = exe.run({contiguousView(x, DType::Float32, 1, shape)});
   TJ_CHECK(static_cast<float*>(outs[0].data)[3] == 4);
+}
+
+TJ_TEST(constantOnlyInstructionsAreFoldedOnce) {
+  // y = x + exp(c) * 2, with c a constant: exp(c) and its doubling run when the executable is built.
+  const double f32 = static_cast<double>(DType::Float32);
+  std::vector<double> w = {double(kProgramMagic), 1, 1, 1, 5,
+                           0, 0, 1, 4, 0, 0,  // x
+                           1, 0, 1, 4, 0,     // c
+                           2, 0, 1, 4,        // e = exp(c)
+                           2, 0, 1, 4,        // d = e * 2
+                           3, 0, 1, 4,        // y = x + d
+                           3, kernel("exp"), 1, 1, 1, 2, 1, f32,
+                           kernel("mul"), 1, 2, 1, 3, 2, f32, 2,
+                           kernel("add"), 2, 0, 3, 1, 4, 1, f32,
+                           1, 4};
+  float c[4] = {0, 1, -1, 2};
+  Executable exe(decodeProgram(w.data(), w.size(), {16}), {ConstBuffer{c, 16}});
+  TJ_CHECK(exe.passStats().foldedConstants == 2);
+  TJ_CHECK(exe.program().instrs.size() == 1);
+  c[0] = 100;  // folded results do not read the constant again (the TS side rebuilds on writes)
+  float x[4] = {1, 2, 3, 4};
+  int64_t shape[1] = {4};
+  auto outs = exe.run({contiguousView(x, DType::Float32, 1, shape)});
+  const float* y = static_cast<float*>(outs[0].data);
+  for (int i = 0; i < 4; ++i) {
+    const double want = x[i] + 2 * std::exp(static_cast<double>(i == 0 ? 0 : c[i]));
+    TJ_CHECK(std::abs(y[i] - want) <= 1e-5 * std::abs(want));
+  }
+  releaseBytes(outs[0].data, static_cast<size_t>(outs[0].bytes));
 }
 
 TJ_TEST_MAIN()

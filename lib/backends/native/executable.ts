@@ -1,15 +1,15 @@
 /**
  * A lowered program bound to a native Executable: runs on the calling thread or,
- * with runAsync, off the event loop. Outputs come back as fresh tensors.
+ * with runAsync, off the event loop. Outputs come back as new tensors.
  */
 import { native } from '../../native';
-import { Storage } from '../../storage';
 import { Tensor, packTensors } from '../../tensor';
 import { LoweredProgram, mapTensorsDeep } from './lower';
 
 interface NativeExecutable {
-  run(buffers: ArrayBuffer[], meta: Float64Array): ArrayBuffer[];
-  runAsync(buffers: ArrayBuffer[], meta: Float64Array): Promise<ArrayBuffer[]>;
+  /** The last numOutputs packed tensors receive the program's outputs. */
+  run(buffers: ArrayBuffer[], meta: Float64Array, numOutputs: number): ArrayBuffer[];
+  runAsync(buffers: ArrayBuffer[], meta: Float64Array, numOutputs: number): Promise<ArrayBuffer[]>;
   describe(): string;
   memoryPlan(): { arenaBytes: number; unplannedBytes: number };
 }
@@ -58,20 +58,33 @@ export class CompiledProgram {
     return this.exe.memoryPlan();
   }
 
+  /** Outputs are allocated here (so large buffers are reused, lib/storage.ts) and filled by the run. */
   run(inputs: Tensor[]): unknown {
-    const { buffers, meta } = packTensors(inputs);
-    return this.wrap(this.current().run(buffers, meta));
+    const outputs = this.newOutputs();
+    const { buffers, meta } = packTensors([...inputs, ...outputs]);
+    try {
+      this.current().run(buffers, meta, outputs.length);
+    } catch (e) {
+      for (const t of outputs) t.dispose();
+      throw e;
+    }
+    return mapOutputs(this.lowered.outputSpec, outputs);
   }
 
   async runAsync(inputs: Tensor[]): Promise<unknown> {
-    const { buffers, meta } = packTensors(inputs);
-    return this.wrap(await this.current().runAsync(buffers, meta));
+    const outputs = this.newOutputs();
+    const { buffers, meta } = packTensors([...inputs, ...outputs]);
+    try {
+      await this.current().runAsync(buffers, meta, outputs.length);
+    } catch (e) {
+      for (const t of outputs) t.dispose();
+      throw e;
+    }
+    return mapOutputs(this.lowered.outputSpec, outputs);
   }
 
-  private wrap(buffers: ArrayBuffer[]): unknown {
-    const { outputMeta, outputSpec } = this.lowered;
-    const tensors = buffers.map((buf, i) => new Tensor({ storage: new Storage(buf, true), shape: outputMeta[i].shape.slice(), dtype: outputMeta[i].dtype }));
-    return mapOutputs(outputSpec, tensors);
+  private newOutputs(): Tensor[] {
+    return this.lowered.outputMeta.map((m) => Tensor.empty(m.shape.slice(), m.dtype));
   }
 }
 

@@ -1,40 +1,15 @@
 // "fill": out[...] = attrs[0] (cast to out's dtype).
 // "arange": out[i] = attrs[0] + i * attrs[1], 1-D, float32/int32/int64.
 #include <cmath>
-#include <cstring>
 
 #include "core/error.h"
 #include "core/kernel_registration.h"
 #include "core/thread_pool.h"
 #include "kernels/common/strided_loop.h"
+#include "simd/half.h"
 
 namespace tensorjit {
 namespace {
-
-uint16_t floatToHalf(float f);
-uint16_t floatToBFloat16(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  if (std::isnan(f)) return 0x7fc0;
-  bits += 0x7fff + ((bits >> 16) & 1);  // round to nearest even
-  return static_cast<uint16_t>(bits >> 16);
-}
-uint16_t floatToHalf(float f) {
-  // Round-to-nearest-even conversion without F16C so the scalar table stays portable.
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000;
-  x &= 0x7fffffff;
-  if (x > 0x7f800000) return static_cast<uint16_t>(sign | 0x7e00);
-  if (x >= 0x477ff000) return static_cast<uint16_t>(sign | 0x7c00);  // overflow -> inf
-  if (x < 0x38800000) {                                               // subnormal or zero
-    float a;
-    std::memcpy(&a, &x, 4);
-    return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(a * 16777216.0f)));
-  }
-  const uint32_t rounded = x + 0xfff + ((x >> 13) & 1) - 0x38000000;
-  return static_cast<uint16_t>(sign | (rounded >> 13));
-}
 
 template <class T>
 void fillTyped(TensorView& out, T value) {
@@ -57,8 +32,8 @@ void fillKernel(const KernelArgs& a) {
     case DType::Int32: fillTyped<int32_t>(out, static_cast<int32_t>(v)); break;
     case DType::Int64: fillTyped<int64_t>(out, static_cast<int64_t>(v)); break;
     case DType::Bool: fillTyped<uint8_t>(out, v != 0 ? 1 : 0); break;
-    case DType::Float16: fillTyped<uint16_t>(out, floatToHalf(static_cast<float>(v))); break;
-    case DType::BFloat16: fillTyped<uint16_t>(out, floatToBFloat16(static_cast<float>(v))); break;
+    case DType::Float16: fillTyped<uint16_t>(out, floatToHalfBits(static_cast<float>(v))); break;
+    case DType::BFloat16: fillTyped<uint16_t>(out, floatToBFloat16Bits(static_cast<float>(v))); break;
   }
 }
 

@@ -19,6 +19,10 @@ namespace tensorjit {
 namespace {
 
 constexpr int64_t kBlock = 1024;  // floats per register: 32 registers x 4 KiB stay in L1/L2
+// Registers are kBlock + 32 floats apart, not exactly 4 KiB: an op reading register r and
+// writing r + 1 would hit the same offset modulo 4 KiB on every access, where the CPU's
+// store-to-load check stalls loads behind unrelated stores (4K aliasing).
+constexpr int64_t kRegStride = kBlock + 32;
 
 struct DecodedInstr {
   int op, dst, a, b, c;
@@ -109,6 +113,7 @@ void checkOperands(const KernelArgs& args) {
 #else
 #include "kernels/math/vmath.h"
 #include "kernels/pointwise/functors.h"
+#include "kernels/pointwise/pointwise_loop.h"
 namespace tensorjit {
 namespace TJ_ISA_NS {
 namespace {
@@ -259,11 +264,14 @@ void fusedPointwiseKernel(const KernelArgs& args) {
   }
   const int64_t numel = out0.numel();
   const int64_t blocks = (numel + kBlock - 1) / kBlock;
+  // Large outputs are written with non-temporal stores, as the eager kernels do (no read
+  // for ownership: a unary program moves 8 bytes per element instead of 12).
+  const bool stream = numel * static_cast<int64_t>(sizeof(float)) >= pw::kStreamBytes;
   // ~32K elements per thread at least, so small tensors stay on one thread.
   parallelFor(blocks, 32, [&](int64_t b0, int64_t b1) {
-    std::vector<float> scratch(static_cast<size_t>(prog.numRegs) * kBlock);
+    std::vector<float> scratch(static_cast<size_t>(prog.numRegs) * kRegStride);
     std::vector<const float*> regs(static_cast<size_t>(prog.numRegs), nullptr);
-    auto reg = [&](int r) { return scratch.data() + static_cast<size_t>(r) * kBlock; };
+    auto reg = [&](int r) { return scratch.data() + static_cast<size_t>(r) * kRegStride; };
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t b = blk * kBlock, e = std::min(numel, b + kBlock), n = e - b;
       for (const DecodedInstr& in : prog.code) {
@@ -274,7 +282,15 @@ void fusedPointwiseKernel(const KernelArgs& args) {
           std::fill(reg(in.dst), reg(in.dst) + n, in.imm);
           regs[in.dst] = reg(in.dst);
         } else if (op == VmOp::Store) {
-          std::memcpy(args.out(in.a).ptr<float>() + b, regs[in.dst], static_cast<size_t>(n) * sizeof(float));
+          const float* r = regs[in.dst];
+          float* y = args.out(in.a).ptr<float>() + b;
+          if (stream) {
+            auto full = [&](int64_t i) { return V::load(r + i); };
+            auto partial = [&](int64_t i, int k) { return V::loadPartial(r + i, k); };
+            pw::storeRow<V, true>(y, n, full, partial, [](int64_t) {});
+          } else {
+            std::memcpy(y, r, static_cast<size_t>(n) * sizeof(float));
+          }
         } else if (vmIsUnary(in.op)) {
           runUnary(op, reg(in.dst), regs[in.a], n);
           regs[in.dst] = reg(in.dst);

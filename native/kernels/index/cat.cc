@@ -17,10 +17,13 @@ namespace index_kernels {
 namespace {
 
 void catKernel(const KernelArgs& a) {
+  if (a.numOutputs != 1) throwRangeError("cat: expected 1 output");
   const TensorView& out = a.out(0);
   if (a.numAttrs < 1) throwRangeError("cat: missing dim attribute");
-  const int64_t dim = a.intAttr(0);
-  if (dim < 0 || dim >= out.ndim) throwRangeError("cat: dim " + std::to_string(dim) + " out of range");
+  const double dimAttr = a.attr(0);
+  if (!(dimAttr >= 0 && dimAttr < out.ndim) || dimAttr != static_cast<double>(static_cast<int>(dimAttr)))
+    throwRangeError("cat: dim " + std::to_string(dimAttr) + " out of range for output " + out.shapeString());
+  const int64_t dim = static_cast<int64_t>(dimAttr);
   int64_t total = 0;
   for (int i = 0; i < a.numInputs; ++i) {
     const TensorView& in = a.in(i);

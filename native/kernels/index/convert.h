@@ -4,9 +4,9 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
 #include "core/dtype.h"
+#include "simd/half.h"
 
 namespace tensorjit {
 namespace index_kernels {
@@ -15,49 +15,6 @@ namespace index_kernels {
 struct Bool8 { uint8_t v; };
 struct Half { uint16_t v; };
 struct BFloat16 { uint16_t v; };
-
-inline float halfBitsToFloat(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  const uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-  if (exp == 0) {  // zero or subnormal: exact in float
-    const float mag = std::ldexp(static_cast<float>(man), -24);
-    return sign ? -mag : mag;
-  }
-  uint32_t bits = exp == 31 ? (sign | 0x7f800000u | (man << 13)) : (sign | ((exp + 112) << 23) | (man << 13));
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-inline uint16_t floatToHalfBits(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000;
-  x &= 0x7fffffff;
-  if (x > 0x7f800000) return static_cast<uint16_t>(sign | 0x7e00);     // NaN
-  if (x >= 0x477ff000) return static_cast<uint16_t>(sign | 0x7c00);    // overflow -> inf
-  if (x < 0x38800000) {                                                // subnormal or zero
-    float a;
-    std::memcpy(&a, &x, 4);
-    return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(a * 16777216.0f)));
-  }
-  return static_cast<uint16_t>(sign | ((x + 0xfff + ((x >> 13) & 1) - 0x38000000) >> 13));  // round to even
-}
-
-inline float bfloat16BitsToFloat(uint16_t b) {
-  const uint32_t bits = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-inline uint16_t floatToBFloat16Bits(float f) {
-  if (std::isnan(f)) return 0x7fc0;
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  bits += 0x7fff + ((bits >> 16) & 1);  // round to nearest even
-  return static_cast<uint16_t>(bits >> 16);
-}
 
 // ---- widening loads
 inline float wide(float v) { return v; }

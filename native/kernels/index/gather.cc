@@ -21,10 +21,10 @@ namespace index_kernels {
 namespace {
 
 void gatherKernel(const KernelArgs& a) {
+  const int dim = checkedDimAttr(a, "gather", 2, 1);
   const TensorView x = atLeast1d(a.in(0));
   const TensorView index = atLeast1d(a.in(1));
   const TensorView out = atLeast1d(a.out(0));
-  const int dim = static_cast<int>(a.intAttr(0));
   if (x.ndim != index.ndim)
     throwRangeError("index " + a.in(1).shapeString() + " must have the same number of dims as input " + a.in(0).shapeString());
   if (dim < 0 || dim >= x.ndim) throwRangeError("dim " + std::to_string(dim) + " out of range");
@@ -42,10 +42,10 @@ void gatherKernel(const KernelArgs& a) {
 }
 
 void indexSelectKernel(const KernelArgs& a) {
+  const int dim = checkedDimAttr(a, "index_select", 2, 1);
   const TensorView x = atLeast1d(a.in(0));
   const TensorView& rawIndex = a.in(1);
   const TensorView& out = a.out(0);
-  const int dim = static_cast<int>(a.intAttr(0));
   if (dim < 0 || dim >= x.ndim) throwRangeError("dim " + std::to_string(dim) + " out of range");
   if (out.dtype != x.dtype) throwTypeError("output dtype must match the input's");
   // out = x.shape[:dim] + (k dims holding the index) + x.shape[dim+1:]

@@ -34,11 +34,10 @@ bool validateIndices(const TensorView& index, int64_t stride, int64_t n, int64_t
 }
 
 void indexCopyKernel(const KernelArgs& a) {
-  if (a.numInputs != 3 || a.numOutputs != 1) throwRangeError("expected inputs [x, index, source]");
+  const int dim = checkedDimAttr(a, "index_copy_ (inputs [x, index, source])", 3, 1);
   const TensorView x = atLeast1d(a.out(0));
   TensorView index = a.in(1);
   TensorView source = atLeast1d(a.in(2));
-  const int dim = static_cast<int>(a.intAttr(0));
   if (dim < 0 || dim >= x.ndim) throwRangeError("dim " + std::to_string(dim) + " out of range");
   if (index.ndim > 1) throwRangeError("index " + index.shapeString() + " must be 1-D or 0-d");
   if (source.dtype != x.dtype)

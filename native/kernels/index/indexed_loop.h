@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/kernel.h"
 #include "core/thread_pool.h"
 #include "kernels/common/strided_loop.h"
 
@@ -44,6 +45,20 @@ inline bool collapseDims(const TensorView& v, int begin, int end, int64_t* size,
     expected = v.strides[d] * v.shape[d];
   }
   return true;
+}
+
+// Checks operand counts and reads attrs[0] = dim (an integer in [0, kMaxDims)): graph
+// programs are built outside this code and are not trusted.
+inline int checkedDimAttr(const KernelArgs& a, const char* op, int numInputs, int numOutputs) {
+  if (a.numInputs != numInputs || a.numOutputs != numOutputs)
+    throwRangeError(std::string(op) + ": expected " + std::to_string(numInputs) + " inputs and " +
+                    std::to_string(numOutputs) + " output, got " + std::to_string(a.numInputs) + " and " +
+                    std::to_string(a.numOutputs));
+  if (a.numAttrs < 1) throwRangeError(std::string(op) + ": missing the dim attribute");
+  const double d = a.attr(0);
+  if (!(d >= 0 && d < kMaxDims) || d != static_cast<double>(static_cast<int>(d)))
+    throwRangeError(std::string(op) + ": dim attribute " + std::to_string(d) + " is out of range");
+  return static_cast<int>(d);
 }
 
 // 0-d tensors act as 1-d of size 1 (torch's ensure_nonempty_dim).

@@ -8,6 +8,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import * as tj from '../../../lib/index';
+import { compileNative } from '../../../lib/backends/native/index';
 import { eagerFallbacks, loweringFailure, recordingNativeBackend } from '../../helpers/native_backend';
 import { Layout, makeTensor, randomValues } from '../../helpers/reference';
 
@@ -293,4 +294,45 @@ describe('several sizes per compiled function', () => {
     const graphs = await compareWithEager(pure(fn), (c) => [f32([sizes[c], 4], c)], { calls: 4, compile: { dynamic: false } });
     expect(graphs.length).toBe(4);
   });
+});
+
+// tj.compile functionalises in-place ops, so its programs never write their inputs; the
+// executor also runs programs that do (compileNative, exported programs): these write
+// inputs in place and must keep the eager order of reads and writes.
+describe('programs that write their inputs in place (compileNative)', () => {
+  function checkNative(fn: (...xs: tj.Tensor[]) => unknown, args: () => tj.Tensor[], expectFused = false) {
+    const compiled = compileNative(fn as (...xs: unknown[]) => unknown);
+    const eagerArgs = args(), nativeArgs = args();
+    const want = fn(...eagerArgs);
+    const got = compiled(...nativeArgs);
+    expect(compiled.lastProgram(), 'lowered natively').not.toBeNull();
+    if (expectFused) expect(compiled.lastProgram()!.describe()).toContain('fused[');
+    expectSame(got, want, 'result');
+    expectSame(nativeArgs, eagerArgs, 'inputs after the run');
+  }
+
+  test('a fused group reads an input that a later instruction updates in place', () =>
+    checkNative((x) => {
+      const y = x.exp().mul(2);
+      x.add_(1);
+      return [y, x.mul(3)];
+    }, () => [f32([4, 5], 1)], true));
+
+  test('a fused group reads a temp that a later instruction overwrites', () =>
+    checkNative((x, z) => {
+      const t = x.clone();
+      const y = t.sigmoid().add(z);
+      t.copy_(z);
+      return [y, t.neg()];
+    }, () => [f32([3, 4], 2), f32([3, 4], 3)], true));
+
+  test.each(['transposed', 'sliced'] as Layout[])('in place through a view of a %s input (the executor stages it, then writes it back)', (layout) =>
+    checkNative((x) => {
+      x.narrow(0, 0, 1).add_(10);
+      x.select(1, 1).mul_(-1);
+      return x.sum(0);
+    }, () => [f32([3, 4], 4, layout)]));
+
+  test.each(['transposed', 'sliced'] as Layout[])('in place on a whole %s input', (layout) =>
+    checkNative((x, y) => x.add_(y).relu(), () => [f32([3, 4], 5, layout), f32([4], 6)]));
 });

@@ -34,3 +34,39 @@ describe('prepacked constant weights', () => {
     expect((compiled(x) as tj.Tensor).toArray()).toEqual([[6, 6, 6]]);
   });
 });
+
+describe('constant folding', () => {
+  const kernelsOf = (text: string) => [...text.matchAll(/^ {2}%[\d, %]+ = ([^(]+)\(/gm)].map((m) => m[1]);
+
+  test('ops on constants only run once, when the executable is built', () => {
+    const w = makeTensor(randomValues(12, 21), [3, 4]);
+    const graph = (x: unknown) => tj.add(x as tj.Tensor, tj.mul(tj.exp(w), 2).transpose(0, 1).sum(1));
+    const compiled = compileNative(graph);
+    const x = makeTensor(randomValues(4, 22), [4]);
+    const got = compiled(x) as tj.Tensor;
+    const text = compiled.lastProgram()!.describe();
+    expect(kernelsOf(text)).toEqual(['add']);
+    expect(text).toMatch(/[1-9]\d* constants folded/);
+    const ws = toRef(w), xs = toRef(x);
+    const want = Array.from({ length: 4 }, (_, j) => xs.data[j] + [0, 1, 2].reduce((s, i) => s + 2 * Math.exp(ws.data[i * 4 + j]), 0));
+    expectClose(got, { shape: [4], data: Float64Array.from(want) }, { rtol: 1e-5, atol: 1e-5 });
+  });
+
+  test('an in-place update of a folded constant is seen on the next call', () => {
+    const w = tj.ones([4]);
+    const compiled = compileNative((x: unknown) => tj.add(x as tj.Tensor, tj.mul(w, 3)));
+    const x = tj.zeros([4]);
+    expect((compiled(x) as tj.Tensor).toArray()).toEqual([3, 3, 3, 3]);
+    w.add_(1);
+    expect((compiled(x) as tj.Tensor).toArray()).toEqual([6, 6, 6, 6]);
+  });
+
+  test('a constant-only result larger than its sources stays a per-run temp', () => {
+    const w = tj.ones([1]);
+    const compiled = compileNative((x: unknown) => tj.add(x as tj.Tensor, tj.mul(w.expand([1 << 19]).contiguous(), 2)));
+    const x = tj.zeros([1 << 19]);
+    const got = compiled(x) as tj.Tensor;
+    expect((got.dataSync() as Float32Array).every((v) => v === 2)).toBe(true);
+    expect(compiled.lastProgram()!.describe()).toMatch(/ 0 constants folded/);
+  });
+});
