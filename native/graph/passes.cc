@@ -1,5 +1,7 @@
 #include "graph/passes.h"
 
+#include "graph/reduction_fusion.h"
+
 #include "graph/const_fold.h"
 
 #include <map>
@@ -104,6 +106,9 @@ PassStats optimize(Program& p, std::vector<ConstBuffer>& consts, FoldedBuffers& 
   // Before prepacking, so a weight computed from constants is packed like any other.
   s.foldedConstants = foldConstants(p, consts, folded);
   s.foldedBytes = folded.bytes();
+  // Before pointwise fusion, which would otherwise take the adds and scales into VM programs.
+  // Counted with the GEMM epilogues (absorbed pointwise instructions).
+  s.fusedEpilogues += fuseReductionPrologues(p);
   // Epilogues first: an activation after a GEMM belongs in its epilogue, not a VM program.
   s.prepackedGemms = prepackConstantWeights(p, consts, &s.prepackedBytes, &s.fusedEpilogues);
   s.fusedPointwise = fusePointwise(p);

@@ -7,7 +7,13 @@
 // inputs: x [N, C, H, W] or [C, H, W], weight [O, C/groups, kh, kw], optional bias [O];
 // output [N, O, OH, OW] (or [O, OH, OW]), contiguous.
 // attrs: [strideH, strideW, padTop, padLeft, padBottom, padRight, dilationH, dilationW,
-//         groups, hasBias (0|1)]. Asymmetric padding carries padding='same'.
+//         groups, hasBias (0|1)], optionally followed by an epilogue [activation, residualMode]
+//         (graph pass reduction_fusion.cc): activation is a gemm.h Activation (0 none,
+//         1 relu, 2 gelu, 3 gelu-tanh, 4 silu, 5 sigmoid, 6 tanh); residualMode 0 = none,
+//         1 = act(conv + bias) + residual, 2 = act(conv + bias + residual). The residual is
+//         the last input, float32 of the output's shape. Asymmetric padding carries padding='same'.
+// The epilogue runs on each output tile while it is in cache: mode 1 through the GEMM's
+// built-in epilogue, mode 2 through its tile callback.
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -27,9 +33,34 @@
 #define TJ_ISA_SELF "kernels/conv/conv2d.cc"
 #include "simd/foreach_isa.h"
 #else
+#include "kernels/math/vmath.h"
+
 namespace tensorjit {
 namespace TJ_ISA_NS {
+#include "kernels/gemm/activation.h"
 namespace {
+
+// Residual-then-activation epilogue of one GEMM problem (mode 2), run per finished tile.
+struct AddThenAct {
+  const float* residual = nullptr;
+  int64_t ld = 0;
+  Activation act = Activation::None;
+
+  static void run(void* ctx, float* C, int64_t ldc, int64_t row0, int64_t col0, int64_t rows, int64_t cols) {
+    const AddThenAct& e = *static_cast<const AddThenAct*>(ctx);
+    for (int64_t i = row0; i < row0 + rows; ++i) {
+      float* c = C + i * ldc;
+      const float* r = e.residual + i * e.ld;
+      int64_t j = col0;
+      for (; j + Vec::kLanes <= col0 + cols; j += Vec::kLanes)
+        Vec::store(c + j, act::apply<Vec>(e.act, Vec::add(Vec::load(c + j), Vec::load(r + j))));
+      if (j < col0 + cols) {
+        const int rest = static_cast<int>(col0 + cols - j);
+        Vec::storePartial(c + j, act::apply<Vec>(e.act, Vec::add(Vec::loadPartial(c + j, rest), Vec::loadPartial(r + j, rest))), rest);
+      }
+    }
+  }
+};
 
 struct ConvGeometry {
   int64_t C = 0, H = 0, W = 0;  // per group: C is channels per group
@@ -121,12 +152,20 @@ void expectFloat(const char* arg, const TensorView& v) {
 }
 
 void conv2dKernel(const KernelArgs& args) {
-  if (args.numAttrs < 10) throwRangeError("conv2d: expects 10 attrs");
+  if (args.numAttrs != 10 && args.numAttrs != 12)
+    throwRangeError("conv2d: expects 10 attrs, or 12 with an epilogue [activation, residualMode]");
   const int64_t sh = args.intAttr(0), sw = args.intAttr(1), pt = args.intAttr(2), pl = args.intAttr(3),
                 pb = args.intAttr(4), pr = args.intAttr(5), dh = args.intAttr(6), dw = args.intAttr(7),
                 groups = args.intAttr(8);
   const bool hasBias = args.attr(9) != 0;
-  if (args.numInputs != (hasBias ? 3 : 2) || args.numOutputs != 1) throwRangeError("conv2d: bad operand count");
+  const int64_t actCode = args.numAttrs == 12 ? args.intAttr(10) : 0, residualMode = args.numAttrs == 12 ? args.intAttr(11) : 0;
+  if (actCode < 0 || actCode > static_cast<int64_t>(Activation::Tanh) || residualMode < 0 || residualMode > 2)
+    throwRangeError("conv2d: epilogue activation " + std::to_string(actCode) + " or residual mode " +
+                    std::to_string(residualMode) + " is out of range");
+  const Activation activation = static_cast<Activation>(actCode);
+  const bool hasResidual = residualMode != 0;
+  if (args.numInputs != 2 + int(hasBias) + int(hasResidual) || args.numOutputs != 1)
+    throwRangeError("conv2d: bad operand count");
   if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || pt < 0 || pl < 0 || pb < 0 || pr < 0 || groups < 1)
     throwRangeError("conv2d: stride and dilation must be >= 1, padding >= 0, groups >= 1");
   const TensorView& x = args.in(0);
@@ -191,6 +230,39 @@ void conv2dKernel(const KernelArgs& args) {
     }
   }
 
+  // The residual's channels must be unit-stride pixel runs, as the output's; else staged.
+  std::vector<float> residualCopy;
+  const float* residual = nullptr;
+  int64_t rsN = 0, rsC = 0;
+  if (hasResidual) {
+    const TensorView& r = args.in(args.numInputs - 1);
+    expectFloat("residual", r);
+    bool same = r.ndim == out.ndim;
+    for (int d = 0; same && d < r.ndim; ++d) same = r.shape[d] == out.shape[d];
+    if (!same) throwRangeError("conv2d: residual " + r.shapeString() + " must match the output " + out.shapeString());
+    int64_t step = 1;
+    if (collapseDims(r, r.ndim - 2, r.ndim - 1, &step) && (OH * OW == 1 || step == 1)) {
+      residual = r.ptr<float>();
+      rsN = batched ? r.strides[0] : 0;
+      rsC = r.strides[batched ? 1 : 0];
+    } else {
+      residualCopy.resize(static_cast<size_t>(r.numel()));
+      const int64_t n0 = batched ? N : 1;
+      const int lo = batched ? 1 : 0;
+      for (int64_t n = 0; n < n0; ++n)
+        for (int64_t o = 0; o < O; ++o)
+          for (int64_t yy = 0; yy < OH; ++yy)
+            for (int64_t xx = 0; xx < OW; ++xx)
+              residualCopy[static_cast<size_t>(((n * O + o) * OH + yy) * OW + xx)] =
+                  r.ptr<float>()[(batched ? n * r.strides[0] : 0) + o * r.strides[lo] + yy * r.strides[lo + 1] +
+                                 xx * r.strides[lo + 2]];
+      residual = residualCopy.data();
+      rsN = O * OH * OW;
+      rsC = OH * OW;
+    }
+  }
+  std::vector<AddThenAct> tileEpilogues(residualMode == 2 ? static_cast<size_t>(N * groups) : 0);
+
   const int64_t xsN = batched ? x.strides[0] : 0, xsC = x.strides[lead], xsH = x.strides[lead + 1],
                 xsW = x.strides[lead + 2];
   ConvGeometry geo;
@@ -237,6 +309,20 @@ void conv2dKernel(const KernelArgs& args) {
     p.ldc = Og > 1 ? osC : spatial;
     p.ep.bias = bias ? bias + g * Og : nullptr;
     p.ep.biasMode = BiasMode::PerRow;
+    const float* res = residual ? residual + n * rsN + g * Og * rsC : nullptr;
+    const int64_t ldRes = Og > 1 ? rsC : spatial;
+    if (residualMode == 2) {
+      AddThenAct& e = tileEpilogues[static_cast<size_t>(t)];
+      e.residual = res;
+      e.ld = ldRes;
+      e.act = activation;
+      p.ep.tileFn = &AddThenAct::run;
+      p.ep.tileCtx = &e;
+    } else {
+      p.ep.act = activation;
+      p.ep.residual = res;
+      p.ep.ldResidual = ldRes;
+    }
   });
 }
 

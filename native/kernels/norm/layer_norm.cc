@@ -1,7 +1,12 @@
 // "layerNorm": F.layer_norm over the trailing `k` dims.
-// inputs: [x, weight?, bias?] (float32; weight/bias of the normalised shape, any strides);
-// attrs: [k (number of normalised trailing dims, >= 1), eps, hasWeight (0/1), hasBias (0/1)].
+// inputs: [x, weight?, bias?, residual?] (float32; weight/bias of the normalised shape,
+// residual broadcastable to x, any strides);
+// attrs: [k (number of normalised trailing dims, >= 1), eps, hasWeight (0/1), hasBias (0/1),
+//         hasResidual (0/1, optional, default 0)].
 // output 0: float32, x's shape, any strides.
+// With hasResidual the kernel normalises x + residual (graph pass reduction_fusion.cc
+// folds a residual add into its layerNorm): each row's sum is formed in the output
+// row (or the gather buffer) and normalised there, so it never round-trips memory.
 //
 // Each row (the trailing block of N elements) is normalised by layerNormRow
 // (layer_norm_row.h: two-pass moments, deterministic order, independent of the
@@ -19,6 +24,7 @@
 #include "core/error.h"
 #include "core/kernel_registration.h"
 #include "core/thread_pool.h"
+#include "kernels/common/broadcast_view.h"
 #include "kernels/common/strided_loop.h"
 #include "kernels/reduce/reduce_plan.h"
 #include "kernels/reduce/scratch.h"
@@ -57,16 +63,29 @@ DimWalk trailingWalk(const TensorView& t, int k) {
   return w;
 }
 
+// dst[i] = a[i] + b[i]
+inline void addRow(const float* a, const float* b, float* dst, int64_t n) {
+  constexpr int64_t L = Vec::kLanes;
+  int64_t i = 0;
+  for (; i + L <= n; i += L) Vec::store(dst + i, Vec::add(Vec::load(a + i), Vec::load(b + i)));
+  if (i < n) {
+    const int r = static_cast<int>(n - i);
+    Vec::storePartial(dst + i, Vec::add(Vec::loadPartial(a + i, r), Vec::loadPartial(b + i, r)), r);
+  }
+}
+
 void layerNormKernel(const KernelArgs& a) {
-  if (a.numOutputs != 1 || a.numAttrs != 4 || a.numInputs < 1)
-    throwRangeError("layerNorm: expected inputs [x, weight?, bias?], 1 output and attrs [k, eps, hasWeight, hasBias]");
+  if (a.numOutputs != 1 || (a.numAttrs != 4 && a.numAttrs != 5) || a.numInputs < 1)
+    throwRangeError(
+        "layerNorm: expected inputs [x, weight?, bias?, residual?], 1 output and attrs [k, eps, hasWeight, hasBias, "
+        "hasResidual?]");
   const TensorView& x = a.in(0);
   TensorView& out = a.out(0);
   const int k = static_cast<int>(a.intAttr(0));
   const float eps = static_cast<float>(a.attr(1));
-  const bool hasW = a.attr(2) != 0, hasB = a.attr(3) != 0;
-  if (a.numInputs != 1 + int(hasW) + int(hasB))
-    throwRangeError("layerNorm: " + std::to_string(a.numInputs) + " inputs do not match hasWeight/hasBias");
+  const bool hasW = a.attr(2) != 0, hasB = a.attr(3) != 0, hasR = a.numAttrs == 5 && a.attr(4) != 0;
+  if (a.numInputs != 1 + int(hasW) + int(hasB) + int(hasR))
+    throwRangeError("layerNorm: " + std::to_string(a.numInputs) + " inputs do not match hasWeight/hasBias/hasResidual");
   if (k < 1 || k > x.ndim)
     throwRangeError("layerNorm: cannot normalise " + std::to_string(k) + " trailing dims of input " + x.shapeString());
   bool same = x.ndim == out.ndim;
@@ -93,16 +112,23 @@ void layerNormKernel(const KernelArgs& a) {
                       " does not match the normalised trailing dims of input " + x.shapeString());
     params[p] = t.isContiguous() ? t.ptr<const float>() : contiguousCopy(t, *copies[p]).ptr<const float>();
   }
+  // The residual, expanded to x's shape (stride 0 where broadcast); x itself when absent.
+  TensorView res = x;
+  if (hasR) {
+    const TensorView& r = a.in(a.numInputs - 1);
+    if (r.dtype != DType::Float32) throwTypeError(std::string("layerNorm: residual has dtype ") + dtypeName(r.dtype) + ", expected float32");
+    res = broadcastView(r, x, "layerNorm", "residual");
+  }
   if (x.numel() == 0) return;
 
   const int lead = x.ndim - k;
-  TensorView xr = x, orow = out;
-  xr.ndim = orow.ndim = lead;
-  const TensorView* views[2] = {&orow, &xr};
-  StridedLoop<2> loop(views, lead, x.shape);
-  const int64_t os = loop.innerStride(0), is = loop.innerStride(1);
-  const bool direct = trailingContiguous(x, k) && trailingContiguous(out, k);
-  const DimWalk xWalk = trailingWalk(x, k), oWalk = trailingWalk(out, k);
+  TensorView xr = x, orow = out, rrow = res;
+  xr.ndim = orow.ndim = rrow.ndim = lead;
+  const TensorView* views[3] = {&orow, &xr, &rrow};
+  StridedLoop<3> loop(views, lead, x.shape);
+  const int64_t os = loop.innerStride(0), is = loop.innerStride(1), rs = loop.innerStride(2);
+  const bool direct = trailingContiguous(x, k) && trailingContiguous(out, k) && (!hasR || trailingContiguous(res, k));
+  const DimWalk xWalk = trailingWalk(x, k), oWalk = trailingWalk(out, k), rWalk = trailingWalk(res, k);
   const float* w = params[0];
   const float* b = params[1];
 
@@ -115,13 +141,23 @@ void layerNormKernel(const KernelArgs& a) {
       for (int64_t i = 0; i < cnt; ++i) {
         const float* in = reinterpret_cast<const float*>(p[1]) + i * is;
         float* o = reinterpret_cast<float*>(p[0]) + i * os;
+        const float* rin = reinterpret_cast<const float*>(p[2]) + i * rs;
         if (direct) {
-          norm_row::layerNormRow<Vec>(in, o, n, w, b, eps);
+          if (hasR) {
+            addRow(in, rin, o, n);  // the sum lives in o, normalised in place
+            norm_row::layerNormRow<Vec>(o, o, n, w, b, eps);
+          } else {
+            norm_row::layerNormRow<Vec>(in, o, n, w, b, eps);
+          }
           continue;
         }
         xWalk.runs(0, n, [&](int64_t off, int64_t lin, int64_t len) {
           for (int64_t j = 0; j < len; ++j) tmp[lin + j] = in[off + j * xWalk.innerStride()];
         });
+        if (hasR)
+          rWalk.runs(0, n, [&](int64_t off, int64_t lin, int64_t len) {
+            for (int64_t j = 0; j < len; ++j) tmp[lin + j] += rin[off + j * rWalk.innerStride()];
+          });
         norm_row::layerNormRow<Vec>(tmp, tmp, n, w, b, eps);
         oWalk.runs(0, n, [&](int64_t off, int64_t lin, int64_t len) {
           for (int64_t j = 0; j < len; ++j) o[off + j * oWalk.innerStride()] = tmp[lin + j];

@@ -1,6 +1,14 @@
 // "softmax" and "logSoftmax" along one dim.
-// attrs: [dim] (normalised; 0 for a 0-d input, which is one row of length 1).
-// Input 0 float32, any strides; output 0 float32 of the same shape, any strides.
+// attrs: [dim] (normalised; 0 for a 0-d input, which is one row of length 1),
+//        optionally followed by [scale, hasMask (0/1)]: a prologue that runs the
+//        softmax of x * scale (+ mask) instead of x (graph pass reduction_fusion.cc).
+// Input 0 float32, any strides; input 1 (hasMask only) float32 broadcastable to x;
+// output 0 float32 of the same shape, any strides.
+//
+// With a prologue, rows with unit stride along dim form x * scale + mask in the
+// output row and run the row functions there in place (one pass over memory); other
+// layouts write the prologue into the whole output first and continue in place.
+// scale == 1 and a mask of 0 leave x unchanged, as the unfused ops do.
 //
 // Rows whose dim has unit stride in input and output run the fused row functions of
 // softmax_row.h in place; when instead the innermost other dims have unit stride
@@ -21,6 +29,7 @@
 #include "core/error.h"
 #include "core/kernel_registration.h"
 #include "core/thread_pool.h"
+#include "kernels/common/broadcast_view.h"
 #include "kernels/common/strided_loop.h"
 #include "kernels/reduce/scratch.h"
 
@@ -70,13 +79,99 @@ void longRow(const float* in, float* out, int64_t n) {
   });
 }
 
+// out[i] = x[i] * s (+ m[i] when m): the prologue, rounded as the separate mul and add.
+inline void prologueRow(const float* x, const float* m, int64_t ms, float* out, int64_t n, float s) {
+  constexpr int64_t L = Vec::kLanes;
+  const auto vs = Vec::set1(s);
+  if (m && ms != 1) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float t = x[i] * s;  // two roundings, as mul then add
+      out[i] = t + m[i * ms];
+    }
+    return;
+  }
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    auto t = Vec::mul(Vec::load(x + i), vs);
+    if (m) t = Vec::add(t, Vec::load(m + i));
+    Vec::store(out + i, t);
+  }
+  if (i < n) {
+    const int r = static_cast<int>(n - i);
+    auto t = Vec::mul(Vec::loadPartial(x + i, r), vs);
+    if (m) t = Vec::add(t, Vec::loadPartial(m + i, r));
+    Vec::storePartial(out + i, t, r);
+  }
+}
+
+// The views of `t`'s dims other than `dim` (one element per row start).
+TensorView rowStarts(const TensorView& t, int64_t dim) {
+  TensorView r = t;
+  r.ndim = 0;
+  for (int d = 0; d < t.ndim; ++d) {
+    if (d == dim) continue;
+    r.shape[r.ndim] = t.shape[d];
+    r.strides[r.ndim++] = t.strides[d];
+  }
+  return r;
+}
+
+// Rows with unit stride along dim in x and out: prologue into the output row, then the
+// row function in place while the row is in cache.
+template <bool kLog>
+void fusedPrologueRows(const TensorView& x, const TensorView* mask, TensorView& out, int64_t dim, int64_t n, float s) {
+  TensorView xr = rowStarts(x, dim), orow = rowStarts(out, dim), mrow = rowStarts(mask ? *mask : x, dim);
+  const TensorView* views[3] = {&orow, &xr, &mrow};
+  StridedLoop<3> loop(views, orow.ndim, orow.shape);
+  const int64_t os = loop.innerStride(0), is = loop.innerStride(1), mis = loop.innerStride(2);
+  const int64_t ms = mask && x.ndim ? mask->strides[dim] : 0;
+  const int64_t grain = std::max<int64_t>(1, kGrainElems / n);
+  parallelFor(loop.numel, grain, [&](int64_t b, int64_t e) {
+    loop.forRange(b, e, [&](char* const* p, int64_t cnt) {
+      for (int64_t i = 0; i < cnt; ++i) {
+        float* o = reinterpret_cast<float*>(p[0]) + i * os;
+        const float* m = mask ? reinterpret_cast<const float*>(p[2]) + i * mis : nullptr;
+        prologueRow(reinterpret_cast<const float*>(p[1]) + i * is, m, ms, o, n, s);
+        rowFn<kLog>(o, o, n);
+      }
+    });
+  });
+}
+
+// out = x * s (+ mask) over the whole tensor, any layouts.
+void writePrologue(const TensorView& x, const TensorView* mask, TensorView& out, float s) {
+  const TensorView* views[3] = {&out, &x, mask ? mask : &x};
+  StridedLoop<3> loop(views, out.ndim, out.shape);
+  const int64_t os = loop.innerStride(0), is = loop.innerStride(1), ms = loop.innerStride(2);
+  parallelFor(loop.numel, kGrainElems, [&](int64_t b, int64_t e) {
+    loop.forRange(b, e, [&](char* const* p, int64_t cnt) {
+      float* o = reinterpret_cast<float*>(p[0]);
+      const float* xi = reinterpret_cast<const float*>(p[1]);
+      const float* mi = reinterpret_cast<const float*>(p[2]);
+      for (int64_t i = 0; i < cnt; ++i) {
+        const float t = xi[i * is] * s;
+        o[i * os] = mask ? t + mi[i * ms] : t;
+      }
+    });
+  });
+}
+
 template <bool kLog>
 void softmaxKernel(const KernelArgs& a) {
   const char* op = kLog ? "logSoftmax" : "softmax";
-  if (a.numInputs != 1 || a.numOutputs != 1 || a.numAttrs != 1)
-    throwRangeError(std::string(op) + ": expected 1 input, 1 output and attrs [dim]");
-  const TensorView& x = a.in(0);
+  if (a.numOutputs != 1 || (a.numAttrs != 1 && a.numAttrs != 3))
+    throwRangeError(std::string(op) + ": expected 1 output and attrs [dim] or [dim, scale, hasMask]");
+  const bool prologue = a.numAttrs == 3;
+  const bool hasMask = prologue && a.attr(2) != 0;
+  if (a.numInputs != 1 + int(hasMask))
+    throwRangeError(std::string(op) + ": expected " + std::to_string(1 + int(hasMask)) + " inputs (x" +
+                    (hasMask ? ", mask)" : ")") + ", got " + std::to_string(a.numInputs));
+  const float scale = prologue ? static_cast<float>(a.attr(1)) : 1.f;
+  const TensorView& x0 = a.in(0);
   TensorView& out = a.out(0);
+  // Without a prologue `x` is the input; with one it becomes the output once the
+  // prologue has been written there (layouts other than the fused row path).
+  TensorView x = x0;
   if (x.dtype != DType::Float32 || out.dtype != DType::Float32)
     throwTypeError(std::string(op) + ": expected float32 input and output, got " + dtypeName(x.dtype) + " and " +
                    dtypeName(out.dtype));
@@ -87,11 +182,29 @@ void softmaxKernel(const KernelArgs& a) {
   if (dim < 0 || dim >= std::max(x.ndim, 1))
     throwRangeError(std::string(op) + ": dim " + std::to_string(dim) + " is out of range for a " +
                     std::to_string(x.ndim) + "-d tensor");
+  TensorView mask = x;
+  if (hasMask) {
+    const TensorView& m = a.in(1);
+    if (m.dtype != DType::Float32)
+      throwTypeError(std::string(op) + ": mask has dtype " + dtypeName(m.dtype) + ", expected float32");
+    mask = broadcastView(m, x, op, "mask");
+  }
   const int64_t numel = x.numel();
   if (numel == 0) return;
   const int64_t n = x.ndim ? x.shape[dim] : 1;
   const int64_t rows = numel / n;
-  const int64_t inStride = x.ndim ? x.strides[dim] : 1, outStride = out.ndim ? out.strides[dim] : 1;
+  int64_t inStride = x.ndim ? x.strides[dim] : 1;
+  const int64_t outStride = out.ndim ? out.strides[dim] : 1;
+  if (prologue) {
+    const bool rowPath = (n == 1 || (inStride == 1 && outStride == 1)) && !(rows < numThreads() && n >= kLongRow);
+    if (rowPath) {
+      fusedPrologueRows<kLog>(x, hasMask ? &mask : nullptr, out, dim, n, scale);
+      return;
+    }
+    writePrologue(x, hasMask ? &mask : nullptr, out, scale);
+    x = out;
+    inStride = outStride;
+  }
 
   // views of the other dims: one element per row start
   TensorView xr = x, orow = out;

@@ -1,0 +1,331 @@
+import { describe, expect, test } from 'vitest';
+import * as tj from '../../../lib/index';
+import { compileNative } from '../../../lib/backends/native/index';
+import { kernelId, native } from '../../../lib/native';
+import { Tensor, packTensors } from '../../../lib/tensor';
+import { expectClose, makeTensor, randomValues, numel, toRef, type Ref } from '../../helpers/reference';
+
+/** Kernel names (or pass labels) of the lowered program's instructions, after the native passes. */
+function kernelsOf(c: ReturnType<typeof compileNative>): string[] {
+  const text = c.lastProgram()!.describe();
+  return [...text.matchAll(/^ {2}%[\d, %]+ = ([^(]+)\(/gm)].map((m) => m[1]);
+}
+
+const rand = (shape: number[], seed: number, lo = -2, hi = 2) =>
+  makeTensor(randomValues(numel(shape), seed, 'float32', lo, hi), shape);
+
+/** Values of `r` at `shape` by NumPy broadcasting (row-major). */
+function broadcastRef(r: Ref, shape: number[]): Float64Array {
+  const out = new Float64Array(numel(shape));
+  const lead = shape.length - r.shape.length;
+  for (let i = 0; i < out.length; i++) {
+    let rem = i, off = 0, mul = 1;
+    const idx = new Array(shape.length);
+    for (let d = shape.length - 1; d >= 0; d--) {
+      idx[d] = rem % shape[d];
+      rem = Math.floor(rem / shape[d]);
+    }
+    for (let d = r.shape.length - 1; d >= 0; d--) {
+      off += (r.shape[d] === 1 ? 0 : idx[lead + d]) * mul;
+      mul *= r.shape[d];
+    }
+    out[i] = r.data[off];
+  }
+  return out;
+}
+
+/** float64 layerNorm over the last dim of a + b (b broadcast), with weight/bias. */
+function layerNormAddRef(a: Ref, b: Ref, w: Ref | null, bias: Ref | null, eps = 1e-5): Ref {
+  const n = a.shape[a.shape.length - 1];
+  const bb = broadcastRef(b, a.shape);
+  const out = new Float64Array(a.data.length);
+  for (let r = 0; r < a.data.length / n; r++) {
+    const row = Array.from({ length: n }, (_, j) => a.data[r * n + j] + bb[r * n + j]);
+    const mean = row.reduce((s, v) => s + v, 0) / n;
+    const variance = row.reduce((s, v) => s + (v - mean) ** 2, 0) / n;
+    const rstd = 1 / Math.sqrt(variance + eps);
+    for (let j = 0; j < n; j++) out[r * n + j] = (row[j] - mean) * rstd * (w ? w.data[j] : 1) + (bias ? bias.data[j] : 0);
+  }
+  return { shape: a.shape.slice(), data: out };
+}
+
+/** float64 softmax over the last dim of x * s + mask (mask broadcast); all -inf rows give NaN. */
+function softmaxRef(x: Ref, s: number, mask: Ref | null): Ref {
+  const n = x.shape[x.shape.length - 1];
+  const m = mask ? broadcastRef(mask, x.shape) : null;
+  const out = new Float64Array(x.data.length);
+  for (let r = 0; r < x.data.length / n; r++) {
+    const row = Array.from({ length: n }, (_, j) => x.data[r * n + j] * s + (m ? m[r * n + j] : 0));
+    const mx = Math.max(...row);
+    const e = row.map((v) => Math.exp(v - mx));
+    const sum = e.reduce((a, b) => a + b, 0);
+    for (let j = 0; j < n; j++) out[r * n + j] = e[j] / sum;
+  }
+  return { shape: x.shape.slice(), data: out };
+}
+
+/** float64 conv2d (NCHW, stride 1, symmetric padding), then `post` per element with the residual. */
+function conv2dRef(x: Ref, w: Ref, b: Ref | null, pad: number, post: (v: number, i: number) => number): Ref {
+  const [N, C, H, W] = x.shape, [O, , kh, kw] = w.shape;
+  const OH = H + 2 * pad - kh + 1, OW = W + 2 * pad - kw + 1;
+  const out = new Float64Array(N * O * OH * OW);
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < O; o++)
+      for (let oy = 0; oy < OH; oy++)
+        for (let ox = 0; ox < OW; ox++) {
+          let acc = b ? b.data[o] : 0;
+          for (let c = 0; c < C; c++)
+            for (let i = 0; i < kh; i++)
+              for (let j = 0; j < kw; j++) {
+                const iy = oy + i - pad, ix = ox + j - pad;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                acc += x.data[((n * C + c) * H + iy) * W + ix] * w.data[((o * C + c) * kh + i) * kw + j];
+              }
+          const at = ((n * O + o) * OH + oy) * OW + ox;
+          out[at] = post(acc, at);
+        }
+  return { shape: [N, O, OH, OW], data: out };
+}
+
+const relu = (v: number) => (v < 0 ? 0 : v);
+
+describe('layerNorm + residual', () => {
+  for (const n of [1, 7, 33, 384]) {
+    test(`layerNorm(x + y) over rows of ${n} is one layerNorm call`, () => {
+      const w = rand([n], 3), b = rand([n], 4);
+      const f = (x: tj.Tensor, y: tj.Tensor) => tj.layerNorm(tj.add(x, y), [n], w, b, 1e-5);
+      const c = compileNative((x, y) => f(x as tj.Tensor, y as tj.Tensor));
+      const x = rand([5, 3, n], 1), y = rand([5, 3, n], 2);
+      const got = c(x, y) as tj.Tensor;
+      expect(kernelsOf(c)).toEqual(['layerNorm+add']);
+      expectClose(got, toRef(f(x, y)), { rtol: 1e-5, atol: 1e-5 }, 'vs eager');
+      expectClose(got, layerNormAddRef(toRef(x), toRef(y), toRef(w), toRef(b)), { rtol: 1e-4, atol: 1e-4 }, 'vs float64');
+    });
+  }
+
+  test('a residual broadcast over leading dims, either operand order, no weight', () => {
+    const f = (x: tj.Tensor, y: tj.Tensor) => tj.layerNorm(tj.add(y, x), [33]);
+    const c = compileNative((x, y) => f(x as tj.Tensor, y as tj.Tensor));
+    const x = rand([4, 6, 33], 5), y = rand([33], 6);
+    const got = c(x, y) as tj.Tensor;
+    expect(kernelsOf(c)).toEqual(['layerNorm+add']);
+    expectClose(got, toRef(f(x, y)), { rtol: 1e-5, atol: 1e-5 });
+    expectClose(got, layerNormAddRef(toRef(x), toRef(y), null, null), { rtol: 1e-4, atol: 1e-4 });
+  });
+
+  test('non-contiguous operands (transposed and sliced views) take the gather path', () => {
+    const f = (x: tj.Tensor, y: tj.Tensor) => tj.layerNorm(tj.add(x, y), [7]);
+    const c = compileNative((x, y) => f(x as tj.Tensor, y as tj.Tensor));
+    const x = makeTensor(randomValues(9 * 7, 7), [9, 7], 'float32', 'transposed');
+    const y = makeTensor(randomValues(9 * 7, 8), [9, 7], 'float32', 'sliced');
+    const got = c(x, y) as tj.Tensor;
+    expectClose(got, layerNormAddRef(toRef(x), toRef(y), null, null), { rtol: 1e-4, atol: 1e-4 });
+  });
+
+  test('a sum with a second reader is not fused and stays correct', () => {
+    const f = (x: tj.Tensor, y: tj.Tensor) => {
+      const s = tj.add(x, y);
+      return [tj.layerNorm(s, [33]), tj.mul(s, 2)];
+    };
+    const c = compileNative((x, y) => f(x as tj.Tensor, y as tj.Tensor));
+    const x = rand([8, 33], 9), y = rand([8, 33], 10);
+    const [got, twice] = c(x, y) as tj.Tensor[];
+    expect(kernelsOf(c)).not.toContain('layerNorm+add');
+    expect(kernelsOf(c)).toContain('layerNorm');
+    expectClose(got, layerNormAddRef(toRef(x), toRef(y), null, null), { rtol: 1e-4, atol: 1e-4 });
+    expectClose(twice, toRef(f(x, y)[1]));
+  });
+
+  test('a sum that is also a program output is not fused', () => {
+    const f = (x: tj.Tensor, y: tj.Tensor) => {
+      const s = tj.add(x, y);
+      return [tj.layerNorm(s, [7]), s];
+    };
+    const c = compileNative((x, y) => f(x as tj.Tensor, y as tj.Tensor));
+    const x = rand([3, 7], 11), y = rand([3, 7], 12);
+    const [got, s] = c(x, y) as tj.Tensor[];
+    expect(kernelsOf(c)).not.toContain('layerNorm+add');
+    expectClose(got, layerNormAddRef(toRef(x), toRef(y), null, null), { rtol: 1e-4, atol: 1e-4 });
+    expectClose(s, toRef(tj.add(x, y)));
+  });
+});
+
+describe('softmax prologue', () => {
+  for (const n of [1, 7, 33, 384]) {
+    test(`softmax(x * 0.125 + mask) with a broadcast mask over rows of ${n} is one softmax call`, () => {
+      const f = (x: tj.Tensor, m: tj.Tensor) => tj.softmax(tj.add(tj.mul(x, 0.125), m), -1);
+      const c = compileNative((x, m) => f(x as tj.Tensor, m as tj.Tensor));
+      const x = rand([2, 3, 5, n], 1, -20, 20), m = rand([2, 1, 1, n], 2, -5, 0);
+      const got = c(x, m) as tj.Tensor;
+      expect(kernelsOf(c)).toEqual(['softmax+mul+add']);
+      expectClose(got, toRef(f(x, m)), { rtol: 1e-6, atol: 1e-7 }, 'vs eager');
+      expectClose(got, softmaxRef(toRef(x), 0.125, toRef(m)), { rtol: 1e-5, atol: 1e-6 }, 'vs float64');
+    });
+  }
+
+  test('softmax(x + mask) and softmax(x * s) alone', () => {
+    const fa = (x: tj.Tensor, m: tj.Tensor) => tj.softmax(tj.add(m, x), -1);
+    const fm = (x: tj.Tensor) => tj.softmax(tj.mul(x, 0.5), 1);
+    const ca = compileNative((x, m) => fa(x as tj.Tensor, m as tj.Tensor));
+    const cm = compileNative((x) => fm(x as tj.Tensor));
+    const x = rand([6, 33], 3, -10, 10), m = rand([6, 1], 4);
+    const ga = ca(x, m) as tj.Tensor, gm = cm(x) as tj.Tensor;
+    expect(kernelsOf(ca)).toEqual(['softmax+add']);
+    expect(kernelsOf(cm)).toEqual(['softmax+mul']);
+    expectClose(ga, softmaxRef(toRef(x), 1, toRef(m)), { rtol: 1e-5, atol: 1e-6 });
+    expectClose(gm, softmaxRef(toRef(x), 0.5, null), { rtol: 1e-5, atol: 1e-6 });
+  });
+
+  test('rows masked to all -inf give NaN as eager; partly masked rows ignore the masked entries', () => {
+    const f = (x: tj.Tensor, m: tj.Tensor) => tj.softmax(tj.add(tj.mul(x, 0.125), m), -1);
+    const c = compileNative((x, m) => f(x as tj.Tensor, m as tj.Tensor));
+    const n = 33;
+    const maskValues = Array.from({ length: 4 * n }, (_, i) => (Math.floor(i / n) === 1 || (Math.floor(i / n) === 2 && i % 3 === 0) ? -Infinity : 0));
+    const x = rand([2, 4, n], 5, -10, 10), m = makeTensor(maskValues, [4, n]);
+    const got = c(x, m) as tj.Tensor;
+    expect(kernelsOf(c)).toEqual(['softmax+mul+add']);
+    const eager = toRef(f(x, m));
+    expect(Number.isNaN(eager.data[n])).toBe(true);
+    expectClose(got, eager, { rtol: 1e-6, atol: 1e-7 });
+    expectClose(got, softmaxRef(toRef(x), 0.125, toRef(m)), { rtol: 1e-5, atol: 1e-6 });
+  });
+
+  test('softmax over a non-last dim and a transposed input with a prologue', () => {
+    const f = (x: tj.Tensor, m: tj.Tensor) => tj.softmax(tj.add(tj.mul(x, 3), m), 0);
+    const c = compileNative((x, m) => f(x as tj.Tensor, m as tj.Tensor));
+    const x = makeTensor(randomValues(7 * 33, 6), [7, 33], 'float32', 'transposed'), m = rand([7, 1], 7);
+    const got = c(x, m) as tj.Tensor;
+    expect(kernelsOf(c)).toEqual(['softmax+mul+add']);
+    expectClose(got, toRef(f(x, m)), { rtol: 1e-6, atol: 1e-7 });
+  });
+
+  test('an intermediate with a second reader is not fused and stays correct', () => {
+    const f = (x: tj.Tensor, m: tj.Tensor) => {
+      const s = tj.mul(x, 0.125);
+      return [tj.softmax(tj.add(s, m), -1), tj.sum(s, -1)];
+    };
+    const c = compileNative((x, m) => f(x as tj.Tensor, m as tj.Tensor));
+    const x = rand([4, 33], 8), m = rand([33], 9);
+    const [got, sum] = c(x, m) as tj.Tensor[];
+    expect(kernelsOf(c)).toContain('softmax+add'); // the scale has another reader: only the mask is folded
+    expectClose(got, softmaxRef(toRef(x), 0.125, toRef(m)), { rtol: 1e-5, atol: 1e-6 });
+    expectClose(sum, toRef(f(x, m)[1]), { rtol: 1e-5, atol: 1e-5 });
+  });
+
+  test('logSoftmax takes the same prologue', () => {
+    const f = (x: tj.Tensor) => tj.logSoftmax(tj.mul(x, 0.25), -1);
+    const c = compileNative((x) => f(x as tj.Tensor));
+    const x = rand([3, 7], 10, -10, 10);
+    const got = c(x) as tj.Tensor;
+    expect(kernelsOf(c)).toEqual(['logSoftmax+mul']);
+    expectClose(got, toRef(f(x)), { rtol: 1e-6, atol: 1e-6 });
+  });
+});
+
+describe('conv2d epilogues', () => {
+  const w = rand([6, 4, 3, 3], 20, -0.5, 0.5), b = rand([6], 21);
+
+  test('conv2d + relu is one conv2d call', () => {
+    const f = (x: tj.Tensor) => tj.relu(tj.conv2d(x, w, b, { padding: 1 }));
+    const c = compileNative((x) => f(x as tj.Tensor));
+    const x = rand([2, 4, 9, 7], 22);
+    const got = c(x) as tj.Tensor;
+    expect(kernelsOf(c)).toEqual(['conv2d+relu']);
+    expectClose(got, toRef(f(x)), { rtol: 1e-5, atol: 1e-5 }, 'vs eager');
+    expectClose(got, conv2dRef(toRef(x), toRef(w), toRef(b), 1, relu), { rtol: 1e-4, atol: 1e-4 }, 'vs float64');
+  });
+
+  test('relu(conv2d) + residual and relu(conv2d + residual) (ResNet order)', () => {
+    const after = (x: tj.Tensor, r: tj.Tensor) => tj.add(tj.relu(tj.conv2d(x, w, b, { padding: 1 })), r);
+    const before = (x: tj.Tensor, r: tj.Tensor) => tj.relu(tj.add(r, tj.conv2d(x, w, b, { padding: 1 })));
+    const ca = compileNative((x, r) => after(x as tj.Tensor, r as tj.Tensor));
+    const cb = compileNative((x, r) => before(x as tj.Tensor, r as tj.Tensor));
+    const x = rand([2, 4, 9, 33], 23), r = rand([2, 6, 9, 33], 24);
+    const ga = ca(x, r) as tj.Tensor, gb = cb(x, r) as tj.Tensor;
+    expect(kernelsOf(ca)).toEqual(['conv2d+relu+add']);
+    expect(kernelsOf(cb)).toEqual(['conv2d+add+relu']);
+    const xr = toRef(x), wr = toRef(w), br = toRef(b), rr = toRef(r);
+    expectClose(ga, conv2dRef(xr, wr, br, 1, (v, i) => relu(v) + rr.data[i]), { rtol: 1e-4, atol: 1e-4 });
+    expectClose(gb, conv2dRef(xr, wr, br, 1, (v, i) => relu(v + rr.data[i])), { rtol: 1e-4, atol: 1e-4 });
+    expectClose(ga, toRef(after(x, r)), { rtol: 1e-5, atol: 1e-5 });
+    expectClose(gb, toRef(before(x, r)), { rtol: 1e-5, atol: 1e-5 });
+  });
+
+  test('a non-contiguous residual, a 1x1 conv without bias, and gelu', () => {
+    const w1 = rand([5, 4, 1, 1], 25);
+    const f = (x: tj.Tensor, r: tj.Tensor) => tj.gelu(tj.add(tj.conv2d(x, w1), r));
+    const c = compileNative((x, r) => f(x as tj.Tensor, r as tj.Tensor));
+    const x = rand([1, 4, 3, 7], 26);
+    const r = makeTensor(randomValues(5 * 3 * 7, 27), [1, 5, 3, 7], 'float32', 'sliced');
+    const got = c(x, r) as tj.Tensor;
+    expect(kernelsOf(c)).toEqual(['conv2d+add+gelu']);
+    expectClose(got, toRef(f(x, r)), { rtol: 1e-5, atol: 1e-5 });
+  });
+
+  test('a conv output with a second reader keeps its relu separate', () => {
+    const f = (x: tj.Tensor) => {
+      const y = tj.conv2d(x, w, b, { padding: 1 });
+      return [tj.relu(y), tj.sum(y)];
+    };
+    const c = compileNative((x) => f(x as tj.Tensor));
+    const x = rand([1, 4, 5, 5], 28);
+    const [got, s] = c(x) as tj.Tensor[];
+    expect(kernelsOf(c)).toContain('conv2d');
+    expect(kernelsOf(c).some((k) => k.startsWith('conv2d+'))).toBe(false);
+    expectClose(got, conv2dRef(toRef(x), toRef(w), toRef(b), 1, relu), { rtol: 1e-4, atol: 1e-4 });
+    expectClose(s, toRef(f(x)[1]), { rtol: 1e-4, atol: 1e-4 });
+  });
+
+  test('a residual computed after the conv is not absorbed (it would not exist yet)', () => {
+    const f = (x: tj.Tensor, r: tj.Tensor) => tj.add(tj.conv2d(x, w, b, { padding: 1 }), tj.exp(r));
+    const c = compileNative((x, r) => f(x as tj.Tensor, r as tj.Tensor));
+    const x = rand([1, 4, 5, 5], 29), r = rand([1, 6, 5, 5], 30);
+    const got = c(x, r) as tj.Tensor;
+    expectClose(got, toRef(f(x, r)), { rtol: 1e-5, atol: 1e-5 });
+  });
+});
+
+describe('BAD CALL: the new operands are validated by the kernels', () => {
+  // Programs are untrusted: run the kernels directly with wrong prologue/epilogue operands.
+  const exec = (kernel: string, ins: tj.Tensor[], out: tj.Tensor, attrs: number[]) => {
+    const { buffers, meta } = packTensors([...ins, out]);
+    native.exec(kernelId(kernel), buffers, meta, ins.length, Float64Array.from(attrs));
+    return out;
+  };
+  const x = rand([2, 3], 1);
+  const out = () => Tensor.empty([2, 3], 'float32');
+
+  test('layerNorm: a residual that does not broadcast, of the wrong dtype, or missing', () => {
+    expect(() => exec('layerNorm', [x, rand([4], 2)], out(), [1, 1e-5, 0, 0, 1])).toThrow(/layerNorm: residual \[4\]/);
+    expect(() => exec('layerNorm', [x, tj.tensor([1, 2, 3], { dtype: 'int32' })], out(), [1, 1e-5, 0, 0, 1])).toThrow(TypeError);
+    expect(() => exec('layerNorm', [x], out(), [1, 1e-5, 0, 0, 1])).toThrow(RangeError);
+    expect(() => exec('layerNorm', [x, x], out(), [1, 1e-5, 0, 0, 1, 0])).toThrow(RangeError);
+    // a broadcast residual is accepted and normalises x + residual
+    const r = rand([3], 3);
+    expectClose(exec('layerNorm', [x, r], out(), [1, 1e-5, 0, 0, 1]), layerNormAddRef(toRef(x), toRef(r), null, null), { rtol: 1e-4, atol: 1e-4 });
+  });
+
+  test('softmax: a mask that does not broadcast, wrong dtype, wrong operand count', () => {
+    expect(() => exec('softmax', [x, rand([2], 2)], out(), [1, 1, 1])).toThrow(/softmax: mask \[2\]/);
+    expect(() => exec('softmax', [x, tj.tensor([1, 2, 3], { dtype: 'int32' })], out(), [1, 1, 1])).toThrow(TypeError);
+    expect(() => exec('softmax', [x], out(), [1, 1, 1])).toThrow(RangeError);
+    expect(() => exec('softmax', [x, x], out(), [1, 1, 0])).toThrow(RangeError);
+    expect(() => exec('softmax', [x], out(), [1, 1])).toThrow(RangeError);
+    expectClose(exec('softmax', [x], out(), [1, 2, 0]), softmaxRef(toRef(x), 2, null), { rtol: 1e-5, atol: 1e-6 });
+  });
+
+  test('conv2d: bad epilogue codes and residuals', () => {
+    const cx = rand([1, 2, 4, 4], 4), cw = rand([3, 2, 3, 3], 5), res = rand([1, 3, 2, 2], 6);
+    const cout = () => Tensor.empty([1, 3, 2, 2], 'float32');
+    const geo = [1, 1, 0, 0, 0, 0, 1, 1, 1, 0];
+    expect(() => exec('conv2d', [cx, cw], cout(), [...geo, 7, 0])).toThrow(RangeError);
+    expect(() => exec('conv2d', [cx, cw], cout(), [...geo, -1, 0])).toThrow(RangeError);
+    expect(() => exec('conv2d', [cx, cw, res], cout(), [...geo, 1, 3])).toThrow(RangeError);
+    expect(() => exec('conv2d', [cx, cw], cout(), [...geo, 1, 1])).toThrow(RangeError);
+    expect(() => exec('conv2d', [cx, cw], cout(), [...geo, 1])).toThrow(RangeError);
+    expect(() => exec('conv2d', [cx, cw, rand([1, 3, 2, 3], 7)], cout(), [...geo, 0, 1])).toThrow(/conv2d: residual/);
+    expect(() => exec('conv2d', [cx, cw, tj.zeros([1, 3, 2, 2], { dtype: 'int32' })], cout(), [...geo, 0, 1])).toThrow(TypeError);
+    const plain = toRef(exec('conv2d', [cx, cw], cout(), geo)), rr = toRef(res);
+    expectClose(exec('conv2d', [cx, cw, res], cout(), [...geo, 1, 2]), { shape: plain.shape, data: plain.data.map((v, i) => relu(v + rr.data[i])) }, { rtol: 1e-5, atol: 1e-5 });
+  });
+});
