@@ -144,14 +144,34 @@ class Rewriter {
   }
   std::string name(int kernelId) const { return KernelRegistry::instance().names()[kernelId]; }
 
-  // layerNorm(a + b) -> layerNorm(a, .., residual b).
+  // The add writing t, which other instructions also read, when the layerNorm at li can
+  // write t as its second output instead: nothing between the two touches t's buffer.
+  int sharedAdd(int t, int li) const {
+    const Value& tv = p_.values[t];
+    if ((tv.kind != ValueKind::Temp && tv.kind != ValueKind::Output) || uses_.writers[t] != 1) return -1;
+    const int ai = producer_[t];
+    if (ai < 0 || ai >= li || removed_[ai]) return -1;
+    for (int j = ai + 1; j < li; ++j) {
+      if (removed_[j]) continue;
+      for (int v : p_.instrs[j].inputs)
+        if (p_.rootOf(v) == t) return -1;
+      for (int v : p_.instrs[j].outputs)
+        if (p_.rootOf(v) == t) return -1;
+    }
+    return ai;
+  }
+
+  // layerNorm(a + b) -> layerNorm(a, .., residual b); when a + b has other readers, the
+  // layerNorm also writes it (second output, label "+sum").
   void fuseLayerNorm(int li) {
     Instr& ln = p_.instrs[li];
     if (ln.attrs.size() != 4 || ln.outputs.size() != 1 || ln.inputs.empty()) return;
     const int t = ln.inputs[0];
     for (size_t k = 1; k < ln.inputs.size(); ++k)
       if (ln.inputs[k] == t) return;
-    const int ai = privateProducer(t, li);
+    int ai = privateProducer(t, li);
+    const bool storeSum = ai < 0;
+    if (storeSum) ai = sharedAdd(t, li);
     if (ai < 0 || !isTensorAdd(p_, p_.instrs[ai])) return;
     const Instr& add = p_.instrs[ai];
     const Value& sum = p_.values[t];
@@ -160,10 +180,12 @@ class Rewriter {
     if (!sameShape(p_.values[full], sum) || !broadcastsTo(p_.values[res], sum)) return;
     for (int v : {full, res})
       if (!unchangedBetween(v, ai, li) || aliases(v, ln.outputs[0])) return;
+    if (storeSum && (aliases(full, t) || aliases(res, t) || aliases(ln.outputs[0], t))) return;
     ln.inputs[0] = full;
     ln.inputs.push_back(res);
     ln.attrs.push_back(1);
-    ln.label = "layerNorm+add";
+    if (storeSum) ln.outputs.push_back(t);
+    ln.label = storeSum ? "layerNorm+add+sum" : "layerNorm+add";
     removed_[ai] = true;
     ++absorbed_;
   }

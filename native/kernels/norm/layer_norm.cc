@@ -3,10 +3,12 @@
 // residual broadcastable to x, any strides);
 // attrs: [k (number of normalised trailing dims, >= 1), eps, hasWeight (0/1), hasBias (0/1),
 //         hasResidual (0/1, optional, default 0)].
-// output 0: float32, x's shape, any strides.
+// output 0: float32, x's shape, any strides; output 1 (hasResidual only, optional): the
+// sum x + residual, float32, x's shape, any strides.
 // With hasResidual the kernel normalises x + residual (graph pass reduction_fusion.cc
 // folds a residual add into its layerNorm): each row's sum is formed in the output
 // row (or the gather buffer) and normalised there, so it never round-trips memory.
+// When the sum has other readers (pre-norm transformers) it is also stored, as output 1.
 //
 // Each row (the trailing block of N elements) is normalised by layerNormRow
 // (layer_norm_row.h: two-pass moments, deterministic order, independent of the
@@ -75,10 +77,10 @@ inline void addRow(const float* a, const float* b, float* dst, int64_t n) {
 }
 
 void layerNormKernel(const KernelArgs& a) {
-  if (a.numOutputs != 1 || (a.numAttrs != 4 && a.numAttrs != 5) || a.numInputs < 1)
+  if (a.numOutputs < 1 || a.numOutputs > 2 || (a.numAttrs != 4 && a.numAttrs != 5) || a.numInputs < 1)
     throwRangeError(
-        "layerNorm: expected inputs [x, weight?, bias?, residual?], 1 output and attrs [k, eps, hasWeight, hasBias, "
-        "hasResidual?]");
+        "layerNorm: expected inputs [x, weight?, bias?, residual?], outputs [y, sum?] and attrs [k, eps, hasWeight, "
+        "hasBias, hasResidual?]");
   const TensorView& x = a.in(0);
   TensorView& out = a.out(0);
   const int k = static_cast<int>(a.intAttr(0));
@@ -96,6 +98,15 @@ void layerNormKernel(const KernelArgs& a) {
       throwTypeError(std::string("layerNorm: input ") + std::to_string(i) + " has dtype " + dtypeName(a.in(i).dtype) +
                      ", expected float32");
   if (out.dtype != DType::Float32) throwTypeError("layerNorm: output must be float32");
+  const bool storeSum = a.numOutputs == 2;
+  if (storeSum) {
+    const TensorView& sumOut = a.out(1);
+    if (!hasR) throwRangeError("layerNorm: a second output (the sum) needs hasResidual");
+    bool fits = sumOut.ndim == x.ndim;
+    for (int d = 0; fits && d < x.ndim; ++d) fits = sumOut.shape[d] == x.shape[d];
+    if (!fits) throwRangeError("layerNorm: sum output " + sumOut.shapeString() + " does not match input " + x.shapeString());
+    if (sumOut.dtype != DType::Float32) throwTypeError("layerNorm: sum output must be float32");
+  }
 
   int64_t n = 1;
   for (int d = x.ndim - k; d < x.ndim; ++d) n *= x.shape[d];
@@ -122,13 +133,16 @@ void layerNormKernel(const KernelArgs& a) {
   if (x.numel() == 0) return;
 
   const int lead = x.ndim - k;
-  TensorView xr = x, orow = out, rrow = res;
-  xr.ndim = orow.ndim = rrow.ndim = lead;
-  const TensorView* views[3] = {&orow, &xr, &rrow};
-  StridedLoop<3> loop(views, lead, x.shape);
-  const int64_t os = loop.innerStride(0), is = loop.innerStride(1), rs = loop.innerStride(2);
-  const bool direct = trailingContiguous(x, k) && trailingContiguous(out, k) && (!hasR || trailingContiguous(res, k));
-  const DimWalk xWalk = trailingWalk(x, k), oWalk = trailingWalk(out, k), rWalk = trailingWalk(res, k);
+  const TensorView& sumOut = storeSum ? a.out(1) : out;
+  TensorView xr = x, orow = out, rrow = res, srow = sumOut;
+  xr.ndim = orow.ndim = rrow.ndim = srow.ndim = lead;
+  const TensorView* views[4] = {&orow, &xr, &rrow, &srow};
+  StridedLoop<4> loop(views, lead, x.shape);
+  const int64_t os = loop.innerStride(0), is = loop.innerStride(1), rs = loop.innerStride(2), ss = loop.innerStride(3);
+  const bool direct = trailingContiguous(x, k) && trailingContiguous(out, k) && (!hasR || trailingContiguous(res, k)) &&
+                      (!storeSum || trailingContiguous(sumOut, k));
+  const DimWalk xWalk = trailingWalk(x, k), oWalk = trailingWalk(out, k), rWalk = trailingWalk(res, k),
+                sWalk = trailingWalk(sumOut, k);
   const float* w = params[0];
   const float* b = params[1];
 
@@ -142,10 +156,12 @@ void layerNormKernel(const KernelArgs& a) {
         const float* in = reinterpret_cast<const float*>(p[1]) + i * is;
         float* o = reinterpret_cast<float*>(p[0]) + i * os;
         const float* rin = reinterpret_cast<const float*>(p[2]) + i * rs;
+        float* so = reinterpret_cast<float*>(p[3]) + i * ss;
         if (direct) {
           if (hasR) {
-            addRow(in, rin, o, n);  // the sum lives in o, normalised in place
-            norm_row::layerNormRow<Vec>(o, o, n, w, b, eps);
+            float* sum = storeSum ? so : o;  // else the sum lives in o, normalised in place
+            addRow(in, rin, sum, n);
+            norm_row::layerNormRow<Vec>(sum, o, n, w, b, eps);
           } else {
             norm_row::layerNormRow<Vec>(in, o, n, w, b, eps);
           }
@@ -157,6 +173,10 @@ void layerNormKernel(const KernelArgs& a) {
         if (hasR)
           rWalk.runs(0, n, [&](int64_t off, int64_t lin, int64_t len) {
             for (int64_t j = 0; j < len; ++j) tmp[lin + j] += rin[off + j * rWalk.innerStride()];
+          });
+        if (storeSum)
+          sWalk.runs(0, n, [&](int64_t off, int64_t lin, int64_t len) {
+            for (int64_t j = 0; j < len; ++j) so[off + j * sWalk.innerStride()] = tmp[lin + j];
           });
         norm_row::layerNormRow<Vec>(tmp, tmp, n, w, b, eps);
         oWalk.runs(0, n, [&](int64_t off, int64_t lin, int64_t len) {

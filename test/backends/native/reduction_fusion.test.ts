@@ -122,31 +122,47 @@ describe('layerNorm + residual', () => {
     expectClose(got, layerNormAddRef(toRef(x), toRef(y), null, null), { rtol: 1e-4, atol: 1e-4 });
   });
 
-  test('a sum with a second reader is not fused and stays correct', () => {
+  test('a sum with a later second reader is also written by the layerNorm (pre-norm residual stream)', () => {
+    const w = rand([33], 13);
     const f = (x: tj.Tensor, y: tj.Tensor) => {
       const s = tj.add(x, y);
-      return [tj.layerNorm(s, [33]), tj.mul(s, 2)];
+      return [tj.layerNorm(s, [33], w, null, 1e-5), tj.mul(s, 2)];
     };
     const c = compileNative((x, y) => f(x as tj.Tensor, y as tj.Tensor));
-    const x = rand([8, 33], 9), y = rand([8, 33], 10);
+    const x = rand([8, 33], 9), y = rand([33], 10);
     const [got, twice] = c(x, y) as tj.Tensor[];
-    expect(kernelsOf(c)).not.toContain('layerNorm+add');
-    expect(kernelsOf(c)).toContain('layerNorm');
-    expectClose(got, layerNormAddRef(toRef(x), toRef(y), null, null), { rtol: 1e-4, atol: 1e-4 });
+    expect(kernelsOf(c)).toEqual(['layerNorm+add+sum', 'mul']);
+    expectClose(got, layerNormAddRef(toRef(x), toRef(y), toRef(w), null), { rtol: 1e-4, atol: 1e-4 });
     expectClose(twice, toRef(f(x, y)[1]));
   });
 
-  test('a sum that is also a program output is not fused', () => {
+  test('a sum that is also a program output is written by the layerNorm too', () => {
     const f = (x: tj.Tensor, y: tj.Tensor) => {
       const s = tj.add(x, y);
       return [tj.layerNorm(s, [7]), s];
     };
     const c = compileNative((x, y) => f(x as tj.Tensor, y as tj.Tensor));
-    const x = rand([3, 7], 11), y = rand([3, 7], 12);
+    const x = makeTensor(randomValues(3 * 7, 11), [3, 7], 'float32', 'transposed'), y = rand([3, 7], 12);
     const [got, s] = c(x, y) as tj.Tensor[];
-    expect(kernelsOf(c)).not.toContain('layerNorm+add');
+    expect(kernelsOf(c)).toEqual(['layerNorm+add+sum']);
     expectClose(got, layerNormAddRef(toRef(x), toRef(y), null, null), { rtol: 1e-4, atol: 1e-4 });
-    expectClose(s, toRef(tj.add(x, y)));
+    expect(toRef(s).data).toEqual(toRef(tj.add(x, y)).data);
+  });
+
+  test('a sum read between the add and the layerNorm is not fused and stays correct', () => {
+    const f = (x: tj.Tensor, y: tj.Tensor) => {
+      const s = tj.add(x, y);
+      const m = tj.sum(s, -1);
+      return [tj.layerNorm(s, [33]), m];
+    };
+    const c = compileNative((x, y) => f(x as tj.Tensor, y as tj.Tensor));
+    const x = rand([8, 33], 14), y = rand([8, 33], 15);
+    const [got, m] = c(x, y) as tj.Tensor[];
+    const kernels = kernelsOf(c);
+    expect(kernels.some((k) => k.startsWith('layerNorm+'))).toBe(false);
+    expect(kernels).toContain('layerNorm');
+    expectClose(got, layerNormAddRef(toRef(x), toRef(y), null, null), { rtol: 1e-4, atol: 1e-4 });
+    expectClose(m, toRef(f(x, y)[1]), { rtol: 1e-5, atol: 1e-5 });
   });
 });
 
@@ -300,6 +316,14 @@ describe('BAD CALL: the new operands are validated by the kernels', () => {
     expect(() => exec('layerNorm', [x, tj.tensor([1, 2, 3], { dtype: 'int32' })], out(), [1, 1e-5, 0, 0, 1])).toThrow(TypeError);
     expect(() => exec('layerNorm', [x], out(), [1, 1e-5, 0, 0, 1])).toThrow(RangeError);
     expect(() => exec('layerNorm', [x, x], out(), [1, 1e-5, 0, 0, 1, 0])).toThrow(RangeError);
+    // a second output (the sum) needs a residual and x's shape
+    const execOuts = (ins: tj.Tensor[], outs: tj.Tensor[], attrs: number[]) => {
+      const { buffers, meta } = packTensors([...ins, ...outs]);
+      native.exec(kernelId('layerNorm'), buffers, meta, ins.length, Float64Array.from(attrs));
+    };
+    expect(() => execOuts([x], [out(), out()], [1, 1e-5, 0, 0])).toThrow(/needs hasResidual/);
+    expect(() => execOuts([x, x], [out(), Tensor.empty([3, 2], 'float32')], [1, 1e-5, 0, 0, 1])).toThrow(/layerNorm: sum output \[3, 2\]/);
+    expect(() => execOuts([x, x], [out(), out(), out()], [1, 1e-5, 0, 0, 1])).toThrow(RangeError);
     // a broadcast residual is accepted and normalises x + residual
     const r = rand([3], 3);
     expectClose(exec('layerNorm', [x, r], out(), [1, 1e-5, 0, 0, 1]), layerNormAddRef(toRef(x), toRef(r), null, null), { rtol: 1e-4, atol: 1e-4 });
