@@ -278,6 +278,30 @@ describe('conv2d epilogues', () => {
     expectClose(got, toRef(f(x, r)), { rtol: 1e-5, atol: 1e-5 });
   });
 
+  test('grouped, depthwise, unbatched and GEMV-shaped convs with a residual in both orders', () => {
+    const cases: { x: number[]; w: number[]; groups: number; pad: number }[] = [
+      { x: [2, 4, 6, 5], w: [6, 2, 3, 3], groups: 2, pad: 1 }, // Og = 3
+      { x: [1, 4, 7, 9], w: [4, 1, 3, 3], groups: 4, pad: 1 }, // depthwise, Og = 1
+      { x: [1, 3, 5, 7], w: [1, 3, 1, 1], groups: 1, pad: 0 }, // one output channel, 1x1: GEMV
+      { x: [3, 1, 1], w: [5, 3, 1, 1], groups: 1, pad: 0 }, // unbatched, one pixel
+    ];
+    for (const [k, cs] of cases.entries()) {
+      const wt = rand(cs.w, 40 + k, -0.5, 0.5), bt = rand([cs.w[0]], 50 + k);
+      const conv = (x: tj.Tensor) => tj.conv2d(x, wt, bt, { padding: cs.pad, groups: cs.groups });
+      const x = rand(cs.x, 60 + k);
+      const r = rand(conv(x).shape, 70 + k);
+      for (const order of ['act-add', 'add-act'] as const) {
+        const f = (xx: tj.Tensor, rr: tj.Tensor) => (order === 'act-add' ? tj.add(tj.relu(conv(xx)), rr) : tj.relu(tj.add(conv(xx), rr)));
+        const c = compileNative((xx, rr) => f(xx as tj.Tensor, rr as tj.Tensor));
+        const got = c(x, r) as tj.Tensor;
+        expect(kernelsOf(c), `case ${k} ${order}`).toEqual([order === 'act-add' ? 'conv2d+relu+add' : 'conv2d+add+relu']);
+        const plain = toRef(conv(x)), rr = toRef(r);
+        const want = { shape: plain.shape, data: plain.data.map((v, i) => (order === 'act-add' ? relu(v) + rr.data[i] : relu(v + rr.data[i]))) };
+        expectClose(got, want, { rtol: 1e-5, atol: 1e-5 }, `case ${k} ${order}`);
+      }
+    }
+  });
+
   test('a conv output with a second reader keeps its relu separate', () => {
     const f = (x: tj.Tensor) => {
       const y = tj.conv2d(x, w, b, { padding: 1 });
