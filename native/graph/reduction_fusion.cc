@@ -63,10 +63,11 @@ bool isTensorAdd(const Program& p, const Instr& in) {
          isF32(p, in.outputs[0]);
 }
 
-// float32 tensor * scalar: inputs (x), attrs [float32, s].
+// float32 tensor * scalar or tensor / scalar: inputs (x), attrs [float32, s].
 bool isScalarMul(const Program& p, const Instr& in) {
   const FusionInfo f = fusionOf(in);
-  return !in.run && f.form == static_cast<int>(FusionForm::Binary) && static_cast<VmOp>(f.vmOp) == VmOp::Mul &&
+  const VmOp op = static_cast<VmOp>(f.vmOp);
+  return !in.run && f.form == static_cast<int>(FusionForm::Binary) && (op == VmOp::Mul || op == VmOp::Div) &&
          in.inputs.size() == 1 && in.outputs.size() == 1 && in.attrs.size() == 2 &&
          in.attrs[0] == static_cast<double>(DType::Float32) && isF32(p, in.inputs[0]) && isF32(p, in.outputs[0]) &&
          sameShape(p.values[in.inputs[0]], p.values[in.outputs[0]]);
@@ -190,7 +191,7 @@ class Rewriter {
     ++absorbed_;
   }
 
-  // softmax(x * s + mask) -> softmax(x, mask) with attrs [dim, s, 1].
+  // softmax(x * s + mask) -> softmax(x, mask) with attrs [dim, s, 1]; x / s adds attr divide = 1.
   void fuseSoftmax(int si) {
     Instr& sm = p_.instrs[si];
     if (sm.attrs.size() != 1 || sm.inputs.size() != 1 || sm.outputs.size() != 1) return;
@@ -243,7 +244,9 @@ class Rewriter {
     if (mask >= 0) sm.inputs.push_back(mask);
     sm.attrs.push_back(scale);
     sm.attrs.push_back(mask >= 0 ? 1 : 0);
-    sm.label = name(sm.kernelId) + (mulAt >= 0 ? "+mul" : "") + (addAt >= 0 ? "+add" : "");
+    const bool divide = mulAt >= 0 && static_cast<VmOp>(fusionOf(p_.instrs[mulAt]).vmOp) == VmOp::Div;
+    if (divide) sm.attrs.push_back(1);
+    sm.label = name(sm.kernelId) + (mulAt >= 0 ? (divide ? "+div" : "+mul") : "") + (addAt >= 0 ? "+add" : "");
     for (int r : {mulAt, addAt})
       if (r >= 0) {
         removed_[r] = true;

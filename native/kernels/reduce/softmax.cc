@@ -1,7 +1,8 @@
 // "softmax" and "logSoftmax" along one dim.
 // attrs: [dim] (normalised; 0 for a 0-d input, which is one row of length 1),
-//        optionally followed by [scale, hasMask (0/1)]: a prologue that runs the
-//        softmax of x * scale (+ mask) instead of x (graph pass reduction_fusion.cc).
+//        optionally followed by [scale, hasMask (0/1)] or [scale, hasMask, divide (0/1)]:
+//        a prologue that runs the softmax of x * scale (x / scale with divide) (+ mask)
+//        instead of x (graph pass reduction_fusion.cc).
 // Input 0 float32, any strides; input 1 (hasMask only) float32 broadcastable to x;
 // output 0 float32 of the same shape, any strides.
 //
@@ -79,26 +80,33 @@ void longRow(const float* in, float* out, int64_t n) {
   });
 }
 
-// out[i] = x[i] * s (+ m[i] when m): the prologue, rounded as the separate mul and add.
-inline void prologueRow(const float* x, const float* m, int64_t ms, float* out, int64_t n, float s) {
+// x * s, or x / s: the scale step of the prologue, rounded as the unfused op.
+struct Scale {
+  float s = 1.f;
+  bool divide = false;
+  float one(float x) const { return divide ? x / s : x * s; }
+  Vec::Reg vec(Vec::Reg x) const { return divide ? Vec::div(x, Vec::set1(s)) : Vec::mul(x, Vec::set1(s)); }
+};
+
+// out[i] = scale(x[i]) (+ m[i] when m): the prologue, rounded as the separate ops.
+inline void prologueRow(const float* x, const float* m, int64_t ms, float* out, int64_t n, Scale scale) {
   constexpr int64_t L = Vec::kLanes;
-  const auto vs = Vec::set1(s);
   if (m && ms != 1) {
     for (int64_t i = 0; i < n; ++i) {
-      const float t = x[i] * s;  // two roundings, as mul then add
+      const float t = scale.one(x[i]);  // two roundings, as the scale op then add
       out[i] = t + m[i * ms];
     }
     return;
   }
   int64_t i = 0;
   for (; i + L <= n; i += L) {
-    auto t = Vec::mul(Vec::load(x + i), vs);
+    auto t = scale.vec(Vec::load(x + i));
     if (m) t = Vec::add(t, Vec::load(m + i));
     Vec::store(out + i, t);
   }
   if (i < n) {
     const int r = static_cast<int>(n - i);
-    auto t = Vec::mul(Vec::loadPartial(x + i, r), vs);
+    auto t = scale.vec(Vec::loadPartial(x + i, r));
     if (m) t = Vec::add(t, Vec::loadPartial(m + i, r));
     Vec::storePartial(out + i, t, r);
   }
@@ -119,7 +127,7 @@ TensorView rowStarts(const TensorView& t, int64_t dim) {
 // Rows with unit stride along dim in x and out: prologue into the output row, then the
 // row function in place while the row is in cache.
 template <bool kLog>
-void fusedPrologueRows(const TensorView& x, const TensorView* mask, TensorView& out, int64_t dim, int64_t n, float s) {
+void fusedPrologueRows(const TensorView& x, const TensorView* mask, TensorView& out, int64_t dim, int64_t n, Scale s) {
   TensorView xr = rowStarts(x, dim), orow = rowStarts(out, dim), mrow = rowStarts(mask ? *mask : x, dim);
   const TensorView* views[3] = {&orow, &xr, &mrow};
   StridedLoop<3> loop(views, orow.ndim, orow.shape);
@@ -139,7 +147,7 @@ void fusedPrologueRows(const TensorView& x, const TensorView* mask, TensorView& 
 }
 
 // out = x * s (+ mask) over the whole tensor, any layouts.
-void writePrologue(const TensorView& x, const TensorView* mask, TensorView& out, float s) {
+void writePrologue(const TensorView& x, const TensorView* mask, TensorView& out, Scale s) {
   const TensorView* views[3] = {&out, &x, mask ? mask : &x};
   StridedLoop<3> loop(views, out.ndim, out.shape);
   const int64_t os = loop.innerStride(0), is = loop.innerStride(1), ms = loop.innerStride(2);
@@ -149,7 +157,7 @@ void writePrologue(const TensorView& x, const TensorView* mask, TensorView& out,
       const float* xi = reinterpret_cast<const float*>(p[1]);
       const float* mi = reinterpret_cast<const float*>(p[2]);
       for (int64_t i = 0; i < cnt; ++i) {
-        const float t = xi[i * is] * s;
+        const float t = s.one(xi[i * is]);
         o[i * os] = mask ? t + mi[i * ms] : t;
       }
     });
@@ -159,14 +167,15 @@ void writePrologue(const TensorView& x, const TensorView* mask, TensorView& out,
 template <bool kLog>
 void softmaxKernel(const KernelArgs& a) {
   const char* op = kLog ? "logSoftmax" : "softmax";
-  if (a.numOutputs != 1 || (a.numAttrs != 1 && a.numAttrs != 3))
-    throwRangeError(std::string(op) + ": expected 1 output and attrs [dim] or [dim, scale, hasMask]");
-  const bool prologue = a.numAttrs == 3;
+  if (a.numOutputs != 1 || a.numAttrs < 1 || a.numAttrs == 2 || a.numAttrs > 4)
+    throwRangeError(std::string(op) + ": expected 1 output and attrs [dim] or [dim, scale, hasMask, divide?]");
+  const bool prologue = a.numAttrs >= 3;
   const bool hasMask = prologue && a.attr(2) != 0;
   if (a.numInputs != 1 + int(hasMask))
     throwRangeError(std::string(op) + ": expected " + std::to_string(1 + int(hasMask)) + " inputs (x" +
                     (hasMask ? ", mask)" : ")") + ", got " + std::to_string(a.numInputs));
-  const float scale = prologue ? static_cast<float>(a.attr(1)) : 1.f;
+  Scale scale;
+  if (prologue) scale = Scale{static_cast<float>(a.attr(1)), a.numAttrs == 4 && a.attr(3) != 0};
   const TensorView& x0 = a.in(0);
   TensorView& out = a.out(0);
   // Without a prologue `x` is the input; with one it becomes the output once the

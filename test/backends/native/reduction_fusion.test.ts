@@ -192,6 +192,20 @@ describe('softmax prologue', () => {
     expectClose(gm, softmaxRef(toRef(x), 0.5, null), { rtol: 1e-5, atol: 1e-6 });
   });
 
+  test('softmax(x / s + mask) divides exactly as eager (attention written with div)', () => {
+    const f = (x: tj.Tensor, m: tj.Tensor) => tj.softmax(tj.add(tj.div(x, 3), m), -1);
+    const g = (x: tj.Tensor) => tj.softmax(tj.div(x, 0.3), -1);
+    const cf = compileNative((x, m) => f(x as tj.Tensor, m as tj.Tensor));
+    const cg = compileNative((x) => g(x as tj.Tensor));
+    const x = rand([3, 4, 33], 11, -10, 10), m = rand([4, 33], 12);
+    const gf = cf(x, m) as tj.Tensor, gg = cg(x) as tj.Tensor;
+    expect(kernelsOf(cf)).toEqual(['softmax+div+add']);
+    expect(kernelsOf(cg)).toEqual(['softmax+div']);
+    expectClose(gf, toRef(f(x, m)), { rtol: 1e-6, atol: 1e-7 });
+    expectClose(gg, toRef(g(x)), { rtol: 1e-6, atol: 1e-7 });
+    expectClose(gf, softmaxRef(toRef(x), 1 / 3, toRef(m)), { rtol: 1e-5, atol: 1e-6 });
+  });
+
   test('rows masked to all -inf give NaN as eager; partly masked rows ignore the masked entries', () => {
     const f = (x: tj.Tensor, m: tj.Tensor) => tj.softmax(tj.add(tj.mul(x, 0.125), m), -1);
     const c = compileNative((x, m) => f(x as tj.Tensor, m as tj.Tensor));
@@ -359,6 +373,8 @@ describe('BAD CALL: the new operands are validated by the kernels', () => {
     expect(() => exec('softmax', [x], out(), [1, 1, 1])).toThrow(RangeError);
     expect(() => exec('softmax', [x, x], out(), [1, 1, 0])).toThrow(RangeError);
     expect(() => exec('softmax', [x], out(), [1, 1])).toThrow(RangeError);
+    expect(() => exec('softmax', [x], out(), [1, 1, 0, 1, 0])).toThrow(RangeError);
+    expectClose(exec('softmax', [x], out(), [1, 4, 0, 1]), softmaxRef(toRef(x), 0.25, null), { rtol: 1e-5, atol: 1e-6 });
     expectClose(exec('softmax', [x], out(), [1, 2, 0]), softmaxRef(toRef(x), 2, null), { rtol: 1e-5, atol: 1e-6 });
   });
 
