@@ -34,7 +34,7 @@ describe('large buffer reuse', () => {
 
   test('10,000 large create/dispose iterations keep liveBytes at baseline', () => {
     const before = tj.memory().liveBytes;
-    for (let i = 0; i < 10_000; i++) tj.empty([BIG / 4 + (i % 3)]).dispose();
+    for (let i = 0; i < 10_000; i++) tj.zeros([BIG / 4 + (i % 3)]).dispose();
     expect(tj.memory().liveBytes).toBe(before);
   });
 
