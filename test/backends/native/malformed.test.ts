@@ -12,6 +12,7 @@ import { lowerGraph } from '../../../lib/backends/native/lower';
 import { PROGRAM_MAGIC, PROGRAM_VERSION } from '../../../lib/backends/native/program';
 import { kernelId, native } from '../../../lib/native';
 import { Tensor, packTensors } from '../../../lib/tensor';
+import { rng } from '../../helpers/reference';
 
 interface NativeExecutable {
   run(buffers: ArrayBuffer[], meta: Float64Array): ArrayBuffer[];
@@ -23,18 +24,6 @@ const Executable = (native as unknown as { Executable: ExecutableCtor }).Executa
 // Set TENSORJIT_MALFORMED_TRACE=file to log each variant before it runs (finds the one that crashes).
 const tracePath = process.env.TENSORJIT_MALFORMED_TRACE;
 const trace = (what: string) => { if (tracePath) fs.appendFileSync(tracePath, `${what}\n`); };
-
-/** A deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Base {
   name: string;
