@@ -89,6 +89,7 @@ export const conv2d = defineOp({
     const OH = Math.floor((spanH - dh * (kh - 1) - 1) / sh) + 1;
     const OW = Math.floor((spanW - dw * (kw - 1) - 1) / sw) + 1;
     const shape = batched ? [input.shape[0], O, OH, OW] : [O, OH, OW];
+    // The native graph pass may append an epilogue [activation, residualMode] (conv2d.cc documents it).
     return {
       kernel: 'conv2d',
       inputs: operands,

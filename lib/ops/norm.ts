@@ -33,7 +33,8 @@ function expectParam(arg: 'weight' | 'bias', t: unknown, ns: number[]): Tensor |
  * over the trailing dims given by normalizedShape (biased variance), then scales and shifts.
  * @example tj.layerNorm(tj.tensor([[1, 3]]), [2]).toArray() // [[-0.99999..., 0.99999...]]
  *
- * Kernel 'layerNorm': inputs [x, weight?, bias?], attrs [k, eps, hasWeight, hasBias].
+ * Kernel 'layerNorm': inputs [x, weight?, bias?], attrs [k, eps, hasWeight, hasBias]. The native graph pass
+ * (native/graph/reduction_fusion.cc) may append hasResidual (inputs [..., residual], outputs [y, sum?]).
  */
 export const layerNorm = defineOp({
   name: 'layerNorm',

@@ -163,6 +163,7 @@ function softmaxLike(op: 'softmax' | 'logSoftmax') {
     if (dim === undefined || dim === null) throw new TypeError(`${op}: argument 'dim' is required (no implicit dim)`);
     const d = normalizeDim(op, dim, x.ndim);
     expectDTypeIn(op, x, ['float32']);
+    // attrs [dim]; the native graph pass may append [scale, hasMask, divide?] (a fused x * s + mask prologue).
     return { kernel: op, inputs: [x], attrs: [x.ndim === 0 ? 0 : d], outputs: [{ shape: x.shape.slice(), dtype: 'float32' }] };
   };
 }
