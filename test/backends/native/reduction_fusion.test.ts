@@ -339,6 +339,30 @@ describe('conv2d epilogues', () => {
   });
 });
 
+describe('in a post-norm attention block', () => {
+  test('the scores softmax takes its div and mask, the output layerNorm its residual', () => {
+    const D = 64, H = 4, S = 16, B = 2;
+    const [wq, wk, wv, wo] = [1, 2, 3, 4].map((k) => rand([D, D], k, -0.2, 0.2));
+    const g = rand([D], 5), bb = rand([D], 6);
+    const heads = (t: tj.Tensor) => tj.transpose(tj.reshape(t, [B, S, H, D / H]), 1, 2);
+    const block = (x: tj.Tensor, mask: tj.Tensor) => {
+      const q = heads(tj.linear(x, wq)), k = heads(tj.linear(x, wk)), v = heads(tj.linear(x, wv));
+      const att = tj.softmax(tj.add(tj.div(tj.matmul(q, tj.transpose(k, -2, -1)), Math.sqrt(D / H)), mask), -1);
+      const o = tj.reshape(tj.transpose(tj.matmul(att, v), 1, 2), [B, S, D]);
+      return tj.layerNorm(tj.add(x, tj.linear(o, wo)), [D], g, bb, 1e-5);
+    };
+    const c = compileNative((x, m) => block(x as tj.Tensor, m as tj.Tensor));
+    const maskValues = Array.from({ length: B * S }, (_, i) => (i % S > 11 ? -Infinity : 0));
+    const x = rand([B, S, D], 7), m = makeTensor(maskValues, [B, 1, 1, S]);
+    const got = c(x, m) as tj.Tensor;
+    const kernels = kernelsOf(c);
+    expect(kernels).toContain('softmax+div+add');
+    expect(kernels).toContain('layerNorm+add');
+    expect(kernels.filter((k) => k === 'add' || k === 'div' || k.startsWith('fused['))).toEqual([]);
+    expectClose(got, toRef(block(x, m)), { rtol: 1e-5, atol: 1e-5 });
+  });
+});
+
 describe('BAD CALL: the new operands are validated by the kernels', () => {
   // Programs are untrusted: run the kernels directly with wrong prologue/epilogue operands.
   const exec = (kernel: string, ins: tj.Tensor[], out: tj.Tensor, attrs: number[]) => {
