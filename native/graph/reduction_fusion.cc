@@ -64,7 +64,7 @@ bool isTensorAdd(const Program& p, const Instr& in) {
 }
 
 // float32 tensor * scalar or tensor / scalar: inputs (x), attrs [float32, s].
-bool isScalarMul(const Program& p, const Instr& in) {
+bool isScalarScale(const Program& p, const Instr& in) {
   const FusionInfo f = fusionOf(in);
   const VmOp op = static_cast<VmOp>(f.vmOp);
   return !in.run && f.form == static_cast<int>(FusionForm::Binary) && (op == VmOp::Mul || op == VmOp::Div) &&
@@ -124,7 +124,7 @@ class Rewriter {
     if (i < 0 || i >= reader || removed_[i] || p_.instrs[i].outputs.size() != 1) return -1;
     return i;
   }
-  // Nothing in (from, to) writes v's buffer, and the instruction at `at` does not write it.
+  // No instruction strictly between `from` and `to` writes v's buffer.
   bool unchangedBetween(int v, int from, int to) const {
     const int root = p_.rootOf(v);
     for (int j = from + 1; j < to; ++j)
@@ -204,12 +204,12 @@ class Rewriter {
     if (isTensorAdd(p_, p_.instrs[pi])) {
       addAt = pi;
       const Instr& add = p_.instrs[pi];
-      // The operand with t's shape is x; prefer one made by a private scalar mul.
+      // The operand with t's shape is x; prefer one made by a private scalar mul or div.
       for (int k = 0; k < 2 && x < 0; ++k) {
         const int u = add.inputs[k], other = add.inputs[1 - k];
         if (!sameShape(p_.values[u], tv) || !broadcastsTo(p_.values[other], tv) || u == other) continue;
         const int mi = privateProducer(u, pi);
-        if (mi >= 0 && isScalarMul(p_, p_.instrs[mi])) {
+        if (mi >= 0 && isScalarScale(p_, p_.instrs[mi])) {
           x = u;
           mask = other;
           mulAt = mi;
@@ -229,7 +229,7 @@ class Rewriter {
         scale = p_.instrs[mulAt].attrs[1];
         x = p_.instrs[mulAt].inputs[0];
       }
-    } else if (isScalarMul(p_, p_.instrs[pi])) {
+    } else if (isScalarScale(p_, p_.instrs[pi])) {
       mulAt = pi;
       x = p_.instrs[pi].inputs[0];
       scale = p_.instrs[pi].attrs[1];
