@@ -339,6 +339,25 @@ describe('conv2d epilogues', () => {
   });
 });
 
+describe('empty and 0-d tensors through the fused kernels', () => {
+  test('empty rows, an empty batch and a 0-d softmax', () => {
+    const ln = (x: tj.Tensor, y: tj.Tensor) => tj.layerNorm(tj.add(x, y), [7]);
+    const sm = (x: tj.Tensor, m: tj.Tensor) => tj.softmax(tj.add(tj.mul(x, 2), m), -1);
+    const cl = compileNative((x, y) => ln(x as tj.Tensor, y as tj.Tensor));
+    const cs = compileNative((x, m) => sm(x as tj.Tensor, m as tj.Tensor));
+    expect((cl(rand([0, 7], 1), rand([7], 2)) as tj.Tensor).shape).toEqual([0, 7]);
+    expect(kernelsOf(cl)).toEqual(['layerNorm+add']);
+    expect((cs(rand([3, 0], 1), rand([0], 2)) as tj.Tensor).shape).toEqual([3, 0]);
+    const zero = cs(tj.tensor(5), tj.tensor(-1)) as tj.Tensor;
+    expect(kernelsOf(cs)).toEqual(['softmax+mul+add']);
+    expect(zero.shape).toEqual([]);
+    expect(zero.toArray()).toBe(1);
+    const w = rand([2, 3, 3, 3], 3), cv = (x: tj.Tensor) => tj.relu(tj.conv2d(x, w, null, { padding: 1 }));
+    const cc = compileNative((x) => cv(x as tj.Tensor));
+    expect((cc(rand([0, 3, 4, 4], 4)) as tj.Tensor).shape).toEqual([0, 2, 4, 4]);
+  });
+});
+
 describe('in a post-norm attention block', () => {
   test('the scores softmax takes its div and mask, the output layerNorm its residual', () => {
     const D = 64, H = 4, S = 16, B = 2;
