@@ -113,7 +113,7 @@ void checkOperands(const KernelArgs& args) {
 #else
 #include "kernels/math/vmath.h"
 #include "kernels/pointwise/functors.h"
-#include "kernels/pointwise/pointwise_loop.h"
+#include "kernels/pointwise/pointwise_loop.h"  // kStreamBytes
 namespace tensorjit {
 namespace TJ_ISA_NS {
 namespace {
@@ -213,6 +213,19 @@ void runTernary(VmOp op, float* y, const float* a, const float* b, const float* 
   }
 }
 
+// y[0, n) <- r[0, n) with non-temporal stores where y is vector-aligned (the caller fences).
+inline void streamBlock(float* y, const float* r, int64_t n) {
+  int64_t i = 0;
+  const int64_t misaligned = static_cast<int64_t>((reinterpret_cast<uintptr_t>(y) / sizeof(float)) % V::kLanes);
+  if (misaligned) {
+    const int head = static_cast<int>(std::min<int64_t>(n, V::kLanes - misaligned));
+    V::storePartial(y, V::loadPartial(r, head), head);
+    i = head;
+  }
+  for (; i + V::kLanes <= n; i += V::kLanes) V::storeStream(y + i, V::load(r + i));
+  if (i < n) V::storePartial(y + i, V::loadPartial(r + i, static_cast<int>(n - i)), static_cast<int>(n - i));
+}
+
 // Reads input `in` over output linear range [b, e) into dst (or returns a direct pointer).
 const float* loadBlock(const StridedLoop<1>& loop, const TensorView& in, int64_t b, int64_t e, float* dst) {
   const int64_t n = e - b;
@@ -285,9 +298,7 @@ void fusedPointwiseKernel(const KernelArgs& args) {
           const float* r = regs[in.dst];
           float* y = args.out(in.a).ptr<float>() + b;
           if (stream) {
-            auto full = [&](int64_t i) { return V::load(r + i); };
-            auto partial = [&](int64_t i, int k) { return V::loadPartial(r + i, k); };
-            pw::storeRow<V, true>(y, n, full, partial, [](int64_t) {});
+            streamBlock(y, r, n);
           } else {
             std::memcpy(y, r, static_cast<size_t>(n) * sizeof(float));
           }
@@ -303,6 +314,7 @@ void fusedPointwiseKernel(const KernelArgs& args) {
         }
       }
     }
+    if (stream) V::streamFence();  // once per thread: a fence per block waited for every 4 KiB to drain
   });
 }
 
