@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/kernel_registration.h"
 #include "core/thread_pool.h"
+#include "kernels/common/broadcast_view.h"
 #include "kernels/common/strided_loop.h"
 
 namespace tensorjit {
@@ -30,6 +31,7 @@ void copyKernel(const KernelArgs& a) {
   TensorView& out = a.out(0);
   if (in.dtype != out.dtype) throwTypeError("copy: dtype mismatch " + std::string(dtypeName(in.dtype)) +
                                             " -> " + dtypeName(out.dtype));
+  broadcastView(in, out, "copy", "input");  // checks the shapes: programs come from outside
   const TensorView* views[2] = {&out, &in};
   StridedLoop<2> loop(views, out.ndim, out.shape);
   const size_t isz = itemSize(out.dtype);

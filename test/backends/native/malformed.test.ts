@@ -305,3 +305,17 @@ describe('malformed fused_pointwise attrs given to native.exec', () => {
     expect(() => native.exec(id, buffers, meta, 3, attrs)).toThrow(RangeError);
   });
 });
+
+describe('data-movement kernels check shapes themselves', () => {
+  // A program once called copy from [3, 2] into [3, 6]: the kernel walked past the source (ASan).
+  test('copy from a shape that does not broadcast to the output is a RangeError', () => {
+    const src = tj.tensor(seq(6), { shape: [3, 2] });
+    const dst = Tensor.empty([3, 6], 'float32');
+    const { buffers, meta } = packTensors([src, dst]);
+    expect(() => native.exec(kernelId('copy'), buffers, meta, 1, new Float64Array(0))).toThrow(/copy: input \[3, 2\] does not broadcast to \[3, 6\]/);
+    const row = tj.tensor(seq(6), { shape: [1, 6] });
+    const packed = packTensors([row, dst]);
+    native.exec(kernelId('copy'), packed.buffers, packed.meta, 1, new Float64Array(0));
+    expect(Array.from(dst.dataSync() as Float32Array).slice(12)).toEqual(Array.from(row.dataSync() as Float32Array));
+  });
+});
