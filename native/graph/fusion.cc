@@ -37,13 +37,6 @@ bool hasFusionLayout(FusionForm form, const Instr& in) {
   }
 }
 
-bool sameShape(const Value& a, const Value& b) {
-  if (a.ndim != b.ndim) return false;
-  for (int d = 0; d < a.ndim; ++d)
-    if (a.shape[d] != b.shape[d]) return false;
-  return true;
-}
-
 struct Member {
   int index;  // position in the original program
   Instr instr;

@@ -160,13 +160,6 @@ bool isTensorAdd(const Instr& in) {
          in.inputs.size() == 2 && !in.attrs.empty() && in.attrs[0] == static_cast<double>(DType::Float32);
 }
 
-bool sameShape(const Value& a, const Value& b) {
-  if (a.ndim != b.ndim || a.dtype != b.dtype) return false;
-  for (int d = 0; d < a.ndim; ++d)
-    if (a.shape[d] != b.shape[d]) return false;
-  return true;
-}
-
 }  // namespace
 
 int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, int64_t* packedBytes,
@@ -200,7 +193,7 @@ int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, i
     int r = uses.soleReader(p, in.outputs[0]);
     if (r >= 0 && !removed[r]) {
       const Activation act = activationOf(p.instrs[r]);
-      if (act != Activation::None && sameShape(p.values[p.instrs[r].outputs[0]], p.values[in.outputs[0]])) {
+      if (act != Activation::None && sameType(p.values[p.instrs[r].outputs[0]], p.values[in.outputs[0]])) {
         state->act = act;
         in.outputs = p.instrs[r].outputs;
         removed[r] = true;
@@ -217,8 +210,8 @@ int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, i
       bool ready = uses.definedAt[otherRoot] < static_cast<int>(i) && p.values[otherRoot].kind != ValueKind::Output;
       for (int j = static_cast<int>(i) + 1; j < r && ready; ++j)  // not rewritten in between
         for (int v : p.instrs[j].outputs) ready &= p.rootOf(v) != otherRoot;
-      if (other != in.outputs[0] && ready && sameShape(p.values[other], p.values[add.outputs[0]]) &&
-          sameShape(p.values[add.outputs[0]], p.values[in.outputs[0]])) {
+      if (other != in.outputs[0] && ready && sameType(p.values[other], p.values[add.outputs[0]]) &&
+          sameType(p.values[add.outputs[0]], p.values[in.outputs[0]])) {
         state->residualInput = static_cast<int>(in.inputs.size());
         in.inputs.push_back(other);
         in.outputs = add.outputs;

@@ -48,15 +48,6 @@ int eliminateDeadCode(Program& p) {
   return removed;
 }
 
-namespace {
-bool sameType(const Value& a, const Value& b) {
-  if (a.dtype != b.dtype || a.ndim != b.ndim) return false;
-  for (int d = 0; d < a.ndim; ++d)
-    if (a.shape[d] != b.shape[d]) return false;
-  return true;
-}
-}  // namespace
-
 int eliminateCommonSubexpressions(Program& p) {
   // Any value written twice (in-place) makes "same operands" not mean "same data".
   std::vector<int> writes(p.values.size(), 0);

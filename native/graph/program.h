@@ -46,6 +46,14 @@ struct Value {
   int64_t bytes() const;
 };
 
+inline bool sameShape(const Value& a, const Value& b) {
+  if (a.ndim != b.ndim) return false;
+  for (int d = 0; d < a.ndim; ++d)
+    if (a.shape[d] != b.shape[d]) return false;
+  return true;
+}
+inline bool sameType(const Value& a, const Value& b) { return a.dtype == b.dtype && sameShape(a, b); }
+
 struct Instr {
   int kernelId = -1;
   std::vector<int> inputs, outputs;

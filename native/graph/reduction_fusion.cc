@@ -36,13 +36,6 @@ struct Uses {
 
 bool isF32(const Program& p, int v) { return p.values[v].dtype == DType::Float32; }
 
-bool sameShape(const Value& a, const Value& b) {
-  if (a.ndim != b.ndim) return false;
-  for (int d = 0; d < a.ndim; ++d)
-    if (a.shape[d] != b.shape[d]) return false;
-  return true;
-}
-
 // NumPy broadcasting of `a` to exactly `target`'s shape.
 bool broadcastsTo(const Value& a, const Value& target) {
   if (a.ndim > target.ndim) return false;
