@@ -188,8 +188,11 @@ inline void prefetchAhead(const float* p, int count) {
 // Writes y[0, n) from full(i) (the vector for elements [i, i + kLanes)) and partial(i, r)
 // (the first r lanes valid), two vectors per iteration. kStream: non-temporal stores,
 // after peeling the head up to the vector alignment, and a fence at the end.
+// flatten: everything `full` calls is inlined into the loop, so the vector bodies of long
+// functions (tanh, sigmoid, gelu) overlap across iterations instead of running as one
+// out-of-line call per vector.
 template <class V, bool kStream, class Full, class Partial, class Prefetch>
-inline void storeRow(float* y, int64_t n, Full full, Partial partial, Prefetch prefetch) {
+__attribute__((flatten)) inline void storeRow(float* y, int64_t n, Full full, Partial partial, Prefetch prefetch) {
   int64_t i = 0;
   if constexpr (kStream) {
     const int64_t misaligned = static_cast<int64_t>((reinterpret_cast<uintptr_t>(y) / sizeof(float)) % V::kLanes);
