@@ -1,42 +1,9 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import * as tj from '../../lib/index';
+import { Conv, refConv } from '../helpers/conv_reference';
 import { Layout, Ref, Tol, expectClose, makeTensor, numel, randomValues } from '../helpers/reference';
 
 const tolK = (K: number): Tol => ({ rtol: 1e-5, atol: 4e-6 * Math.max(1, K) });
-
-interface Conv {
-  stride: [number, number];
-  pad: [number, number, number, number]; // top, left, bottom, right
-  dil: [number, number];
-  groups: number;
-}
-
-/** Direct float64 convolution (x [N, C, H, W], w [O, C/g, kh, kw]). */
-function refConv(x: Ref, w: Ref, b: Ref | null, c: Conv): Ref {
-  const [N, C, H, W] = x.shape;
-  const [O, Cg, kh, kw] = w.shape;
-  const OH = Math.floor((H + c.pad[0] + c.pad[2] - c.dil[0] * (kh - 1) - 1) / c.stride[0]) + 1;
-  const OW = Math.floor((W + c.pad[1] + c.pad[3] - c.dil[1] * (kw - 1) - 1) / c.stride[1]) + 1;
-  const Og = O / c.groups;
-  const out = new Float64Array(N * O * OH * OW);
-  for (let n = 0; n < N; n++)
-    for (let o = 0; o < O; o++) {
-      const g = Math.floor(o / Og);
-      for (let oy = 0; oy < OH; oy++)
-        for (let ox = 0; ox < OW; ox++) {
-          let s = b ? b.data[o] : 0;
-          for (let ci = 0; ci < Cg; ci++)
-            for (let ky = 0; ky < kh; ky++)
-              for (let kx = 0; kx < kw; kx++) {
-                const iy = oy * c.stride[0] - c.pad[0] + ky * c.dil[0], ix = ox * c.stride[1] - c.pad[1] + kx * c.dil[1];
-                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                s += x.data[((n * C + g * Cg + ci) * H + iy) * W + ix] * w.data[((o * Cg + ci) * kh + ky) * kw + kx];
-              }
-          out[((n * O + o) * OH + oy) * OW + ox] = s;
-        }
-    }
-  return { shape: [N, O, OH, OW], data: out };
-}
 
 let seed = 100;
 function operand(shape: number[], layout: Layout = 'contiguous'): { t: tj.Tensor; r: Ref } {

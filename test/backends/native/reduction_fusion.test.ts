@@ -3,6 +3,7 @@ import * as tj from '../../../lib/index';
 import { compileNative } from '../../../lib/backends/native/index';
 import { kernelId, native } from '../../../lib/native';
 import { Tensor, packTensors } from '../../../lib/tensor';
+import { refConv } from '../../helpers/conv_reference';
 import { expectClose, makeTensor, randomValues, numel, toRef, type Ref } from '../../helpers/reference';
 
 /** Kernel names (or pass labels) of the lowered program's instructions, after the native passes. */
@@ -64,27 +65,10 @@ function softmaxRef(x: Ref, s: number, mask: Ref | null): Ref {
   return { shape: x.shape.slice(), data: out };
 }
 
-/** float64 conv2d (NCHW, stride 1, symmetric padding), then `post` per element with the residual. */
+/** float64 conv2d (stride 1, symmetric padding), then `post` per element with its index. */
 function conv2dRef(x: Ref, w: Ref, b: Ref | null, pad: number, post: (v: number, i: number) => number): Ref {
-  const [N, C, H, W] = x.shape, [O, , kh, kw] = w.shape;
-  const OH = H + 2 * pad - kh + 1, OW = W + 2 * pad - kw + 1;
-  const out = new Float64Array(N * O * OH * OW);
-  for (let n = 0; n < N; n++)
-    for (let o = 0; o < O; o++)
-      for (let oy = 0; oy < OH; oy++)
-        for (let ox = 0; ox < OW; ox++) {
-          let acc = b ? b.data[o] : 0;
-          for (let c = 0; c < C; c++)
-            for (let i = 0; i < kh; i++)
-              for (let j = 0; j < kw; j++) {
-                const iy = oy + i - pad, ix = ox + j - pad;
-                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                acc += x.data[((n * C + c) * H + iy) * W + ix] * w.data[((o * C + c) * kh + i) * kw + j];
-              }
-          const at = ((n * O + o) * OH + oy) * OW + ox;
-          out[at] = post(acc, at);
-        }
-  return { shape: [N, O, OH, OW], data: out };
+  const y = refConv(x, w, b, { stride: [1, 1], pad: [pad, pad, pad, pad], dil: [1, 1], groups: x.shape[1] / w.shape[1] });
+  return { shape: y.shape, data: y.data.map((v, i) => post(v, i)) };
 }
 
 const relu = (v: number) => (v < 0 ? 0 : v);
