@@ -121,30 +121,14 @@ namespace {
 using V = Vec;
 using Reg = V::Reg;
 
-template <class F>
-inline void mapUnary(float* y, const float* a, int64_t n, F f) {
+// y[i] = f(xs[i]...) over n floats: full vectors, then one masked tail.
+template <class F, class... X>
+inline void mapRows(float* y, int64_t n, F f, const X*... xs) {
   int64_t i = 0;
-  for (; i + V::kLanes <= n; i += V::kLanes) V::store(y + i, f(V::load(a + i)));
-  if (i < n) V::storePartial(y + i, f(V::loadPartial(a + i, static_cast<int>(n - i))), static_cast<int>(n - i));
-}
-
-template <class F>
-inline void mapBinary(float* y, const float* a, const float* b, int64_t n, F f) {
-  int64_t i = 0;
-  for (; i + V::kLanes <= n; i += V::kLanes) V::store(y + i, f(V::load(a + i), V::load(b + i)));
+  for (; i + V::kLanes <= n; i += V::kLanes) V::store(y + i, f(V::load(xs + i)...));
   if (i < n) {
     const int r = static_cast<int>(n - i);
-    V::storePartial(y + i, f(V::loadPartial(a + i, r), V::loadPartial(b + i, r)), r);
-  }
-}
-
-template <class F>
-inline void mapTernary(float* y, const float* a, const float* b, const float* c, int64_t n, F f) {
-  int64_t i = 0;
-  for (; i + V::kLanes <= n; i += V::kLanes) V::store(y + i, f(V::load(a + i), V::load(b + i), V::load(c + i)));
-  if (i < n) {
-    const int r = static_cast<int>(n - i);
-    V::storePartial(y + i, f(V::loadPartial(a + i, r), V::loadPartial(b + i, r), V::loadPartial(c + i, r)), r);
+    V::storePartial(y + i, f(V::loadPartial(xs + i, r)...), r);
   }
 }
 
@@ -154,15 +138,15 @@ inline Reg boolToFloat(typename V::Mask m) { return V::select(m, V::set1(1.f), V
 
 template <class Op>
 void unary(float* y, const float* a, int64_t n) {
-  mapUnary(y, a, n, [](Reg x) { return Op::template apply<V>(x); });
+  mapRows(y, n, [](Reg x) { return Op::template apply<V>(x); }, a);
 }
 template <class Op>
 void binary(float* y, const float* a, const float* b, int64_t n) {
-  mapBinary(y, a, b, n, [](Reg x, Reg z) { return Op::template apply<V>(x, z); });
+  mapRows(y, n, [](Reg x, Reg z) { return Op::template apply<V>(x, z); }, a, b);
 }
 template <class Op>
 void compare(float* y, const float* a, const float* b, int64_t n) {
-  mapBinary(y, a, b, n, [](Reg x, Reg z) { return boolToFloat(Op::template mask<V>(x, z)); });
+  mapRows(y, n, [](Reg x, Reg z) { return boolToFloat(Op::template mask<V>(x, z)); }, a, b);
 }
 
 void runUnary(VmOp op, float* y, const float* a, int64_t n) {
@@ -207,9 +191,9 @@ void runBinary(VmOp op, float* y, const float* a, const float* b, int64_t n) {
 
 void runTernary(VmOp op, float* y, const float* a, const float* b, const float* c, int64_t n) {
   if (op == VmOp::Clamp) {
-    mapTernary(y, a, b, c, n, [](Reg x, Reg lo, Reg hi) { return pw::clampF32<V>(x, lo, hi); });
+    mapRows(y, n, [](Reg x, Reg lo, Reg hi) { return pw::clampF32<V>(x, lo, hi); }, a, b, c);
   } else {
-    mapTernary(y, a, b, c, n, [](Reg m, Reg x, Reg z) { return V::select(V::cmpNe(m, V::zero()), x, z); });
+    mapRows(y, n, [](Reg m, Reg x, Reg z) { return V::select(V::cmpNe(m, V::zero()), x, z); }, a, b, c);
   }
 }
 
