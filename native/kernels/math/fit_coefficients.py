@@ -78,20 +78,23 @@ def fit_exp(deg):
     show(f'exp: e^r = 1 + r + r^2*P(r), deg P = {deg - 1}', *fit_rounded(xs, target, basis, weight))
 
 
+def fit_expm1(deg):
+    # e^r - 1 with relative accuracy (tanh's numerator): the exp fit above is relative to
+    # e^r ~ 1, too coarse once e^r - 1 is small
+    h = float(mp.log(2)) / 2 * 1.0005
+    xs = [x for x in grid(-h, h) if abs(x) > 1e-9]
+    target = [float(mp.expm1(x) - x) for x in xs]
+    basis = [lambda x, k=k: x * x * x**k for k in range(deg)]
+    weight = [float(1 / abs(mp.expm1(x))) for x in xs]
+    show(f'expm1: e^r - 1 = r + r^2*P(r), deg P = {deg - 1}', *fit_rounded(xs, target, basis, weight))
+
+
 def fit_log1p(deg):
     xs = [x for x in grid(-1 / 3 * 1.0005, 1 / 3 * 1.0005) if abs(x) > 1e-9]
     target = [float(mp.log1p(x) - x) for x in xs]
     basis = [lambda x, k=k: x * x * x**k for k in range(deg)]
     weight = [float(1 / abs(mp.log1p(x))) for x in xs]
     show(f'log1p: f + f^2*Q(f), deg Q = {deg - 1}', *fit_rounded(xs, target, basis, weight))
-
-
-def fit_tanh(deg, T):
-    xs = [x for x in grid(0, T) if x > 1e-9]
-    target = [float(mp.tanh(x) - x) for x in xs]
-    basis = [lambda x, k=k: x**3 * x**(2 * k) for k in range(deg)]
-    weight = [float(1 / mp.tanh(x)) for x in xs]
-    show(f'tanh |x|<{T}: x + x^3*P(x^2), deg P = {deg - 1}', *fit_rounded(xs, target, basis, weight))
 
 
 def fit_erf_small(deg, S):
@@ -133,14 +136,14 @@ def fit_cos(deg):
 
 if __name__ == '__main__':
     import sys
-    which = sys.argv[1:] or ['exp', 'log', 'tanh', 'erf', 'erfcx', 'sin', 'cos']
+    which = sys.argv[1:] or ['exp', 'expm1', 'log', 'erf', 'erfcx', 'sin', 'cos']
     # the configurations used in the headers
     if 'exp' in which:
         fit_exp(5)
     if 'log' in which:
         fit_log1p(10)
-    if 'tanh' in which:
-        fit_tanh(6, 0.55)
+    if 'expm1' in which:
+        fit_expm1(5)
     if 'erf' in which:
         fit_erf_small(8, 1.0)
     if 'erfcx' in which:
