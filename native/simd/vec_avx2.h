@@ -85,6 +85,12 @@ struct VecF32 {
   static inline IReg ixor(IReg a, IReg b) { return _mm256_xor_si256(a, b); }
   static inline Mask icmpEq(IReg a, IReg b) { return _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, b)); }
   static inline Mask icmpGt(IReg a, IReg b) { return _mm256_castsi256_ps(_mm256_cmpgt_epi32(a, b)); }
+  // two 8-entry permutes, chosen by bit 3 of idx (moved to the sign bit for blendv)
+  static inline Reg lookup16(const float* table, IReg idx) {
+    const Reg lo = _mm256_permutevar8x32_ps(_mm256_load_ps(table), idx);
+    const Reg hi = _mm256_permutevar8x32_ps(_mm256_load_ps(table + 8), idx);
+    return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+  }
   static inline Mask maskNot(Mask a) { return _mm256_xor_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(-1))); }
   static inline bool anyTrue(Mask a) { return _mm256_movemask_ps(a) != 0; }
 

@@ -67,6 +67,7 @@ struct VecF32 {
   static inline IReg ixor(IReg a, IReg b) { return _mm512_xor_si512(a, b); }
   static inline Mask icmpEq(IReg a, IReg b) { return _mm512_cmpeq_epi32_mask(a, b); }
   static inline Mask icmpGt(IReg a, IReg b) { return _mm512_cmpgt_epi32_mask(a, b); }
+  static inline Reg lookup16(const float* table, IReg idx) { return _mm512_permutexvar_ps(idx, _mm512_load_ps(table)); }
   static inline Mask maskNot(Mask a) { return static_cast<Mask>(~a); }
   static inline bool anyTrue(Mask a) { return a != 0; }
 

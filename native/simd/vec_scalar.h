@@ -8,6 +8,7 @@
 //   toIntRound cvtIntToFloat bitsOf fromBits iadd isub iand iset1 ishl<n> isra<n>,
 //   ior ixor isrl<n> (logical), icmpEq icmpGt -> Mask (signed), maskNot anyTrue,
 //   bytes <-> masks: loadMaskBytes (kLanes bytes, nonzero = true), storeMaskBytes (0/1),
+//   lookup16(table, idx) = table[idx & 15] per lane (16 floats, 64-byte aligned),
 //   scaleByPow2(x, n) = x * 2^n for integral n in [-252, 252] and x * 2^(n>>1) normal,
 //   rounded once (also into subnormals),
 //   storeStream(p, v): store bypassing the caches (non-temporal; p aligned to 4*kLanes bytes),
@@ -84,6 +85,7 @@ struct VecF32 {
   static inline Mask icmpEq(IReg a, IReg b) { return a == b; }
   static inline Mask icmpGt(IReg a, IReg b) { return a > b; }
   static inline Mask maskNot(Mask a) { return !a; }
+  static inline Reg lookup16(const float* table, IReg idx) { return table[idx & 15]; }
   static inline bool anyTrue(Mask a) { return a; }
 
   static inline void storeStream(float* p, Reg v) { *p = v; }

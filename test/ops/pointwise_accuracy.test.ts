@@ -30,7 +30,11 @@ const SWEEPS: Sweep[] = [
   { name: 'sigmoid', fn: tj.sigmoid, ref: sigmoid, regions: all(2.5) },
   { name: 'silu', fn: tj.silu, ref: silu, regions: all(3.5) },
   { name: 'erf', fn: tj.erf, ref: erf, regions: all(1.5) },
-  { name: 'gelu', fn: (x) => tj.gelu(x), ref: gelu, regions: all(7) },
+  {
+    name: 'gelu', fn: (x) => tj.gelu(x), ref: gelu,
+    // polynomial pieces from -3 up, the erfc form below (see erf_gelu.h)
+    regions: [{ lo: -3, hi: Infinity, maxUlp: 2.5 }, { lo: -Infinity, hi: -3, maxUlp: 7 }],
+  },
   {
     name: 'gelu tanh', fn: (x) => tj.gelu(x, { approximate: 'tanh' }), ref: geluTanh,
     // below -1 the float32 rounding of u = sqrt(2/pi)(x + 0.044715 x^3) dominates (as in torch)
@@ -71,6 +75,23 @@ describe('documented error bounds hold on a dense sweep', () => {
       }
     });
   }
+
+  test('gelu: a lane gives the same bits whether or not its vector has a lane below -3', () => {
+    // gelu branches per vector (pieces, or also the erfc form when a lane is below -3)
+    const n = 4099;
+    const alone = new Float32Array(n), mixed = new Float32Array(2 * n);
+    for (let i = 0; i < n; i++) {
+      alone[i] = Math.fround(-3 + (9 * i) / (n - 1));
+      mixed[2 * i] = alone[i];
+      mixed[2 * i + 1] = -3.5 - i / n;
+    }
+    const a = tj.gelu(tj.tensor(alone, { shape: [n] })).dataSync() as Float32Array;
+    const m = tj.gelu(tj.tensor(mixed, { shape: [2 * n] })).dataSync() as Float32Array;
+    for (let i = 0; i < n; i++) {
+      if (!Object.is(a[i], m[2 * i])) expect.fail(`gelu(${alone[i]}): ${a[i]} alone, ${m[2 * i]} beside a tail lane`);
+    }
+    expect(a[n - 1]).toBe(Math.fround(6)); // x >= 5.5: Phi rounds to 1, gelu(x) = x exactly
+  });
 
   test('pow: error <= 2 + |y ln|x|| / 2 ulp', () => {
     const r = rng(7);

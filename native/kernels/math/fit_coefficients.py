@@ -118,6 +118,43 @@ def fit_erfcx(deg, lo, hi, a):
     show(f'erfcx on [{lo}, {hi}]: t*P(t), t = 1/(1+{a}z), deg P = {deg - 1}', *fit_rounded(xs, target, basis, weight))
 
 
+def c_float(v):
+    """float32 value as a C hex-float literal"""
+    f = float(np.float32(v))
+    if f == 0:
+        return '0.0f'
+    mant, exp = f.hex().split('p')
+    mant = mant.rstrip('0').rstrip('.')
+    return f'{mant}p{exp}f'
+
+
+def fit_phi_pieces(deg, lo=-3.0, width=0.5, pieces=16):
+    # Phi(x) = P_i(x - c_i) on pieces of [lo, lo + pieces * width), c_i the centres, fitted
+    # for relative accuracy; the last piece extends one more width (Phi rounds to 1 at its
+    # end). Prints the table of native/kernels/math/gelu_phi_table.h.
+    table = []
+    worst = 0
+    for i in range(pieces):
+        c = lo + width * i + width / 2
+        hi = width / 2 if i < pieces - 1 else width * 1.5
+        xs = grid(-width / 2, hi, 400)
+        target = [float(mp.ncdf(c + s)) for s in xs]
+        basis = [lambda s, k=k: s**k for k in range(deg + 1)]
+        coeffs, err = fit_rounded(xs, target, basis, [1 / t for t in target])
+        worst = max(worst, err)
+        table.append(coeffs)
+    print(f'// Phi pieces: {pieces} x degree {deg} on [{lo}, {lo + pieces * width}), max rel fit err {worst:.3e}')
+    print(f'alignas(64) constexpr float kGeluPhiCentres[{pieces}] = {{')
+    centres = [c_float(lo + width * i + width / 2) for i in range(pieces)]
+    print('    ' + ', '.join(centres) + '};')
+    print(f'alignas(64) constexpr float kGeluPhiPoly[{deg + 1}][{pieces}] = {{')
+    for k in range(deg + 1):
+        vals = [c_float(row[k]) for row in table]
+        print('    {' + ', '.join(vals[:8]) + ',')
+        print('     ' + ', '.join(vals[8:]) + '},')
+    print('};')
+
+
 def fit_sin(deg):
     xs = [x for x in grid(0, float(mp.pi) / 4 * 1.0005) if x > 1e-9]
     target = [float(mp.sin(x) - x) for x in xs]
@@ -136,7 +173,7 @@ def fit_cos(deg):
 
 if __name__ == '__main__':
     import sys
-    which = sys.argv[1:] or ['exp', 'expm1', 'log', 'erf', 'erfcx', 'sin', 'cos']
+    which = sys.argv[1:] or ['exp', 'expm1', 'log', 'erf', 'erfcx', 'phi', 'sin', 'cos']
     # the configurations used in the headers
     if 'exp' in which:
         fit_exp(5)
@@ -148,6 +185,8 @@ if __name__ == '__main__':
         fit_erf_small(8, 1.0)
     if 'erfcx' in which:
         fit_erfcx(11, 0.0, 10.5, 0.5)
+    if 'phi' in which:
+        fit_phi_pieces(6)
     if 'sin' in which:
         fit_sin(4)
     if 'cos' in which:

@@ -5,7 +5,7 @@
 // guard on purpose, each pass compiles these templates for its own target. Every
 // function is `template <class V> typename V::Reg f(typename V::Reg x)` in namespace
 // tensorjit::TJ_ISA_NS::vmath, branch-free except where noted (sin/cos huge-argument
-// fallback), lane-independent, and gives the same bits on every table for the same
+// fallback, gelu tail), lane-independent, and gives the same bits on every table for the same
 // inputs (the scalar table uses std::fma, so FMA rounding matches).
 //
 // Error bounds ("ERROR <= ...") are stated beside each function, in float32 ulps at the

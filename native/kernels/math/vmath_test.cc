@@ -158,7 +158,8 @@ const double kBounds[kNumFns][kNumBuckets] = {
     /* sigmoid  */ {2.5,  2.5,     2.5,    2.5,   2.5,   2.5,   2.5},
     /* silu     */ {3.5,  3.5,     3.5,    3.5,   3.5,   3.5,   3.5},
     /* erf      */ {1.5,  1.5,     1.5,    1.5,   1.5,   1.5,   1.5},
-    /* gelu     */ {7,    7,       7,      7,     7,     7,     7},
+    /* gelu: pieces from -3 up, erfc form below */
+    /* gelu     */ {7,    7,       7,      2.5,   2.5,   2.5,   2.5},
     /* geluTanh: in the negative tail the float32 rounding of u dominates (see erf_gelu.h) */
     /* geluTanh */ {250,  250,     35,     3,     3,     3,     3},
     /* sin      */ {2,    2,       2,      2,     2,     2,     2},
