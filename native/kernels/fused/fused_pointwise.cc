@@ -264,6 +264,16 @@ void fusedPointwiseKernel(const KernelArgs& args) {
   // Large outputs are written with non-temporal stores, as the eager kernels do (no read
   // for ownership: a unary program moves 8 bytes per element instead of 12).
   const bool stream = numel * static_cast<int64_t>(sizeof(float)) >= pw::kStreamBytes;
+  // Dense inputs are prefetched one block ahead: the VM spends a block's time in L1 passes,
+  // so the hardware prefetcher alone leaves each block's first pass waiting on memory.
+  std::vector<const char*> dense;
+  for (int i = 0; i < args.numInputs; ++i) {
+    const TensorView& in = args.in(i);
+    if (in.dtype == DType::Float32 && in.isContiguous() && in.numel() == numel) dense.push_back(in.ptr<char>());
+  }
+  const int64_t blockLines = kBlock * static_cast<int64_t>(sizeof(float)) / 64;
+  const int64_t numInstrs = std::max<int64_t>(1, static_cast<int64_t>(prog.code.size()));
+  const int64_t linesPerInstr = (blockLines + numInstrs - 1) / numInstrs;
   // ~32K elements per thread at least, so small tensors stay on one thread.
   parallelFor(blocks, 32, [&](int64_t b0, int64_t b1) {
     std::vector<float> scratch(static_cast<size_t>(prog.numRegs) * kRegStride);
@@ -271,7 +281,13 @@ void fusedPointwiseKernel(const KernelArgs& args) {
     auto reg = [&](int r) { return scratch.data() + static_cast<size_t>(r) * kRegStride; };
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t b = blk * kBlock, e = std::min(numel, b + kBlock), n = e - b;
+      // the next block's lines, spread over this block's instructions (a burst of 64
+      // prefetches would stall on the line fill buffers)
+      const int64_t aheadEnd = (e + std::min(numel - e, kBlock)) * static_cast<int64_t>(sizeof(float));
+      int64_t nextLine = e * static_cast<int64_t>(sizeof(float));
       for (const DecodedInstr& in : prog.code) {
+        for (int64_t k = 0; k < linesPerInstr && nextLine < aheadEnd; ++k, nextLine += 64)
+          for (const char* base : dense) __builtin_prefetch(base + nextLine, 0, 3);
         const VmOp op = static_cast<VmOp>(in.op);
         if (op == VmOp::Load) {
           regs[in.dst] = loadBlock(loops[in.a], args.in(in.a), b, e, reg(in.dst));
