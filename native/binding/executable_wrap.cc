@@ -16,6 +16,7 @@
 #include "binding/storage.h"
 #include "binding/tensor_args.h"
 #include "core/error.h"
+#include "core/short_slice.h"
 #include "graph/executable.h"
 
 namespace tensorjit {
@@ -56,7 +57,12 @@ class RunWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(env, "tensorjit.runAsync"), exe_(std::move(exe)), inputs_(std::move(inputs)),
         given_(std::move(outputs)), deferred_(Napi::Promise::Deferred::New(env)) {
     for (uint32_t i = 0; i < buffers.Length(); ++i) pins_.add(buffers.Get(i).As<Napi::ArrayBuffer>());
+    // the event loop wakes promptly while this run computes (see core/short_slice.h);
+    // constructed and finished on the JS thread
+    beginShortSlice();
+    sliced_ = true;
   }
+  ~RunWorker() override { finishSlice(); }
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
@@ -76,6 +82,7 @@ class RunWorker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     pins_.clear();
+    finishSlice();
     if (failed_) {
       deferred_.Reject(makeError(env, kind_, message_).Value());
       return;
@@ -84,6 +91,12 @@ class RunWorker : public Napi::AsyncWorker {
   }
 
  private:
+  void finishSlice() {
+    if (sliced_) endShortSlice();
+    sliced_ = false;
+  }
+
+  bool sliced_ = false;
   std::shared_ptr<graph::Executable> exe_;
   std::vector<TensorView> inputs_, given_;
   std::vector<graph::OutputBuffer> outputs_;

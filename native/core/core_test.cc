@@ -1,9 +1,12 @@
 // Thread pool, allocator and kernel registry behaviour.
 #include <atomic>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "core/allocator.h"
 #include "core/kernel.h"
+#include "core/short_slice.h"
 #include "core/thread_pool.h"
 #include "testing/check.h"
 
@@ -76,3 +79,38 @@ TJ_TEST(registryHasTheCopyKernelForEveryIsa) {
 }
 
 TJ_TEST_MAIN()
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+// the scheduler slice of this thread in ns (0 = default), or -1 where unsupported
+static int64_t currentSlice() {
+  struct {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period;
+    uint32_t utilMin, utilMax;
+  } attr;
+  std::memset(&attr, 0, sizeof attr);
+  if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return -1;
+  return static_cast<int64_t>(attr.runtime);
+}
+
+TJ_TEST(shortSliceNestsAndRestores) {
+  const int64_t before = currentSlice();
+  beginShortSlice();
+  const int64_t during = currentSlice();
+  beginShortSlice();
+  endShortSlice();
+  const int64_t nested = currentSlice();
+  endShortSlice();
+  // kernels without custom slices (before Linux 6.12) keep the default: nothing to check
+  if (during != before) {
+    TJ_CHECK(during == 200 * 1000);
+    TJ_CHECK(nested == during);  // an inner end keeps the outer request
+  }
+  TJ_CHECK(currentSlice() == before);
+}
+#endif
