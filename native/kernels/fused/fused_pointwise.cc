@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -27,6 +28,11 @@ constexpr int64_t kRegStride = kBlock + 32;
 struct DecodedInstr {
   int op, dst, a, b, c;
   float imm;
+  // Filled in by planExecution:
+  bool skip = false;        // a Const only read as an immediate, or a Store done by its writer
+  bool aImm = false, bImm = false;  // binary operand is a constant: a broadcast register, no block
+  float aVal = 0.f, bVal = 0.f;
+  int toOutput = -1;        // this op writes output[toOutput] directly (its Store is skipped)
 };
 
 struct VmProgram {
@@ -82,6 +88,103 @@ VmProgram decode(const KernelArgs& args) {
   return p;
 }
 
+// Saves passes over the block (each costs about as much as a cheap op):
+//  - a binary operand written by Const is used as a broadcast register, and a Const whose
+//    every reader takes it that way is not filled;
+//  - an op whose result is only stored writes the output directly, and the Store is skipped.
+void planExecution(VmProgram& p, bool fuseStores) {
+  const int n = static_cast<int>(p.code.size());
+  std::vector<int> writer(static_cast<size_t>(p.numRegs), -1);  // last instruction writing a register
+  std::vector<bool> constNeeded(static_cast<size_t>(n), false);
+  auto isConst = [&](int reg) { return writer[reg] >= 0 && p.code[writer[reg]].op == static_cast<int>(VmOp::Const); };
+  auto readsBlock = [&](int reg) {
+    if (isConst(reg)) constNeeded[writer[reg]] = true;
+  };
+  for (int i = 0; i < n; ++i) {
+    DecodedInstr& d = p.code[i];
+    if (d.op == static_cast<int>(VmOp::Store)) {
+      readsBlock(d.dst);
+      continue;
+    }
+    if (vmIsBinary(d.op)) {
+      if (isConst(d.b)) {
+        d.bImm = true;
+        d.bVal = p.code[writer[d.b]].imm;
+      } else {
+        readsBlock(d.b);
+      }
+      if (isConst(d.a) && !d.bImm) {
+        d.aImm = true;
+        d.aVal = p.code[writer[d.a]].imm;
+      } else {
+        readsBlock(d.a);
+      }
+    } else if (vmIsUnary(d.op)) {
+      readsBlock(d.a);
+    } else if (vmIsTernary(d.op)) {
+      readsBlock(d.a);
+      readsBlock(d.b);
+      readsBlock(d.c);
+    }
+    writer[d.dst] = i;
+  }
+  for (int i = 0; i < n; ++i)
+    if (p.code[i].op == static_cast<int>(VmOp::Const) && !constNeeded[i]) p.code[i].skip = true;
+
+  // Store fusion: the writer is an op (not Load, which may alias the input, nor Const), and
+  // nothing but this Store reads the register afterwards.
+  for (int i = 0; i < n && fuseStores; ++i) {
+    DecodedInstr& st = p.code[i];
+    if (st.op != static_cast<int>(VmOp::Store)) continue;
+    int w = -1;
+    for (int j = i - 1; j >= 0 && w < 0; --j)
+      if (p.code[j].op != static_cast<int>(VmOp::Store) && p.code[j].dst == st.dst) w = j;
+    // only the instruction right before: the output is then written where the Store
+    // would have written it, after every earlier read
+    if (w < 0 || w != i - 1) continue;
+    DecodedInstr& src = p.code[w];
+    if (!(vmIsUnary(src.op) || vmIsBinary(src.op) || vmIsTernary(src.op)) || src.toOutput >= 0) continue;
+    bool otherReaders = false;
+    for (int j = w + 1; j < n && !otherReaders; ++j) {
+      if (j == i) continue;
+      const DecodedInstr& r = p.code[j];
+      if (r.op == static_cast<int>(VmOp::Store)) otherReaders = r.dst == st.dst;
+      else if (vmIsUnary(r.op)) otherReaders = r.a == st.dst;
+      else if (vmIsBinary(r.op)) otherReaders = (r.a == st.dst && !r.aImm) || (r.b == st.dst && !r.bImm);
+      else if (vmIsTernary(r.op)) otherReaders = r.a == st.dst || r.b == st.dst || r.c == st.dst;
+    }
+    if (otherReaders) continue;
+    src.toOutput = st.a;
+    st.skip = true;
+  }
+}
+
+// [first, last] byte addresses a view touches (empty views: an empty range).
+std::pair<uintptr_t, uintptr_t> byteSpan(const TensorView& v) {
+  const uintptr_t base = reinterpret_cast<uintptr_t>(v.data);
+  if (v.numel() == 0) return {base, base};
+  intptr_t lo = 0, hi = 0;
+  for (int d = 0; d < v.ndim; ++d) {
+    const intptr_t reach = static_cast<intptr_t>((v.shape[d] - 1) * v.strides[d]) * static_cast<intptr_t>(itemSize(v.dtype));
+    (reach < 0 ? lo : hi) += reach;
+  }
+  return {base + lo, base + hi + itemSize(v.dtype) - 1};
+}
+
+// Whether an output shares memory with an input: then stores stay where the program puts
+// them (writing an output early could change an input a later instruction reads).
+bool outputsAliasInputs(const KernelArgs& args) {
+  for (int j = 0; j < args.numOutputs; ++j) {
+    const auto o = byteSpan(args.out(j));
+    for (int i = 0; i < args.numInputs; ++i) {
+      if (args.in(i).numel() == 0) continue;
+      const auto x = byteSpan(args.in(i));
+      if (x.first <= o.second && o.first <= x.second) return true;
+    }
+  }
+  return false;
+}
+
 void checkOperands(const KernelArgs& args) {
   if (args.numOutputs < 1) throwRangeError("fused_pointwise: needs an output");
   const TensorView& o = args.out(0);
@@ -121,14 +224,46 @@ namespace {
 using V = Vec;
 using Reg = V::Reg;
 
-// y[i] = f(xs[i]...) over n floats: full vectors, then one masked tail.
-template <class F, class... X>
+// y[i] = f(xs[i]...) over n floats: full vectors, then one masked tail. kStream: y is
+// output memory written with non-temporal stores (head peeled to the vector alignment;
+// the caller fences).
+template <bool kStream, class F, class... X>
 inline void mapRows(float* y, int64_t n, F f, const X*... xs) {
   int64_t i = 0;
-  for (; i + V::kLanes <= n; i += V::kLanes) V::store(y + i, f(V::load(xs + i)...));
+  if constexpr (kStream) {
+    const int64_t misaligned = static_cast<int64_t>((reinterpret_cast<uintptr_t>(y) / sizeof(float)) % V::kLanes);
+    if (misaligned) {
+      const int head = static_cast<int>(std::min<int64_t>(n, V::kLanes - misaligned));
+      V::storePartial(y, f(V::loadPartial(xs, head)...), head);
+      i = head;
+    }
+    for (; i + V::kLanes <= n; i += V::kLanes) V::storeStream(y + i, f(V::load(xs + i)...));
+  } else {
+    for (; i + V::kLanes <= n; i += V::kLanes) V::store(y + i, f(V::load(xs + i)...));
+  }
   if (i < n) {
     const int r = static_cast<int>(n - i);
     V::storePartial(y + i, f(V::loadPartial(xs + i, r)...), r);
+  }
+}
+
+// A binary op's operand: a block, or a constant broadcast in a register.
+struct Operand {
+  const float* p;
+  bool imm;
+  float value;
+};
+
+template <bool kStream, class F>
+inline void mapBinary(float* y, const Operand& a, const Operand& b, int64_t n, F f) {
+  if (b.imm) {
+    const Reg cb = V::set1(b.value);
+    mapRows<kStream>(y, n, [&](Reg x) { return f(x, cb); }, a.p);
+  } else if (a.imm) {
+    const Reg ca = V::set1(a.value);
+    mapRows<kStream>(y, n, [&](Reg z) { return f(ca, z); }, b.p);
+  } else {
+    mapRows<kStream>(y, n, f, a.p, b.p);
   }
 }
 
@@ -137,64 +272,75 @@ inline void mapRows(float* y, int64_t n, F f, const X*... xs) {
 inline Reg boolToFloat(typename V::Mask m) { return V::select(m, V::set1(1.f), V::zero()); }
 
 template <class Op>
-void unary(float* y, const float* a, int64_t n) {
-  mapRows(y, n, [](Reg x) { return Op::template apply<V>(x); }, a);
+void unary(float* y, const float* a, int64_t n, bool stream) {
+  auto f = [](Reg x) { return Op::template apply<V>(x); };
+  if (stream) mapRows<true>(y, n, f, a);
+  else mapRows<false>(y, n, f, a);
 }
 template <class Op>
-void binary(float* y, const float* a, const float* b, int64_t n) {
-  mapRows(y, n, [](Reg x, Reg z) { return Op::template apply<V>(x, z); }, a, b);
+void binary(float* y, const Operand& a, const Operand& b, int64_t n, bool stream) {
+  auto f = [](Reg x, Reg z) { return Op::template apply<V>(x, z); };
+  if (stream) mapBinary<true>(y, a, b, n, f);
+  else mapBinary<false>(y, a, b, n, f);
 }
 template <class Op>
-void compare(float* y, const float* a, const float* b, int64_t n) {
-  mapRows(y, n, [](Reg x, Reg z) { return boolToFloat(Op::template mask<V>(x, z)); }, a, b);
+void compare(float* y, const Operand& a, const Operand& b, int64_t n, bool stream) {
+  auto f = [](Reg x, Reg z) { return boolToFloat(Op::template mask<V>(x, z)); };
+  if (stream) mapBinary<true>(y, a, b, n, f);
+  else mapBinary<false>(y, a, b, n, f);
 }
 
-void runUnary(VmOp op, float* y, const float* a, int64_t n) {
+void runUnary(VmOp op, float* y, const float* a, int64_t n, bool stream) {
   switch (op) {
-    case VmOp::Neg: return unary<pw::Neg>(y, a, n);
-    case VmOp::Abs: return unary<pw::Abs>(y, a, n);
-    case VmOp::Exp: return unary<pw::Exp>(y, a, n);
-    case VmOp::Log: return unary<pw::Log>(y, a, n);
-    case VmOp::Sqrt: return unary<pw::Sqrt>(y, a, n);
-    case VmOp::Rsqrt: return unary<pw::Rsqrt>(y, a, n);
-    case VmOp::Sin: return unary<pw::Sin>(y, a, n);
-    case VmOp::Cos: return unary<pw::Cos>(y, a, n);
-    case VmOp::Tanh: return unary<pw::Tanh>(y, a, n);
-    case VmOp::Sigmoid: return unary<pw::Sigmoid>(y, a, n);
-    case VmOp::Relu: return unary<pw::Relu>(y, a, n);
-    case VmOp::Gelu: return unary<pw::Gelu>(y, a, n);
-    case VmOp::GeluTanh: return unary<pw::GeluTanh>(y, a, n);
-    case VmOp::Silu: return unary<pw::Silu>(y, a, n);
-    case VmOp::Erf: return unary<pw::Erf>(y, a, n);
+    case VmOp::Neg: return unary<pw::Neg>(y, a, n, stream);
+    case VmOp::Abs: return unary<pw::Abs>(y, a, n, stream);
+    case VmOp::Exp: return unary<pw::Exp>(y, a, n, stream);
+    case VmOp::Log: return unary<pw::Log>(y, a, n, stream);
+    case VmOp::Sqrt: return unary<pw::Sqrt>(y, a, n, stream);
+    case VmOp::Rsqrt: return unary<pw::Rsqrt>(y, a, n, stream);
+    case VmOp::Sin: return unary<pw::Sin>(y, a, n, stream);
+    case VmOp::Cos: return unary<pw::Cos>(y, a, n, stream);
+    case VmOp::Tanh: return unary<pw::Tanh>(y, a, n, stream);
+    case VmOp::Sigmoid: return unary<pw::Sigmoid>(y, a, n, stream);
+    case VmOp::Relu: return unary<pw::Relu>(y, a, n, stream);
+    case VmOp::Gelu: return unary<pw::Gelu>(y, a, n, stream);
+    case VmOp::GeluTanh: return unary<pw::GeluTanh>(y, a, n, stream);
+    case VmOp::Silu: return unary<pw::Silu>(y, a, n, stream);
+    case VmOp::Erf: return unary<pw::Erf>(y, a, n, stream);
     default: throwRangeError("fused_pointwise: not a unary opcode");
   }
 }
 
-void runBinary(VmOp op, float* y, const float* a, const float* b, int64_t n) {
+void runBinary(VmOp op, float* y, const Operand& a, const Operand& b, int64_t n, bool stream) {
   switch (op) {
-    case VmOp::Add: return binary<pw::Add>(y, a, b, n);
-    case VmOp::Sub: return binary<pw::Sub>(y, a, b, n);
-    case VmOp::Mul: return binary<pw::Mul>(y, a, b, n);
-    case VmOp::Div: return binary<pw::Div>(y, a, b, n);
-    case VmOp::Pow: return binary<pw::Pow>(y, a, b, n);
-    case VmOp::Maximum: return binary<pw::Maximum>(y, a, b, n);
-    case VmOp::Minimum: return binary<pw::Minimum>(y, a, b, n);
-    case VmOp::Eq: return compare<pw::Eq>(y, a, b, n);
-    case VmOp::Ne: return compare<pw::Ne>(y, a, b, n);
-    case VmOp::Lt: return compare<pw::Lt>(y, a, b, n);
-    case VmOp::Le: return compare<pw::Le>(y, a, b, n);
-    case VmOp::Gt: return compare<pw::Gt>(y, a, b, n);
-    case VmOp::Ge: return compare<pw::Ge>(y, a, b, n);
+    case VmOp::Add: return binary<pw::Add>(y, a, b, n, stream);
+    case VmOp::Sub: return binary<pw::Sub>(y, a, b, n, stream);
+    case VmOp::Mul: return binary<pw::Mul>(y, a, b, n, stream);
+    case VmOp::Div: return binary<pw::Div>(y, a, b, n, stream);
+    case VmOp::Pow: return binary<pw::Pow>(y, a, b, n, stream);
+    case VmOp::Maximum: return binary<pw::Maximum>(y, a, b, n, stream);
+    case VmOp::Minimum: return binary<pw::Minimum>(y, a, b, n, stream);
+    case VmOp::Eq: return compare<pw::Eq>(y, a, b, n, stream);
+    case VmOp::Ne: return compare<pw::Ne>(y, a, b, n, stream);
+    case VmOp::Lt: return compare<pw::Lt>(y, a, b, n, stream);
+    case VmOp::Le: return compare<pw::Le>(y, a, b, n, stream);
+    case VmOp::Gt: return compare<pw::Gt>(y, a, b, n, stream);
+    case VmOp::Ge: return compare<pw::Ge>(y, a, b, n, stream);
     default: throwRangeError("fused_pointwise: not a binary opcode");
   }
 }
 
-void runTernary(VmOp op, float* y, const float* a, const float* b, const float* c, int64_t n) {
+template <bool kStream>
+void ternary(VmOp op, float* y, const float* a, const float* b, const float* c, int64_t n) {
   if (op == VmOp::Clamp) {
-    mapRows(y, n, [](Reg x, Reg lo, Reg hi) { return pw::clampF32<V>(x, lo, hi); }, a, b, c);
+    mapRows<kStream>(y, n, [](Reg x, Reg lo, Reg hi) { return pw::clampF32<V>(x, lo, hi); }, a, b, c);
   } else {
-    mapRows(y, n, [](Reg m, Reg x, Reg z) { return V::select(V::cmpNe(m, V::zero()), x, z); }, a, b, c);
+    mapRows<kStream>(y, n, [](Reg m, Reg x, Reg z) { return V::select(V::cmpNe(m, V::zero()), x, z); }, a, b, c);
   }
+}
+void runTernary(VmOp op, float* y, const float* a, const float* b, const float* c, int64_t n, bool stream) {
+  if (stream) ternary<true>(op, y, a, b, c, n);
+  else ternary<false>(op, y, a, b, c, n);
 }
 
 // y[0, n) <- r[0, n) with non-temporal stores where y is vector-aligned (the caller fences).
@@ -251,7 +397,8 @@ const float* loadBlock(const StridedLoop<1>& loop, const TensorView& in, int64_t
 
 void fusedPointwiseKernel(const KernelArgs& args) {
   checkOperands(args);
-  const VmProgram prog = decode(args);
+  VmProgram prog = decode(args);
+  planExecution(prog, !outputsAliasInputs(args));
   const TensorView& out0 = args.out(0);
   std::vector<StridedLoop<1>> loops;
   loops.reserve(static_cast<size_t>(args.numInputs));
@@ -288,7 +435,11 @@ void fusedPointwiseKernel(const KernelArgs& args) {
       for (const DecodedInstr& in : prog.code) {
         for (int64_t k = 0; k < linesPerInstr && nextLine < aheadEnd; ++k, nextLine += 64)
           for (const char* base : dense) __builtin_prefetch(base + nextLine, 0, 3);
+        if (in.skip) continue;
         const VmOp op = static_cast<VmOp>(in.op);
+        // an op fused with its Store writes the output (streamed when large)
+        float* dst = in.toOutput >= 0 ? args.out(in.toOutput).ptr<float>() + b : reg(in.dst);
+        const bool streamDst = stream && in.toOutput >= 0;
         if (op == VmOp::Load) {
           regs[in.dst] = loadBlock(loops[in.a], args.in(in.a), b, e, reg(in.dst));
         } else if (op == VmOp::Const) {
@@ -303,14 +454,16 @@ void fusedPointwiseKernel(const KernelArgs& args) {
             std::memcpy(y, r, static_cast<size_t>(n) * sizeof(float));
           }
         } else if (vmIsUnary(in.op)) {
-          runUnary(op, reg(in.dst), regs[in.a], n);
-          regs[in.dst] = reg(in.dst);
+          runUnary(op, dst, regs[in.a], n, streamDst);
+          regs[in.dst] = dst;
         } else if (vmIsBinary(in.op)) {
-          runBinary(op, reg(in.dst), regs[in.a], regs[in.b], n);
-          regs[in.dst] = reg(in.dst);
+          const Operand x{in.aImm ? nullptr : regs[in.a], in.aImm, in.aVal};
+          const Operand z{in.bImm ? nullptr : regs[in.b], in.bImm, in.bVal};
+          runBinary(op, dst, x, z, n, streamDst);
+          regs[in.dst] = dst;
         } else {
-          runTernary(op, reg(in.dst), regs[in.a], regs[in.b], regs[in.c], n);
-          regs[in.dst] = reg(in.dst);
+          runTernary(op, dst, regs[in.a], regs[in.b], regs[in.c], n, streamDst);
+          regs[in.dst] = dst;
         }
       }
     }

@@ -36,6 +36,7 @@
 #include "simd/foreach_isa.h"
 #else
 #include "kernels/reduce/reduce_row.h"
+#include "kernels/common/store_row.h"
 #include "kernels/norm/layer_norm_row.h"
 
 namespace tensorjit {
@@ -147,6 +148,8 @@ void layerNormKernel(const KernelArgs& a) {
   const float* b = params[1];
 
   const int64_t grain = std::max<int64_t>(1, kGrainElems / n);
+  // large outputs bypass the cache (see pw::kStreamBytes)
+  const bool stream = !hasR && out.numel() * static_cast<int64_t>(sizeof(float)) >= pw::kStreamBytes;
   parallelFor(loop.numel, grain, [&](int64_t rb, int64_t re) {
     ScratchBuffer buf;
     if (!direct) buf.reset(static_cast<size_t>(n) * sizeof(float));
@@ -162,6 +165,8 @@ void layerNormKernel(const KernelArgs& a) {
             float* sum = storeSum ? so : o;  // else the sum lives in o, normalised in place
             addRow(in, rin, sum, n);
             norm_row::layerNormRow<Vec>(sum, o, n, w, b, eps);
+          } else if (stream) {
+            norm_row::layerNormRow<Vec, true>(in, o, n, w, b, eps);
           } else {
             norm_row::layerNormRow<Vec>(in, o, n, w, b, eps);
           }
@@ -184,6 +189,7 @@ void layerNormKernel(const KernelArgs& a) {
         });
       }
     });
+    if (stream) Vec::streamFence();
   });
 }
 

@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/common/store_row.h"
+
 namespace tensorjit {
 namespace TJ_ISA_NS {
 namespace pw {
@@ -29,7 +31,6 @@ using ::tensorjit::pw::withElemType;
 
 constexpr int64_t kGrain = 1 << 15;
 constexpr int64_t kBlock = 512;
-constexpr int64_t kStreamBytes = int64_t(16) << 20;
 
 // dst[i * ds] = convert(src[i * ss]) for i < n, any dtype pair (the `to` semantics).
 template <class To, class From>
@@ -174,54 +175,6 @@ struct ScalarBinary {
 };
 
 // ---- float32 rows over Vec (A/B/C: operand is a full row, else one broadcast element)
-
-// Software prefetch distance for streamed rows (bytes ahead of the current position):
-// the hardware prefetcher alone leaves the compute-heavier rows waiting on memory.
-constexpr int64_t kPrefetchBytes = 2048;
-
-// Touches the cache lines of [p + kPrefetchBytes, + count floats) (one prefetch per line).
-inline void prefetchAhead(const float* p, int count) {
-  const char* q = reinterpret_cast<const char*>(p) + kPrefetchBytes;
-  for (int off = 0; off < count * static_cast<int>(sizeof(float)); off += 64) __builtin_prefetch(q + off, 0, 3);
-}
-
-// Writes y[0, n) from full(i) (the vector for elements [i, i + kLanes)) and partial(i, r)
-// (the first r lanes valid), two vectors per iteration. kStream: non-temporal stores,
-// after peeling the head up to the vector alignment, and a fence at the end.
-// flatten: everything `full` calls is inlined into the loop, so the vector bodies of long
-// functions (tanh, sigmoid, gelu) overlap across iterations instead of running as one
-// out-of-line call per vector.
-template <class V, bool kStream, class Full, class Partial, class Prefetch>
-__attribute__((flatten)) inline void storeRow(float* y, int64_t n, Full full, Partial partial, Prefetch prefetch) {
-  int64_t i = 0;
-  if constexpr (kStream) {
-    const int64_t misaligned = static_cast<int64_t>((reinterpret_cast<uintptr_t>(y) / sizeof(float)) % V::kLanes);
-    if (misaligned) {
-      const int r = static_cast<int>(n < V::kLanes - misaligned ? n : V::kLanes - misaligned);
-      V::storePartial(y, partial(0, r), r);
-      i = r;
-    }
-    for (; i + 2 * V::kLanes <= n; i += 2 * V::kLanes) {
-      if constexpr (V::kLanes >= 8) prefetch(i);
-      const auto v0 = full(i), v1 = full(i + V::kLanes);
-      V::storeStream(y + i, v0);
-      V::storeStream(y + i + V::kLanes, v1);
-    }
-    for (; i + V::kLanes <= n; i += V::kLanes) V::storeStream(y + i, full(i));
-  } else {
-    for (; i + 2 * V::kLanes <= n; i += 2 * V::kLanes) {
-      const auto v0 = full(i), v1 = full(i + V::kLanes);
-      V::store(y + i, v0);
-      V::store(y + i + V::kLanes, v1);
-    }
-    for (; i + V::kLanes <= n; i += V::kLanes) V::store(y + i, full(i));
-  }
-  if (i < n) {
-    const int r = static_cast<int>(n - i);
-    V::storePartial(y + i, partial(i, r), r);
-  }
-  if constexpr (kStream) V::streamFence();
-}
 
 template <class V, bool A, class F>
 inline void unaryRowF32(float* y, const float* a, int64_t n, F f, bool stream = false) {

@@ -40,6 +40,7 @@
 #else
 #include "kernels/reduce/reduce_row.h"
 #include "kernels/math/vmath.h"
+#include "kernels/common/store_row.h"
 #include "kernels/reduce/softmax_row.h"
 
 namespace tensorjit {
@@ -250,14 +251,22 @@ void softmaxKernel(const KernelArgs& a) {
     });
     return;
   }
+  // Large outputs are written once, past the cache (see softmaxRowStreamed), for rows
+  // whose exponentials fit in cache.
+  const bool stream = direct && n <= kLongRow && numel * static_cast<int64_t>(sizeof(float)) >= pw::kStreamBytes;
   parallelFor(rows, grain, [&](int64_t b, int64_t e) {
     ScratchBuffer buf;
-    if (!direct) buf.reset(static_cast<size_t>(n) * sizeof(float));
+    if (!direct || (stream && !kLog)) buf.reset(static_cast<size_t>(n) * sizeof(float));
     float* tmp = buf.as<float>();
     loop.forRange(b, e, [&](char* const* p, int64_t cnt) {
       for (int64_t i = 0; i < cnt; ++i) {
         const float* in = reinterpret_cast<const float*>(p[1]) + i * is;
         float* o = reinterpret_cast<float*>(p[0]) + i * os;
+        if (stream) {
+          if (kLog) logSoftmaxRowStreamed<Vec>(in, o, n);
+          else softmaxRowStreamed<Vec>(in, o, n, tmp);
+          continue;
+        }
         if (direct) {
           rowFn<kLog>(in, o, n);
           continue;
@@ -267,6 +276,7 @@ void softmaxKernel(const KernelArgs& a) {
         for (int64_t k = 0; k < n; ++k) o[k * outStride] = tmp[k];
       }
     });
+    if (stream) Vec::streamFence();
   });
 }
 

@@ -1,8 +1,8 @@
 // Fused softmax / logSoftmax of one contiguous float32 row, one body per ISA, callable
 // on raw pointers (the graph executor reuses them for fused reductions).
 //
-// Include INSIDE an ISA pass, after kernels/reduce/reduce_row.h and
-// kernels/math/vmath.h (no include guards: see reduce_row.h).
+// Include INSIDE an ISA pass, after kernels/reduce/reduce_row.h, kernels/math/vmath.h and
+// kernels/common/store_row.h (no include guards: see reduce_row.h).
 //
 // softmaxRow: pass 1 max (NaN-propagating), pass 2 e = exp(x - max) stored in out
 // and summed, pass 3 out *= 1/sum. Sum order: blocks as in sumRow (double across
@@ -107,6 +107,29 @@ inline void softmaxRow(const float* in, float* out, int64_t n) {
   const float m = maxRow<V>(in, n);
   const double s = expSumRow<V, true>(in, out, n, m);
   scaleRow<V>(out, n, static_cast<float>(1.0 / s));
+}
+
+// softmaxRow / logSoftmaxRow for large outputs: out is written once, with non-temporal
+// stores (no read-for-ownership; the caller fences once per thread after its last row).
+// softmax keeps the exponentials in `scratch` (n floats, cache-resident) instead of out.
+// Same bits as the plain rows.
+template <class V>
+inline void softmaxRowStreamed(const float* in, float* out, int64_t n, float* scratch) {
+  const float m = maxRow<V>(in, n);
+  const double s = expSumRow<V, true>(in, scratch, n, m);
+  const auto inv = V::set1(static_cast<float>(1.0 / s));
+  pw::storeRow<V, true, false>(
+      out, n, [&](int64_t i) { return V::mul(V::load(scratch + i), inv); },
+      [&](int64_t i, int r) { return V::mul(V::loadPartial(scratch + i, r), inv); }, [](int64_t) {});
+}
+template <class V>
+inline void logSoftmaxRowStreamed(const float* in, float* out, int64_t n) {
+  const float m = maxRow<V>(in, n);
+  const double s = expSumRow<V, false>(in, nullptr, n, m);
+  const auto vm = V::set1(m), vc = V::set1(static_cast<float>(std::log(s)));
+  pw::storeRow<V, true, false>(
+      out, n, [&](int64_t i) { return V::sub(V::sub(V::load(in + i), vm), vc); },
+      [&](int64_t i, int r) { return V::sub(V::sub(V::loadPartial(in + i, r), vm), vc); }, [](int64_t) {});
 }
 
 template <class V>
