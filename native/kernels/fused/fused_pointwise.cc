@@ -224,27 +224,13 @@ namespace {
 using V = Vec;
 using Reg = V::Reg;
 
-// y[i] = f(xs[i]...) over n floats: full vectors, then one masked tail. kStream: y is
-// output memory written with non-temporal stores (head peeled to the vector alignment;
-// the caller fences).
+// y[i] = f(xs[i]...) over n floats (pw::storeRow: full vectors, then one masked tail).
+// kStream: y is output memory, written with non-temporal stores (the caller fences).
 template <bool kStream, class F, class... X>
 inline void mapRows(float* y, int64_t n, F f, const X*... xs) {
-  int64_t i = 0;
-  if constexpr (kStream) {
-    const int64_t misaligned = static_cast<int64_t>((reinterpret_cast<uintptr_t>(y) / sizeof(float)) % V::kLanes);
-    if (misaligned) {
-      const int head = static_cast<int>(std::min<int64_t>(n, V::kLanes - misaligned));
-      V::storePartial(y, f(V::loadPartial(xs, head)...), head);
-      i = head;
-    }
-    for (; i + V::kLanes <= n; i += V::kLanes) V::storeStream(y + i, f(V::load(xs + i)...));
-  } else {
-    for (; i + V::kLanes <= n; i += V::kLanes) V::store(y + i, f(V::load(xs + i)...));
-  }
-  if (i < n) {
-    const int r = static_cast<int>(n - i);
-    V::storePartial(y + i, f(V::loadPartial(xs + i, r)...), r);
-  }
+  pw::storeRow<V, kStream, false>(
+      y, n, [&](int64_t i) { return f(V::load(xs + i)...); },
+      [&](int64_t i, int r) { return f(V::loadPartial(xs + i, r)...); }, [](int64_t) {});
 }
 
 // A binary op's operand: a block, or a constant broadcast in a register.
@@ -343,17 +329,9 @@ void runTernary(VmOp op, float* y, const float* a, const float* b, const float* 
   else ternary<false>(op, y, a, b, c, n);
 }
 
-// y[0, n) <- r[0, n) with non-temporal stores where y is vector-aligned (the caller fences).
+// y[0, n) <- r[0, n) with non-temporal stores (the caller fences).
 inline void streamBlock(float* y, const float* r, int64_t n) {
-  int64_t i = 0;
-  const int64_t misaligned = static_cast<int64_t>((reinterpret_cast<uintptr_t>(y) / sizeof(float)) % V::kLanes);
-  if (misaligned) {
-    const int head = static_cast<int>(std::min<int64_t>(n, V::kLanes - misaligned));
-    V::storePartial(y, V::loadPartial(r, head), head);
-    i = head;
-  }
-  for (; i + V::kLanes <= n; i += V::kLanes) V::storeStream(y + i, V::load(r + i));
-  if (i < n) V::storePartial(y + i, V::loadPartial(r + i, static_cast<int>(n - i)), static_cast<int>(n - i));
+  mapRows<true>(y, n, [](Reg v) { return v; }, r);
 }
 
 // Reads input `in` over output linear range [b, e) into dst (or returns a direct pointer).
