@@ -16,9 +16,9 @@ constexpr int64_t kStreamBytes = int64_t(16) << 20;
 // the hardware prefetcher alone leaves the compute-heavier rows waiting on memory.
 constexpr int64_t kPrefetchBytes = 2048;
 
-// Touches the cache lines of [p + kPrefetchBytes, + count floats) (one prefetch per line).
-inline void prefetchAhead(const float* p, int count) {
-  const char* q = reinterpret_cast<const char*>(p) + kPrefetchBytes;
+// Touches the cache lines of [p + ahead, + count floats) (one prefetch per line).
+inline void prefetchAhead(const float* p, int count, int64_t ahead = kPrefetchBytes) {
+  const char* q = reinterpret_cast<const char*>(p) + ahead;
   for (int off = 0; off < count * static_cast<int>(sizeof(float)); off += 64) __builtin_prefetch(q + off, 0, 3);
 }
 

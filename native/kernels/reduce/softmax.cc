@@ -263,8 +263,10 @@ void softmaxKernel(const KernelArgs& a) {
         const float* in = reinterpret_cast<const float*>(p[1]) + i * is;
         float* o = reinterpret_cast<float*>(p[0]) + i * os;
         if (stream) {
-          if (kLog) logSoftmaxRowStreamed<Vec>(in, o, n);
-          else softmaxRowStreamed<Vec>(in, o, n, tmp);
+          // the next row of this piece, if any (rows of a piece are is floats apart)
+          const float* next = i + 1 < cnt ? in + is : nullptr;
+          if (kLog) logSoftmaxRowStreamed<Vec>(in, o, n, next);
+          else softmaxRowStreamed<Vec>(in, o, n, tmp, next);
           continue;
         }
         if (direct) {

@@ -28,9 +28,11 @@ inline typename V::Reg softmaxExp(typename V::Reg x) {
   return V::select(V::cmpLt(x, lo), V::zero(), vmath::exp<V>(V::max(lo, x)));
 }
 
-// sum of exp(in[i] - m); with kStore also writes the exponentials to out.
+// sum of exp(in[i] - m); with kStore also writes the exponentials to out. A non-null
+// `next` (a row of at least n floats read next) is prefetched while this compute-bound
+// pass runs, so the next row's max pass reads cache, not memory.
 template <class V, bool kStore>
-inline double expSumRow(const float* in, float* out, int64_t n, float m) {
+inline double expSumRow(const float* in, float* out, int64_t n, float m, const float* next = nullptr) {
   constexpr int64_t L = V::kLanes;
   constexpr int64_t kBlock = kSumBlockVectors * L;
   const auto vm = V::set1(m);
@@ -42,6 +44,7 @@ inline double expSumRow(const float* in, float* out, int64_t n, float m) {
     auto a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
     int64_t i = 0;
     for (; i + 2 * L <= len; i += 2 * L) {
+      if (next) pw::prefetchAhead(next + start + i, 2 * L, 0);
       const auto e0 = softmaxExp<V>(V::sub(V::load(q + i), vm));
       const auto e1 = softmaxExp<V>(V::sub(V::load(q + i + L), vm));
       if (kStore) {
@@ -114,18 +117,18 @@ inline void softmaxRow(const float* in, float* out, int64_t n) {
 // softmax keeps the exponentials in `scratch` (n floats, cache-resident) instead of out.
 // Same bits as the plain rows.
 template <class V>
-inline void softmaxRowStreamed(const float* in, float* out, int64_t n, float* scratch) {
+inline void softmaxRowStreamed(const float* in, float* out, int64_t n, float* scratch, const float* next) {
   const float m = maxRow<V>(in, n);
-  const double s = expSumRow<V, true>(in, scratch, n, m);
+  const double s = expSumRow<V, true>(in, scratch, n, m, next);
   const auto inv = V::set1(static_cast<float>(1.0 / s));
   pw::storeRow<V, true, false>(
       out, n, [&](int64_t i) { return V::mul(V::load(scratch + i), inv); },
       [&](int64_t i, int r) { return V::mul(V::loadPartial(scratch + i, r), inv); }, [](int64_t) {});
 }
 template <class V>
-inline void logSoftmaxRowStreamed(const float* in, float* out, int64_t n) {
+inline void logSoftmaxRowStreamed(const float* in, float* out, int64_t n, const float* next) {
   const float m = maxRow<V>(in, n);
-  const double s = expSumRow<V, false>(in, nullptr, n, m);
+  const double s = expSumRow<V, false>(in, nullptr, n, m, next);
   const auto vm = V::set1(m), vc = V::set1(static_cast<float>(std::log(s)));
   pw::storeRow<V, true, false>(
       out, n, [&](int64_t i) { return V::sub(V::sub(V::load(in + i), vm), vc); },
