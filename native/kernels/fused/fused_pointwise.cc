@@ -131,31 +131,33 @@ void planExecution(VmProgram& p, bool fuseStores) {
   for (int i = 0; i < n; ++i)
     if (p.code[i].op == static_cast<int>(VmOp::Const) && !constNeeded[i]) p.code[i].skip = true;
 
-  // Store fusion: the writer is an op (not Load, which may alias the input, nor Const), and
-  // nothing but this Store reads the register afterwards.
-  for (int i = 0; i < n && fuseStores; ++i) {
-    DecodedInstr& st = p.code[i];
-    if (st.op != static_cast<int>(VmOp::Store)) continue;
-    int w = -1;
-    for (int j = i - 1; j >= 0 && w < 0; --j)
-      if (p.code[j].op != static_cast<int>(VmOp::Store) && p.code[j].dst == st.dst) w = j;
-    // only the instruction right before: the output is then written where the Store
-    // would have written it, after every earlier read
-    if (w < 0 || w != i - 1) continue;
-    DecodedInstr& src = p.code[w];
-    if (!(vmIsUnary(src.op) || vmIsBinary(src.op) || vmIsTernary(src.op)) || src.toOutput >= 0) continue;
-    bool otherReaders = false;
-    for (int j = w + 1; j < n && !otherReaders; ++j) {
-      if (j == i) continue;
-      const DecodedInstr& r = p.code[j];
-      if (r.op == static_cast<int>(VmOp::Store)) otherReaders = r.dst == st.dst;
-      else if (vmIsUnary(r.op)) otherReaders = r.a == st.dst;
-      else if (vmIsBinary(r.op)) otherReaders = (r.a == st.dst && !r.aImm) || (r.b == st.dst && !r.bImm);
-      else if (vmIsTernary(r.op)) otherReaders = r.a == st.dst || r.b == st.dst || r.c == st.dst;
+  // Store fusion: the Store's register is written by the instruction right before it, an
+  // op (not Load, which may alias the input, nor Const), and no later instruction reads
+  // that value. Liveness, one backward pass: live[r] = r's current value is read later.
+  if (!fuseStores) return;
+  std::vector<bool> live(static_cast<size_t>(p.numRegs), false);
+  for (int i = n - 1; i >= 0; --i) {
+    DecodedInstr& d = p.code[i];
+    if (d.op == static_cast<int>(VmOp::Store)) {
+      DecodedInstr* src = i > 0 ? &p.code[i - 1] : nullptr;
+      const bool isOp = src && (vmIsUnary(src->op) || vmIsBinary(src->op) || vmIsTernary(src->op));
+      if (isOp && src->dst == d.dst && !live[d.dst]) {
+        src->toOutput = d.a;
+        d.skip = true;
+      } else {
+        live[d.dst] = true;
+      }
+      continue;
     }
-    if (otherReaders) continue;
-    src.toOutput = st.a;
-    st.skip = true;
+    live[d.dst] = false;
+    if (vmIsUnary(d.op)) {
+      live[d.a] = true;
+    } else if (vmIsBinary(d.op)) {
+      if (!d.aImm) live[d.a] = true;
+      if (!d.bImm) live[d.b] = true;
+    } else if (vmIsTernary(d.op)) {
+      live[d.a] = live[d.b] = live[d.c] = true;
+    }
   }
 }
 

@@ -68,13 +68,9 @@ DimWalk trailingWalk(const TensorView& t, int k) {
 
 // dst[i] = a[i] + b[i]
 inline void addRow(const float* a, const float* b, float* dst, int64_t n) {
-  constexpr int64_t L = Vec::kLanes;
-  int64_t i = 0;
-  for (; i + L <= n; i += L) Vec::store(dst + i, Vec::add(Vec::load(a + i), Vec::load(b + i)));
-  if (i < n) {
-    const int r = static_cast<int>(n - i);
-    Vec::storePartial(dst + i, Vec::add(Vec::loadPartial(a + i, r), Vec::loadPartial(b + i, r)), r);
-  }
+  pw::storeRow<Vec, false>(
+      dst, n, [&](int64_t i) { return Vec::add(Vec::load(a + i), Vec::load(b + i)); },
+      [&](int64_t i, int r) { return Vec::add(Vec::loadPartial(a + i, r), Vec::loadPartial(b + i, r)); }, [](int64_t) {});
 }
 
 void layerNormKernel(const KernelArgs& a) {

@@ -77,7 +77,7 @@ void longRow(const float* in, float* out, int64_t n) {
   const float logS = static_cast<float>(std::log(s)), inv = static_cast<float>(1.0 / s);
   parallelChunks(n, grain, [&](int, int64_t b, int64_t e) {
     if (kLog) subSubRow<Vec>(in + b, out + b, e - b, m, logS);
-    else scaleRow<Vec>(out + b, e - b, inv);
+    else scaleRow<Vec>(out + b, out + b, e - b, inv);
   });
 }
 
@@ -91,7 +91,6 @@ struct Scale {
 
 // out[i] = scale(x[i]) (+ m[i] when m): the prologue, rounded as the separate ops.
 inline void prologueRow(const float* x, const float* m, int64_t ms, float* out, int64_t n, Scale scale) {
-  constexpr int64_t L = Vec::kLanes;
   if (m && ms != 1) {
     for (int64_t i = 0; i < n; ++i) {
       const float t = scale.one(x[i]);  // two roundings, as the scale op then add
@@ -99,18 +98,15 @@ inline void prologueRow(const float* x, const float* m, int64_t ms, float* out, 
     }
     return;
   }
-  int64_t i = 0;
-  for (; i + L <= n; i += L) {
-    auto t = scale.vec(Vec::load(x + i));
-    if (m) t = Vec::add(t, Vec::load(m + i));
-    Vec::store(out + i, t);
-  }
-  if (i < n) {
-    const int r = static_cast<int>(n - i);
-    auto t = scale.vec(Vec::loadPartial(x + i, r));
-    if (m) t = Vec::add(t, Vec::loadPartial(m + i, r));
-    Vec::storePartial(out + i, t, r);
-  }
+  auto full = [&](int64_t i) {
+    const auto t = scale.vec(Vec::load(x + i));
+    return m ? Vec::add(t, Vec::load(m + i)) : t;
+  };
+  auto partial = [&](int64_t i, int r) {
+    const auto t = scale.vec(Vec::loadPartial(x + i, r));
+    return m ? Vec::add(t, Vec::loadPartial(m + i, r)) : t;
+  };
+  pw::storeRow<Vec, false>(out, n, full, partial, [](int64_t) {});
 }
 
 // The views of `t`'s dims other than `dim` (one element per row start).
@@ -216,15 +212,7 @@ void softmaxKernel(const KernelArgs& a) {
     inStride = outStride;
   }
 
-  // views of the other dims: one element per row start
-  TensorView xr = x, orow = out;
-  xr.ndim = orow.ndim = 0;
-  for (int d = 0; d < x.ndim; ++d) {
-    if (d == dim) continue;
-    xr.shape[xr.ndim] = orow.shape[orow.ndim] = x.shape[d];
-    xr.strides[xr.ndim++] = x.strides[d];
-    orow.strides[orow.ndim++] = out.strides[d];
-  }
+  TensorView xr = rowStarts(x, dim), orow = rowStarts(out, dim);
   const TensorView* views[2] = {&orow, &xr};
   StridedLoop<2> loop(views, orow.ndim, orow.shape);
   const int64_t os = loop.innerStride(0), is = loop.innerStride(1);

@@ -79,37 +79,29 @@ inline double expSumRow(const float* in, float* out, int64_t n, float m, const f
   return total;
 }
 
-// p[i] *= s
-template <class V>
-inline void scaleRow(float* p, int64_t n, float s) {
-  constexpr int64_t L = V::kLanes;
+// dst[i] = src[i] * s. kStream: dst is written with non-temporal stores (no fence).
+template <class V, bool kStream = false>
+inline void scaleRow(const float* src, float* dst, int64_t n, float s) {
   const auto vs = V::set1(s);
-  int64_t i = 0;
-  for (; i + L <= n; i += L) V::store(p + i, V::mul(V::load(p + i), vs));
-  if (i < n) {
-    const int r = static_cast<int>(n - i);
-    V::storePartial(p + i, V::mul(V::loadPartial(p + i, r), vs), r);
-  }
+  pw::storeRow<V, kStream, false>(
+      dst, n, [&](int64_t i) { return V::mul(V::load(src + i), vs); },
+      [&](int64_t i, int r) { return V::mul(V::loadPartial(src + i, r), vs); }, [](int64_t) {});
 }
 
-// out[i] = (in[i] - m) - c
-template <class V>
+// out[i] = (in[i] - m) - c. kStream as scaleRow.
+template <class V, bool kStream = false>
 inline void subSubRow(const float* in, float* out, int64_t n, float m, float c) {
-  constexpr int64_t L = V::kLanes;
   const auto vm = V::set1(m), vc = V::set1(c);
-  int64_t i = 0;
-  for (; i + L <= n; i += L) V::store(out + i, V::sub(V::sub(V::load(in + i), vm), vc));
-  if (i < n) {
-    const int r = static_cast<int>(n - i);
-    V::storePartial(out + i, V::sub(V::sub(V::loadPartial(in + i, r), vm), vc), r);
-  }
+  pw::storeRow<V, kStream, false>(
+      out, n, [&](int64_t i) { return V::sub(V::sub(V::load(in + i), vm), vc); },
+      [&](int64_t i, int r) { return V::sub(V::sub(V::loadPartial(in + i, r), vm), vc); }, [](int64_t) {});
 }
 
 template <class V>
 inline void softmaxRow(const float* in, float* out, int64_t n) {
   const float m = maxRow<V>(in, n);
   const double s = expSumRow<V, true>(in, out, n, m);
-  scaleRow<V>(out, n, static_cast<float>(1.0 / s));
+  scaleRow<V>(out, out, n, static_cast<float>(1.0 / s));
 }
 
 // softmaxRow / logSoftmaxRow for large outputs: out is written once, with non-temporal
@@ -120,19 +112,13 @@ template <class V>
 inline void softmaxRowStreamed(const float* in, float* out, int64_t n, float* scratch, const float* next) {
   const float m = maxRow<V>(in, n);
   const double s = expSumRow<V, true>(in, scratch, n, m, next);
-  const auto inv = V::set1(static_cast<float>(1.0 / s));
-  pw::storeRow<V, true, false>(
-      out, n, [&](int64_t i) { return V::mul(V::load(scratch + i), inv); },
-      [&](int64_t i, int r) { return V::mul(V::loadPartial(scratch + i, r), inv); }, [](int64_t) {});
+  scaleRow<V, true>(scratch, out, n, static_cast<float>(1.0 / s));
 }
 template <class V>
 inline void logSoftmaxRowStreamed(const float* in, float* out, int64_t n, const float* next) {
   const float m = maxRow<V>(in, n);
   const double s = expSumRow<V, false>(in, nullptr, n, m, next);
-  const auto vm = V::set1(m), vc = V::set1(static_cast<float>(std::log(s)));
-  pw::storeRow<V, true, false>(
-      out, n, [&](int64_t i) { return V::sub(V::sub(V::load(in + i), vm), vc); },
-      [&](int64_t i, int r) { return V::sub(V::sub(V::loadPartial(in + i, r), vm), vc); }, [](int64_t) {});
+  subSubRow<V, true>(in, out, n, m, static_cast<float>(std::log(s)));
 }
 
 template <class V>
