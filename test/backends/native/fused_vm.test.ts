@@ -5,7 +5,7 @@ import { Tensor, packTensors } from '../../../lib/tensor';
 import { expectClose, makeTensor, randomValues, refMap, toRef, LAYOUTS } from '../../helpers/reference';
 
 // Opcodes of native/kernels/fused/vm_ops.h
-const OP = { Load: 0, Const: 1, Store: 2, Neg: 10, Abs: 11, Exp: 12, Tanh: 18, Sigmoid: 19, Relu: 20, Add: 40, Sub: 41, Mul: 42, Div: 43, Maximum: 45, Gt: 64, Clamp: 80, Where: 81 };
+const OP = { Load: 0, Const: 1, Store: 2, Neg: 10, Abs: 11, Exp: 12, Tanh: 18, Sigmoid: 19, Relu: 20, Add: 40, Sub: 41, Mul: 42, Div: 43, Maximum: 45, Minimum: 46, Gt: 64, Clamp: 80, Where: 81 };
 
 function runVm(inputs: Tensor[], outShape: number[], numRegs: number, code: number[][], numOutputs = 1, given?: Tensor[]): Tensor[] {
   const outs = given ?? Array.from({ length: numOutputs }, () => Tensor.empty(outShape, 'float32'));
@@ -88,6 +88,85 @@ describe('fused pointwise VM', () => {
     runVm([x], [n], 3, [[OP.Load, 0, 0], [OP.Exp, 1, 0], [OP.Add, 2, 1, 0], [OP.Store, 2, 0]], 1, [x]);
     const expected = tj.add(tj.exp(tj.tensor(values, { shape: [n] })), tj.tensor(values, { shape: [n] }));
     expect(Array.from(x.dataSync() as Float32Array)).toEqual(Array.from(expected.dataSync() as Float32Array));
+  });
+
+  // Cheap ops (add, sub, mul, maximum, minimum, neg, abs, relu) that read the value the op
+  // before them wrote, and nothing else reads, run as steps of that op's pass, in
+  // registers. Every step form: the running value on the left, on the right, or both
+  // sides; the other operand a constant or a block. Exact against float32 arithmetic.
+  const f = Math.fround;
+  const maxRef = (a: number, b: number) => (Number.isNaN(a) ? a : a > b ? a : b);
+  const minRef = (a: number, b: number) => (Number.isNaN(a) ? a : a < b ? a : b);
+  const chainSteps: [number[][], (v: number, x: number, z: number) => number][] = [
+    [[[OP.Const, 2, 0.5], [OP.Add, 3, 3, 2]], (v) => f(v + 0.5)],
+    [[[OP.Const, 2, 3], [OP.Sub, 3, 2, 3]], (v) => f(3 - v)],
+    [[[OP.Relu, 3, 3]], (v) => (0 > v ? 0 : v)],
+    [[[OP.Mul, 3, 3, 3]], (v) => f(v * v)],
+    [[[OP.Sub, 3, 3, 0]], (v, x) => f(v - x)],
+    [[[OP.Sub, 3, 1, 3]], (v, _x, z) => f(z - v)],
+    [[[OP.Maximum, 3, 3, 1]], (v, _x, z) => maxRef(v, z)],
+    [[[OP.Maximum, 3, 0, 3]], (v, x) => maxRef(x, v)],
+    [[[OP.Const, 2, -0.25], [OP.Minimum, 3, 3, 2]], (v) => minRef(v, -0.25)],
+    [[[OP.Minimum, 3, 1, 3]], (v, _x, z) => minRef(z, v)],
+    [[[OP.Neg, 3, 3]], (v) => -v],
+    [[[OP.Add, 3, 3, 3]], (v) => f(v + v)],
+    [[[OP.Abs, 3, 3]], (v) => Math.abs(v)],
+    [[[OP.Maximum, 3, 3, 3]], (v) => v],
+    [[[OP.Sub, 3, 3, 3]], (v) => f(v - v)],
+    [[[OP.Const, 2, 2], [OP.Mul, 3, 2, 3]], (v) => f(2 * v)],
+    [[[OP.Minimum, 3, 3, 3]], (v) => v],
+  ];
+  const chainProgram = [[OP.Load, 0, 0], [OP.Load, 1, 1], [OP.Const, 2, 1.5], [OP.Mul, 3, 0, 2], ...chainSteps.flatMap(([code]) => code), [OP.Store, 3, 0]];
+  const specials = [NaN, Infinity, -Infinity, 0, -0, 1e-40, -3e38, 3e38];
+  const chainInputs = (n: number, seed: number) => {
+    const values = (s: number) => Float32Array.from(randomValues(n, s), (v, i) => (i % 97 < specials.length ? specials[i % 97] : 3 * v));
+    return [values(seed), values(seed + 1).reverse()];
+  };
+  const expectChain = (x: Float32Array, z: Float32Array, y: Float32Array) => {
+    for (let i = 0; i < x.length; i++) {
+      let v = f(x[i] * 1.5);
+      for (const [, step] of chainSteps) v = step(v, x[i], z[i]);
+      if (!Object.is(y[i], v)) expect.fail(`element ${i} (x = ${x[i]}, z = ${z[i]}): got ${y[i]}, want ${v}`);
+    }
+  };
+
+  test.each([[1], [15], [17], [127], [129], [4096 + 37], [(1 << 22) + 5]])('a chain of every step form is exact, %i elements', (n) => {
+    const [xv, zv] = chainInputs(n, 20);
+    const x = tj.tensor(xv, { shape: [n] });
+    const z = tj.tensor(zv, { shape: [n] });
+    const [y] = runVm([x, z], [n], 4, chainProgram);
+    expectChain(xv, zv, y.dataSync() as Float32Array);
+  });
+
+  test('a chain into a streamed output that starts mid-vector, and in place over an input', () => {
+    const n = (1 << 22) + 3;
+    const [xv, zv] = chainInputs(n, 22);
+    const backing = Tensor.empty([n + 7], 'float32');
+    const out = backing.narrow(0, 7, n);
+    runVm([tj.tensor(xv, { shape: [n] }), tj.tensor(zv, { shape: [n] })], [n], 4, chainProgram, 1, [out]);
+    expectChain(xv, zv, out.dataSync() as Float32Array);
+    const small = 3000;
+    const [xs, zs] = chainInputs(small, 23);
+    const z = tj.tensor(zs, { shape: [small] });
+    runVm([tj.tensor(xs, { shape: [small] }), z], [small], 4, chainProgram, 1, [z]);
+    expectChain(xs, zs, z.dataSync() as Float32Array);
+  });
+
+  test('a value read again later is not chained away; steps after a long op', () => {
+    const n = 3000;
+    const xv = Float32Array.from(randomValues(n, 24), (v) => 3 * v);
+    const x = tj.tensor(xv, { shape: [n] });
+    // r1 = sigmoid(x); r2 = r1 * 2 (a step); r3 = r2 - x (a step); r1 is read again by the last op
+    const [y, w] = runVm([x], [n], 5, [
+      [OP.Load, 0, 0], [OP.Sigmoid, 1, 0], [OP.Const, 4, 2], [OP.Mul, 2, 1, 4], [OP.Sub, 3, 2, 0], [OP.Abs, 3, 3],
+      [OP.Store, 3, 0], [OP.Neg, 4, 3], [OP.Mul, 4, 4, 1], [OP.Store, 4, 1],
+    ], 2);
+    const s = tj.sigmoid(x).dataSync() as Float32Array;
+    const yv = y.dataSync() as Float32Array, wv = w.dataSync() as Float32Array;
+    for (let i = 0; i < n; i++) {
+      const r3 = Math.abs(f(f(s[i] * 2) - xv[i]));
+      if (!Object.is(yv[i], r3) || !Object.is(wv[i], f(-r3 * s[i]))) expect.fail(`x = ${xv[i]}: got ${yv[i]}, ${wv[i]}; want ${r3}, ${f(-r3 * s[i])}`);
+    }
   });
 
   test('malformed programs are errors, not crashes', () => {
