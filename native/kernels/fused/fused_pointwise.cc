@@ -366,13 +366,31 @@ struct RunStep {
   const float* src;
 };
 
+// A step's other operand for G vectors: a broadcast constant (stride 0) is loaded once.
+template <int G>
+struct StepOperands {
+  Reg r[G];
+};
+template <int G>
+inline StepOperands<G> operandsOf(const RunStep& st, int64_t i, int tail) {
+  StepOperands<G> o;
+  if (st.stride == 0) {
+    const Reg c = V::load(st.src);
+    for (int g = 0; g < G; ++g) o.r[g] = c;
+  } else {
+    const float* p = st.src + i;
+    for (int g = 0; g < G; ++g) o.r[g] = tail ? V::loadPartial(p, tail) : V::load(p + g * V::kLanes);
+  }
+  return o;
+}
+
 template <class Op, int G>
-inline void valueLeft(Reg (&v)[G], const Reg (&o)[G]) {
-  for (int g = 0; g < G; ++g) v[g] = Op::template apply<V>(v[g], o[g]);
+inline void valueLeft(Reg (&v)[G], const StepOperands<G>& o) {
+  for (int g = 0; g < G; ++g) v[g] = Op::template apply<V>(v[g], o.r[g]);
 }
 template <class Op, int G>
-inline void valueRight(Reg (&v)[G], const Reg (&o)[G]) {
-  for (int g = 0; g < G; ++g) v[g] = Op::template apply<V>(o[g], v[g]);
+inline void valueRight(Reg (&v)[G], const StepOperands<G>& o) {
+  for (int g = 0; g < G; ++g) v[g] = Op::template apply<V>(o.r[g], v[g]);
 }
 template <class Op, int G>
 inline void valueSelf(Reg (&v)[G]) {
@@ -385,31 +403,26 @@ inline void valueUnary(Reg (&v)[G]) {
 
 // Applies the steps to G vectors held in registers: v[g] covers elements
 // [i + g kLanes, + kLanes), or only the first `tail` of them when tail > 0 (G = 1).
-// One switch per step per G vectors; the operand loads are branch-free.
+// One switch per step per G vectors.
 template <int G>
 inline void applySteps(Reg (&v)[G], const RunStep* steps, int numSteps, int64_t i, int tail) {
   for (int s = 0; s < numSteps; ++s) {
     const RunStep& st = steps[s];
-    Reg o[G];
-    for (int g = 0; g < G; ++g) {
-      const float* p = st.src + st.stride * (i + g * V::kLanes);
-      o[g] = tail ? V::loadPartial(p, tail) : V::load(p);
-    }
     switch (st.code) {
-      case StepCode::AddL: valueLeft<pw::Add>(v, o); break;
-      case StepCode::AddR: valueRight<pw::Add>(v, o); break;
+      case StepCode::AddL: valueLeft<pw::Add>(v, operandsOf<G>(st, i, tail)); break;
+      case StepCode::AddR: valueRight<pw::Add>(v, operandsOf<G>(st, i, tail)); break;
       case StepCode::AddSelf: valueSelf<pw::Add>(v); break;
-      case StepCode::SubL: valueLeft<pw::Sub>(v, o); break;
-      case StepCode::SubR: valueRight<pw::Sub>(v, o); break;
+      case StepCode::SubL: valueLeft<pw::Sub>(v, operandsOf<G>(st, i, tail)); break;
+      case StepCode::SubR: valueRight<pw::Sub>(v, operandsOf<G>(st, i, tail)); break;
       case StepCode::SubSelf: valueSelf<pw::Sub>(v); break;
-      case StepCode::MulL: valueLeft<pw::Mul>(v, o); break;
-      case StepCode::MulR: valueRight<pw::Mul>(v, o); break;
+      case StepCode::MulL: valueLeft<pw::Mul>(v, operandsOf<G>(st, i, tail)); break;
+      case StepCode::MulR: valueRight<pw::Mul>(v, operandsOf<G>(st, i, tail)); break;
       case StepCode::MulSelf: valueSelf<pw::Mul>(v); break;
-      case StepCode::MaxL: valueLeft<pw::Maximum>(v, o); break;
-      case StepCode::MaxR: valueRight<pw::Maximum>(v, o); break;
+      case StepCode::MaxL: valueLeft<pw::Maximum>(v, operandsOf<G>(st, i, tail)); break;
+      case StepCode::MaxR: valueRight<pw::Maximum>(v, operandsOf<G>(st, i, tail)); break;
       case StepCode::MaxSelf: valueSelf<pw::Maximum>(v); break;
-      case StepCode::MinL: valueLeft<pw::Minimum>(v, o); break;
-      case StepCode::MinR: valueRight<pw::Minimum>(v, o); break;
+      case StepCode::MinL: valueLeft<pw::Minimum>(v, operandsOf<G>(st, i, tail)); break;
+      case StepCode::MinR: valueRight<pw::Minimum>(v, operandsOf<G>(st, i, tail)); break;
       case StepCode::MinSelf: valueSelf<pw::Minimum>(v); break;
       case StepCode::Neg: valueUnary<pw::Neg>(v); break;
       case StepCode::Abs: valueUnary<pw::Abs>(v); break;
