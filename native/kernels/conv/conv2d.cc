@@ -1,4 +1,6 @@
-// "conv2d" (float32, NCHW) as GEMMs: per image and group, out[Og, OH*OW] =
+// "conv2d" (float32, NCHW). Shapes with rows at least one pixel tile wide and enough
+// output channels per group run the direct kernel (conv_direct.h: no im2col at all);
+// the rest run as GEMMs: per image and group, out[Og, OH*OW] =
 // weight[Og, Cg*kh*kw] x cols[Cg*kh*kw, OH*OW] + bias (per row). The columns are never
 // materialised: the GEMM asks ConvColumns for kc x nr panels and they are gathered
 // straight from the image (implicit im2col), so the working set stays in cache. A 1x1,
@@ -12,16 +14,20 @@
 //         1 relu, 2 gelu, 3 gelu-tanh, 4 silu, 5 sigmoid, 6 tanh); residualMode 0 = none,
 //         1 = act(conv + bias) + residual, 2 = act(conv + bias + residual). The residual is
 //         the last input, float32 of the output's shape. Asymmetric padding carries padding='same'.
-// The epilogue runs on each output tile while it is in cache: mode 1 through the GEMM's
-// built-in epilogue, mode 2 through its tile callback.
+// The epilogue runs on each output tile while it is in cache: in the direct kernel's
+// store, or mode 1 through the GEMM's built-in epilogue and mode 2 through its tile callback.
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
 #include "core/kernel_registration.h"
 #include "core/tensor_view.h"
+#include "core/thread_pool.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/view_util.h"
 
@@ -34,6 +40,7 @@
 #include "simd/foreach_isa.h"
 #else
 #include "kernels/math/vmath.h"
+#include "simd/vec_transpose.h"
 
 namespace tensorjit {
 namespace TJ_ISA_NS {
@@ -85,6 +92,8 @@ inline void copyRun(float* dst, const float* src, int64_t n) {
     Vec::storePartial(dst + t, Vec::loadPartial(src + t, r), r);
   }
 }
+
+#include "kernels/conv/conv_direct.h"
 
 // B = im2col(x) for one image and group, packed panel by panel.
 struct ConvColumns final : BPanelSource {
@@ -283,12 +292,34 @@ void conv2dKernel(const KernelArgs& args) {
   geo.xsH = xsH;
   geo.xsW = xsW;
   // A 1x1 stride-1 unpadded conv is a plain GEMM over the image when H and W merge.
-  const bool direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && pb == 0 && pr == 0 &&
+  const bool imageIsB = kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && pb == 0 && pr == 0 &&
                       (H == 1 || W == 1 || xsH == W * xsW);
   const int64_t pixelStride = W == 1 ? xsH : xsW;
 
-  std::vector<ConvColumns> sources(direct ? 0 : static_cast<size_t>(N * groups));
   float* outData = out.ptr<float>();
+  if (!imageIsB && K > 0 && kh * kw <= direct::kMaxTaps && direct::preferred(Og, OW, spatial)) {
+    direct::Geometry dg;
+    static_cast<ConvGeometry&>(dg) = geo;
+    dg.N = N;
+    dg.groups = groups;
+    dg.Og = Og;
+    dg.xsN = xsN;
+    dg.osN = osN;
+    dg.osC = osC;
+    dg.rsN = rsN;
+    dg.rsC = rsC;
+    std::vector<float> packed(static_cast<size_t>(groups * ((Og + direct::NR - 1) / direct::NR) * K * direct::NR));
+    direct::packWeights(w.ptr<float>(), w.strides[0], w.strides[1], w.strides[2], w.strides[3], dg, packed.data());
+    direct::Epilogue dep;
+    dep.bias = bias;
+    dep.residual = residual;
+    dep.residualMode = static_cast<int>(residualMode);
+    dep.act = activation;
+    direct::run(x.ptr<float>(), dg, packed.data(), outData, dep);
+    return;
+  }
+
+  std::vector<ConvColumns> sources(imageIsB ? 0 : static_cast<size_t>(N * groups));
   const GemmImpl& impl = gemmImpl(TJ_ISA_ENUM);
   runGemmList(impl, N * groups, [&](int64_t t, GemmProblem& p) {
     const int64_t n = t / groups, g = t % groups;
@@ -297,7 +328,7 @@ void conv2dKernel(const KernelArgs& args) {
     p.N = spatial;
     p.K = K;
     p.A = MatrixRef{wData + g * Og * wRow, wRow, wCol};
-    if (direct) {
+    if (imageIsB) {
       p.B = MatrixRef{image, xsC, pixelStride};
     } else {
       ConvColumns& src = sources[static_cast<size_t>(t)];
