@@ -109,7 +109,7 @@ inline typename V::Reg geluTanh(typename V::Reg x) {
   const R x2 = V::mul(x, x);
   // 2u = x (2 sqrt(2/pi) + 2 * 0.044715 sqrt(2/pi) x^2)
   const R twoU = V::mul(x, V::fma(x2, V::set1(2.0f * 0.035677408136300125f), V::set1(2.0f * 0.7978845608028654f)));
-  const R e = exp<V>(V::neg(V::abs(twoU)));
+  const R e = expNegAbs<V>(twoU);
   const R num = V::select(V::cmpLt(twoU, V::zero()), V::mul(x, e), x);
   return V::div(num, V::add(V::set1(1.0f), e));
 }

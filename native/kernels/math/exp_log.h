@@ -31,6 +31,21 @@ inline ExpReduced<V> expReduce(typename V::Reg x) {
   return expReduceInRange<V, false>(xc, xc);
 }
 
+// expReduce for x <= 0 (or NaN), as -|y| from negAbs: only the lower clamp is needed,
+// and the result has the same bits as expReduce's.
+template <class V>
+inline ExpReduced<V> expReduceNonPositive(typename V::Reg x) {
+  const auto xc = V::max(V::set1(-110.0f), x);  // max returns its 2nd operand on NaN
+  return expReduceInRange<V, false>(xc, xc);
+}
+
+// e^-|x| (the form sigmoid, silu and geluTanh need), same bits as exp(-|x|).
+template <class V>
+inline typename V::Reg expNegAbs(typename V::Reg x) {
+  const ExpReduced<V> e = expReduceNonPositive<V>(negAbs<V>(x));
+  return V::scaleByPow2(e.er, e.n);
+}
+
 // e^x. ERROR <= 1.05 ulp (measured max 1.00 ulp); subnormal results (x < -87.34) are
 // within 1 ulp of the subnormal spacing.
 // exp(-inf) = 0, exp(+inf) = +inf, exp(NaN) = NaN, overflow (x > 88.7228) = +inf.

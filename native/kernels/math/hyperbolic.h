@@ -33,7 +33,7 @@ inline typename V::Reg tanh(typename V::Reg x) {
 template <class V>
 inline typename V::Reg sigmoid(typename V::Reg x) {
   using R = typename V::Reg;
-  const R e = exp<V>(V::neg(V::abs(x)));
+  const R e = expNegAbs<V>(x);
   const R num = V::select(V::cmpLt(x, V::zero()), e, V::set1(1.0f));
   return V::div(num, V::add(V::set1(1.0f), e));
 }
@@ -47,7 +47,7 @@ inline typename V::Reg silu(typename V::Reg x) {
   // one exp for both e^-|x| and, for x < 0, x e^x scaled after the multiply so it is not
   // rounded through a subnormal e^x (below -128 the result is -0 anyway; the clamp keeps
   // the multiplier small)
-  const ExpReduced<V> e = expReduce<V>(V::neg(V::abs(x)));
+  const ExpReduced<V> e = expReduceNonPositive<V>(negAbs<V>(x));
   const R ex = V::scaleByPow2(e.er, e.n);
   const R xe = V::scaleByPow2(V::mul(e.er, V::max(V::set1(-128.0f), x)), e.n);
   const R num = V::select(V::cmpLt(x, V::zero()), xe, x);

@@ -19,6 +19,12 @@ inline typename V::Reg orSignOf(typename V::Reg mag, typename V::Reg sign) {
   return V::fromBits(V::ior(V::bitsOf(mag), V::iand(V::bitsOf(sign), V::iset1(INT32_MIN))));
 }
 
+// -|x| in one instruction (sets the sign bit; NaN stays NaN).
+template <class V>
+inline typename V::Reg negAbs(typename V::Reg x) {
+  return V::fromBits(V::ior(V::bitsOf(x), V::iset1(INT32_MIN)));
+}
+
 template <class V>
 inline typename V::Reg infinity() {
   return V::fromBits(V::iset1(0x7f800000));
