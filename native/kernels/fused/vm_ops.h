@@ -3,6 +3,8 @@
 // A fused program computes several float32 pointwise ops in one pass over memory:
 // the output index space is cut into L1-sized blocks, and each instruction runs over
 // a whole block of SIMD vectors (the numexpr idea), so intermediates never leave L1.
+// The kernel plans passes from the program (fused_pointwise.cc): cheap ops that consume
+// the previous op's value ride along as register steps of its pass.
 //
 // attrs layout: [numRegs, numInstrs, then numInstrs x (op, dst, a, b, c)].
 //   Load      dst <- input[a] (float32, or bool/int32 converted to float), broadcast to the output
