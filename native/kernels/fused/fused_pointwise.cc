@@ -724,7 +724,7 @@ void fusedPointwiseKernel(const KernelArgs& args) {
         regs[in.passDst] = dst;
       }
     }
-    if (stream) V::streamFence();  // once per thread: a fence per block waited for every 4 KiB to drain
+    if (stream) V::streamFence();  // once per thread: a fence per block would wait for each block to drain
   });
 }
 
