@@ -1,5 +1,6 @@
 /** A float64 reference convolution for the conv2d tests (eager and fused). */
-import { Ref } from './reference';
+import * as tj from '../../lib/index';
+import { Layout, Ref, Tol, expectClose, makeTensor, numel, randomValues } from './reference';
 
 export interface Conv {
   stride: [number, number];
@@ -33,4 +34,39 @@ export function refConv(x: Ref, w: Ref, b: Ref | null, c: Conv): Ref {
         }
     }
   return { shape: [N, O, OH, OW], data: out };
+}
+
+/** Tolerance for float32 convs summing K products. */
+export const convTol = (K: number): Tol => ({ rtol: 1e-5, atol: 4e-6 * Math.max(1, K) });
+
+export const convOf = (stride: [number, number] = [1, 1], pad: [number, number, number, number] = [0, 0, 0, 0], dil: [number, number] = [1, 1], groups = 1): Conv =>
+  ({ stride, pad, dil, groups });
+
+export interface ConvCase {
+  x: number[];
+  w: number[];
+  bias?: boolean;
+  opts?: tj.Conv2dOptions;
+  conv: Conv;
+  lx?: Layout;
+  lw?: Layout;
+}
+
+/**
+ * Seeded operands (a tensor in the given layout and its float64 values) and a checker that
+ * runs tj.conv2d on a case and compares it with refConv. Each test file passes its own
+ * first seed so the files draw different values.
+ */
+export function convChecker(firstSeed: number) {
+  let seed = firstSeed;
+  const operand = (shape: number[], layout: Layout = 'contiguous', lo = -2, hi = 2): { t: tj.Tensor; r: Ref } => {
+    const vals = randomValues(numel(shape), seed++, 'float32', lo, hi);
+    return { t: makeTensor(vals, shape, 'float32', layout), r: { shape, data: Float64Array.from(vals) } };
+  };
+  const check = (c: ConvCase) => {
+    const x = operand(c.x, c.lx), w = operand(c.w, c.lw), b = operand([c.w[0]]);
+    const got = c.bias ? tj.conv2d(x.t, w.t, b.t, c.opts) : tj.conv2d(x.t, w.t, null, c.opts);
+    expectClose(got, refConv(x.r, w.r, c.bias ? b.r : null, c.conv), convTol(c.w[1] * c.w[2] * c.w[3]), JSON.stringify({ ...c, conv: undefined }));
+  };
+  return { operand, check, nextSeed: () => seed++ };
 }

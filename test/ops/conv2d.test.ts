@@ -1,39 +1,16 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import * as tj from '../../lib/index';
-import { Conv, refConv } from '../helpers/conv_reference';
-import { Layout, Ref, Tol, expectClose, makeTensor, numel, randomValues } from '../helpers/reference';
+import { ConvCase, convChecker, convOf, convTol, refConv } from '../helpers/conv_reference';
+import { expectClose } from '../helpers/reference';
 
-const tolK = (K: number): Tol => ({ rtol: 1e-5, atol: 4e-6 * Math.max(1, K) });
-
-let seed = 100;
-function operand(shape: number[], layout: Layout = 'contiguous'): { t: tj.Tensor; r: Ref } {
-  const vals = randomValues(numel(shape), seed++);
-  return { t: makeTensor(vals, shape, 'float32', layout), r: { shape, data: Float64Array.from(vals) } };
-}
-
-interface Case {
-  x: number[];
-  w: number[];
-  bias?: boolean;
-  opts?: tj.Conv2dOptions;
-  conv: Conv;
-  lx?: Layout;
-  lw?: Layout;
-}
-const conv = (stride: [number, number] = [1, 1], pad: [number, number, number, number] = [0, 0, 0, 0], dil: [number, number] = [1, 1], groups = 1): Conv =>
-  ({ stride, pad, dil, groups });
-
-function check(c: Case) {
-  const x = operand(c.x, c.lx), w = operand(c.w, c.lw), b = operand([c.w[0]]);
-  const got = c.bias ? tj.conv2d(x.t, w.t, b.t, c.opts) : tj.conv2d(x.t, w.t, null, c.opts);
-  const K = c.w[1] * c.w[2] * c.w[3];
-  expectClose(got, refConv(x.r, w.r, c.bias ? b.r : null, c.conv), tolK(K), JSON.stringify({ ...c, conv: undefined }));
-}
+const { operand, check } = convChecker(100);
+const conv = convOf;
+const tolK = convTol;
 
 afterEach(() => tj.setNumThreads(2));
 
 describe('conv2d', () => {
-  const cases: [string, Case][] = [
+  const cases: [string, ConvCase][] = [
     ['3x3 no padding', { x: [2, 3, 8, 8], w: [4, 3, 3, 3], conv: conv() }],
     ['3x3 padding 1 with bias', { x: [2, 3, 8, 9], w: [5, 3, 3, 3], bias: true, opts: { padding: 1 }, conv: conv([1, 1], [1, 1, 1, 1]) }],
     ['stride 2', { x: [1, 2, 9, 10], w: [3, 2, 3, 3], opts: { stride: 2, padding: 1 }, conv: conv([2, 2], [1, 1, 1, 1]) }],

@@ -6,40 +6,17 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import * as tj from '../../lib/index';
 import { compileNative } from '../../lib/backends/native/index';
-import { Conv, refConv } from '../helpers/conv_reference';
-import { Layout, Ref, Tol, expectClose, makeTensor, numel, randomValues, toRef } from '../helpers/reference';
+import { ConvCase, convChecker, convOf, convTol, refConv } from '../helpers/conv_reference';
+import { expectClose, makeTensor, randomValues, toRef } from '../helpers/reference';
 
-const tolK = (K: number): Tol => ({ rtol: 1e-5, atol: 4e-6 * Math.max(1, K) });
-
-let seed = 900;
-function operand(shape: number[], layout: Layout = 'contiguous', lo = -2, hi = 2): { t: tj.Tensor; r: Ref } {
-  const vals = randomValues(numel(shape), seed++, 'float32', lo, hi);
-  return { t: makeTensor(vals, shape, 'float32', layout), r: { shape, data: Float64Array.from(vals) } };
-}
-
-const conv = (stride: [number, number] = [1, 1], pad: [number, number, number, number] = [0, 0, 0, 0], dil: [number, number] = [1, 1], groups = 1): Conv =>
-  ({ stride, pad, dil, groups });
-
-interface Case {
-  x: number[];
-  w: number[];
-  bias?: boolean;
-  opts?: tj.Conv2dOptions;
-  conv: Conv;
-  lx?: Layout;
-  lw?: Layout;
-}
-
-function check(c: Case) {
-  const x = operand(c.x, c.lx), w = operand(c.w, c.lw), b = operand([c.w[0]]);
-  const got = c.bias ? tj.conv2d(x.t, w.t, b.t, c.opts) : tj.conv2d(x.t, w.t, null, c.opts);
-  expectClose(got, refConv(x.r, w.r, c.bias ? b.r : null, c.conv), tolK(c.w[1] * c.w[2] * c.w[3]), JSON.stringify({ ...c, conv: undefined }));
-}
+const { operand, check, nextSeed } = convChecker(900);
+const conv = convOf;
+const tolK = convTol;
 
 afterEach(() => tj.setNumThreads(2));
 
 describe('conv2d direct kernel', () => {
-  const cases: [string, Case][] = [
+  const cases: [string, ConvCase][] = [
     ['output-channel block and pixel tile tails', { x: [1, 8, 9, 27], w: [48, 8, 3, 3], bias: true, opts: { padding: 1 }, conv: conv([1, 1], [1, 1, 1, 1]) }],
     ['exactly whole tiles (64 channels, 56-wide rows)', { x: [1, 16, 4, 56], w: [64, 16, 3, 3], bias: true, opts: { padding: 1 }, conv: conv([1, 1], [1, 1, 1, 1]) }],
     ['stride 2 with odd sizes', { x: [2, 16, 13, 31], w: [32, 16, 3, 3], bias: true, opts: { stride: 2, padding: 1 }, conv: conv([2, 2], [1, 1, 1, 1]) }],
@@ -71,7 +48,7 @@ describe('conv2d direct kernel', () => {
   });
 
   test('NaN in the input reaches exactly the outputs whose window covers it', () => {
-    const vals = randomValues(4 * 6 * 20, seed++);
+    const vals = randomValues(4 * 6 * 20, nextSeed());
     vals[(2 * 6 + 3) * 20 + 0] = NaN;  // channel 2, row 3, column 0
     const x = makeTensor(vals, [1, 4, 6, 20]), w = operand([32, 4, 3, 3]).t;
     const got = tj.conv2d(x, w, null, { padding: 1 }).dataSync() as Float32Array;

@@ -14,13 +14,8 @@
 
 namespace direct {
 
-using R = Vec::Reg;
-constexpr int L = Vec::kLanes;
-// AVX-512 14 pixels x 32 channels (28 accumulators + 2 weight vectors + 1 broadcast of
-// 32 zmm), AVX2 6 x 16 (15 of 16 ymm), scalar 4 x 4.
-constexpr int MR = L == 16 ? 14 : (L == 8 ? 6 : 4);
-constexpr int NV = L == 1 ? 4 : 2;
-constexpr int NR = NV * L;
+// MR pixels x NR output channels (NV weight vectors) per tile: the GEMM's register tile.
+#include "kernels/gemm/fma_tile.h"
 // Output rows per work item handed out to threads: enough that the halo rows padded
 // twice stay cheap, few enough that a thread the OS delays can be caught up.
 constexpr int64_t kBandRows = 8;
@@ -49,9 +44,9 @@ struct Epilogue {
 inline bool preferred(int64_t Og, int64_t OW, int64_t spatial) {
   if (OW < MR || 2 * Og < NR) return false;
   auto fill = [](int64_t n, int64_t tile) { return static_cast<double>(n) / static_cast<double>((n + tile - 1) / tile * tile); };
-  constexpr int gemmMR = L == 16 ? 14 : (L == 8 ? 6 : 4), gemmNR = NR;
   const double packing = static_cast<double>(Og) / static_cast<double>(Og + 35);
-  return fill(OW, MR) * fill(Og, NR) >= packing * fill(Og, gemmMR) * fill(spatial, gemmNR);
+  // the GEMM's tile is the same MR x NR, over (Og, spatial) instead of (OW, Og)
+  return fill(OW, MR) * fill(Og, NR) >= packing * fill(Og, MR) * fill(spatial, NR);
 }
 
 // Weights of each group as K x NR panels per block of NR output channels, k = (c, ky, kx)

@@ -41,15 +41,36 @@ struct DecodedInstr {
 };
 
 // A cheap op applied in registers to the running value of a pass, right after the op
-// that heads it: the value between them never goes through a block.
-enum class StepOperand : uint8_t { Imm, Block, Self };
-struct ChainStep {
-  int op;
-  StepOperand operand;
-  bool valueOnLeft;  // the running value is the op's first operand (the other is `operand`)
-  float imm;
-  int reg;           // the Block operand's register
+// that heads it: the value between them never goes through a block. The code names the
+// op and where the running value sits (L: first operand, R: second, Self: both); the
+// other operand is register `reg`'s block, or the constant `imm` when reg < 0.
+enum class StepCode : uint8_t {
+  AddL, AddR, AddSelf, SubL, SubR, SubSelf, MulL, MulR, MulSelf,
+  MaxL, MaxR, MaxSelf, MinL, MinR, MinSelf, Neg, Abs, Relu,
 };
+struct ChainStep {
+  StepCode code;
+  float imm;
+  int reg;
+};
+
+// The code of a step: op (a cheap binary or unary VmOp) with the running value on the
+// left, the right, or both sides.
+StepCode stepCode(int op, bool valueLeft, bool valueRight) {
+  auto pick = [&](StepCode left, StepCode right, StepCode self) {
+    return valueLeft && valueRight ? self : valueLeft ? left : right;
+  };
+  switch (static_cast<VmOp>(op)) {
+    case VmOp::Add: return pick(StepCode::AddL, StepCode::AddR, StepCode::AddSelf);
+    case VmOp::Sub: return pick(StepCode::SubL, StepCode::SubR, StepCode::SubSelf);
+    case VmOp::Mul: return pick(StepCode::MulL, StepCode::MulR, StepCode::MulSelf);
+    case VmOp::Maximum: return pick(StepCode::MaxL, StepCode::MaxR, StepCode::MaxSelf);
+    case VmOp::Minimum: return pick(StepCode::MinL, StepCode::MinR, StepCode::MinSelf);
+    case VmOp::Neg: return StepCode::Neg;
+    case VmOp::Abs: return StepCode::Abs;
+    default: return StepCode::Relu;  // isCheapStep admits no other op
+  }
+}
 
 struct VmProgram {
   int numRegs = 0;
@@ -172,19 +193,13 @@ void chainCheapOps(VmProgram& p) {
       if (j >= n || !isCheapStep(p.code[j].op) || useCount[last] != 1 || firstUse[last] != j) break;
       DecodedInstr& d = p.code[j];
       const int value = p.code[last].dst;
-      ChainStep st{d.op, StepOperand::Self, true, 0.f, -1};
+      ChainStep st{stepCode(d.op, true, false), 0.f, -1};
       if (vmIsBinary(d.op)) {
         const bool aIsValue = !d.aImm && d.a == value, bIsValue = !d.bImm && d.b == value;
-        st.valueOnLeft = aIsValue;
-        const bool otherImm = aIsValue ? d.bImm : d.aImm;
-        if (aIsValue && bIsValue) {
-          st.operand = StepOperand::Self;
-        } else if (otherImm) {
-          st.operand = StepOperand::Imm;
-          st.imm = aIsValue ? d.bVal : d.aVal;
-        } else {
-          st.operand = StepOperand::Block;
-          st.reg = aIsValue ? d.b : d.a;
+        st.code = stepCode(d.op, aIsValue, bIsValue);
+        if (!(aIsValue && bIsValue)) {
+          if (aIsValue ? d.bImm : d.aImm) st.imm = aIsValue ? d.bVal : d.aVal;
+          else st.reg = aIsValue ? d.b : d.a;
         }
       }
       p.steps.push_back(st);
@@ -353,20 +368,15 @@ using Reg = V::Reg;
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
-// A chained step resolved for the current block: one dispatch code (the op, and where
-// the running value sits), and its other operand at src: a block (stride 1) or a
-// broadcast constant (stride 0).
-enum class StepCode : uint8_t {
-  AddL, AddR, AddSelf, SubL, SubR, SubSelf, MulL, MulR, MulSelf,
-  MaxL, MaxR, MaxSelf, MinL, MinR, MinSelf, Neg, Abs, Relu,
-};
+// A chained step resolved for the current block: its other operand is `block`, or the
+// constant `imm` when block is null (Self and unary steps read neither).
 struct RunStep {
   StepCode code;
-  int64_t stride;
-  const float* src;
+  float imm;
+  const float* block;
 };
 
-// A step's other operand for G vectors: a broadcast constant (stride 0) is loaded once.
+// A step's other operand for G vectors.
 template <int G>
 struct StepOperands {
   Reg r[G];
@@ -374,11 +384,11 @@ struct StepOperands {
 template <int G>
 inline StepOperands<G> operandsOf(const RunStep& st, int64_t i, int tail) {
   StepOperands<G> o;
-  if (st.stride == 0) {
-    const Reg c = V::load(st.src);
+  if (!st.block) {
+    const Reg c = V::set1(st.imm);
     for (int g = 0; g < G; ++g) o.r[g] = c;
   } else {
-    const float* p = st.src + i;
+    const float* p = st.block + i;
     for (int g = 0; g < G; ++g) o.r[g] = tail ? V::loadPartial(p, tail) : V::load(p + g * V::kLanes);
   }
   return o;
@@ -440,23 +450,6 @@ struct PassOut {
   const RunStep* steps;
   int numSteps;
 };
-
-// The dispatch code of a planned step.
-StepCode stepCode(const ChainStep& st) {
-  auto pick = [&](StepCode left, StepCode right, StepCode self) {
-    return st.operand == StepOperand::Self ? self : st.valueOnLeft ? left : right;
-  };
-  switch (static_cast<VmOp>(st.op)) {
-    case VmOp::Add: return pick(StepCode::AddL, StepCode::AddR, StepCode::AddSelf);
-    case VmOp::Sub: return pick(StepCode::SubL, StepCode::SubR, StepCode::SubSelf);
-    case VmOp::Mul: return pick(StepCode::MulL, StepCode::MulR, StepCode::MulSelf);
-    case VmOp::Maximum: return pick(StepCode::MaxL, StepCode::MaxR, StepCode::MaxSelf);
-    case VmOp::Minimum: return pick(StepCode::MinL, StepCode::MinR, StepCode::MinSelf);
-    case VmOp::Neg: return StepCode::Neg;
-    case VmOp::Abs: return StepCode::Abs;
-    default: return StepCode::Relu;  // isCheapStep admits no other op
-  }
-}
 
 // y = steps(head) over n floats, eight vectors at a time: the steps' dispatch is paid once
 // per eight (measured 3% faster than four on the bench chain), and long heads (tanh,
@@ -667,10 +660,6 @@ void fusedPointwiseKernel(const KernelArgs& args) {
   const int64_t linesPerPass = (blockLines + std::max<int64_t>(1, numPasses) - 1) / std::max<int64_t>(1, numPasses);
   int maxSteps = 0;
   for (const DecodedInstr& in : prog.code) maxSteps = std::max(maxSteps, in.numSteps);
-  // each step's constant, broadcast over a vector (what its Imm operand loads)
-  std::vector<float> immediates(prog.steps.size() * V::kLanes);
-  for (size_t k = 0; k < prog.steps.size(); ++k)
-    std::fill(immediates.begin() + static_cast<std::ptrdiff_t>(k * V::kLanes), immediates.begin() + static_cast<std::ptrdiff_t>((k + 1) * V::kLanes), prog.steps[k].imm);
   // ~32K elements per thread at least, so small tensors stay on one thread.
   parallelFor(blocks, 32768 / kBlock, [&](int64_t b0, int64_t b1) {
     std::vector<float> scratch(static_cast<size_t>(prog.numRegs) * kRegStride);
@@ -707,8 +696,7 @@ void fusedPointwiseKernel(const KernelArgs& args) {
         // its Store, the output (streamed when large)
         for (int k = 0; k < in.numSteps; ++k) {
           const ChainStep& st = prog.steps[static_cast<size_t>(in.firstStep + k)];
-          const bool block = st.operand == StepOperand::Block;
-          steps[static_cast<size_t>(k)] = RunStep{stepCode(st), block ? 1 : 0, block ? regs[st.reg] : &immediates[static_cast<size_t>(in.firstStep + k) * V::kLanes]};
+          steps[static_cast<size_t>(k)] = RunStep{st.code, st.imm, st.reg >= 0 ? regs[st.reg] : nullptr};
         }
         float* dst = in.toOutput >= 0 ? args.out(in.toOutput).ptr<float>() + b : reg(in.passDst);
         const PassOut out{dst, n, stream && in.toOutput >= 0, steps.data(), in.numSteps};

@@ -20,13 +20,7 @@ namespace TJ_ISA_NS {
 
 namespace gemm {
 
-using R = Vec::Reg;
-constexpr int L = Vec::kLanes;
-// Tile per ISA: AVX-512 14x32 (28 accumulators + 2 B vectors + 1 broadcast of 32 zmm),
-// AVX2 6x16 (12 + 2 + 1 of 16 ymm), scalar 4x4.
-constexpr int MR = L == 16 ? 14 : (L == 8 ? 6 : 4);
-constexpr int NV = L == 1 ? 4 : 2;
-constexpr int NR = NV * L;
+#include "kernels/gemm/fma_tile.h"  // R, L, MR x NR (NV vectors of B)
 // Cache blocks. AVX-512 (SPR-class: 48 KB L1, 2 MB L2) measured best near KC 384-512
 // with an MC of 6-8 panels; the others keep a B panel (KC x NR) well inside a 32 KB L1.
 constexpr int64_t KC = L == 16 ? 384 : 256;
