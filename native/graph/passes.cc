@@ -14,8 +14,8 @@ namespace graph {
 std::string PassStats::describe() const {
   return "passes: " + std::to_string(deadInstrs) + " dead instructions removed, " +
          std::to_string(commonSubexpressions) + " common subexpressions merged, " + std::to_string(foldedConstants) +
-         " constants folded (" + std::to_string(foldedBytes) + " bytes), " + std::to_string(prepackedGemms) +
-         " GEMMs with prepacked weights (" + std::to_string(prepackedBytes) + " bytes), " +
+         " constants folded (" + std::to_string(foldedBytes) + " bytes), " + std::to_string(prepackedWeights) +
+         " weights prepacked (" + std::to_string(prepackedBytes) + " bytes), " +
          std::to_string(fusedEpilogues) + " epilogues fused, " + std::to_string(fusedPointwise) +
          " pointwise instructions fused\n";
 }
@@ -101,7 +101,7 @@ PassStats optimize(Program& p, std::vector<ConstBuffer>& consts, FoldedBuffers& 
   // Counted with the GEMM epilogues (absorbed pointwise instructions).
   s.fusedEpilogues += fuseReductionPrologues(p);
   // Epilogues first: an activation after a GEMM belongs in its epilogue, not a VM program.
-  s.prepackedGemms = prepackConstantWeights(p, consts, &s.prepackedBytes, &s.fusedEpilogues);
+  s.prepackedWeights = prepackConstantWeights(p, consts, &s.prepackedBytes, &s.fusedEpilogues);
   s.fusedPointwise = fusePointwise(p);
   return s;
 }

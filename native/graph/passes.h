@@ -20,7 +20,7 @@ struct PassStats {
   int foldedConstants = 0;
   int64_t foldedBytes = 0;
   int commonSubexpressions = 0;
-  int prepackedGemms = 0;
+  int prepackedWeights = 0;
   int64_t prepackedBytes = 0;
   int fusedEpilogues = 0;
   int fusedPointwise = 0;
@@ -34,9 +34,10 @@ int eliminateDeadCode(Program& p);
 // calls may see different data.
 int eliminateCommonSubexpressions(Program& p);
 
-// Linear instructions whose weight is a constant get their weight packed once into
-// the GEMM's panel layout (bias read from the constant), and absorb a following
-// activation and residual add into the GEMM epilogue when they are its sole readers.
+// Linear and matmul instructions whose weight is a constant get it packed once into the
+// GEMM's panel layout (bias read from the constant), and absorb a following activation
+// and residual add into the GEMM epilogue when they are its sole readers. conv2d with a
+// constant weight gets it packed for its direct kernel (epilogues: reduction_fusion.h).
 int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, int64_t* packedBytes,
                            int* fusedEpilogues);
 

@@ -28,6 +28,7 @@
 #include "core/kernel_registration.h"
 #include "core/tensor_view.h"
 #include "core/thread_pool.h"
+#include "kernels/conv/conv2d.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/view_util.h"
 
@@ -36,6 +37,35 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #ifndef TJ_ISA_PASS
+namespace tensorjit {
+namespace {
+struct ConvImplTable {
+  ConvImpl impls[kNumIsas];
+};
+ConvImplTable& convImpls() {
+  static ConvImplTable table;
+  return table;
+}
+// The ISA kernel conv2d resolves to now: the packed layout follows the kernel that runs it.
+Isa convIsa() {
+  const KernelRegistry& reg = KernelRegistry::instance();
+  return reg.isaOf(reg.idOf("conv2d"));
+}
+}  // namespace
+
+void registerConvImpl(Isa isa, const ConvImpl& impl) { convImpls().impls[static_cast<int>(isa)] = impl; }
+
+std::shared_ptr<const PackedConvWeights> packConvWeights(const TensorView& w, const std::vector<double>& attrs) {
+  auto packed = std::make_shared<PackedConvWeights>();
+  if (!convImpls().impls[static_cast<int>(convIsa())].pack(w, attrs, *packed)) return nullptr;
+  return packed;
+}
+
+void conv2dPrepacked(const KernelArgs& args, const PackedConvWeights& packed) {
+  convImpls().impls[static_cast<int>(convIsa())].run(args, &packed);
+}
+}  // namespace tensorjit
+
 #define TJ_ISA_SELF "kernels/conv/conv2d.cc"
 #include "simd/foreach_isa.h"
 #else
@@ -160,7 +190,9 @@ void expectFloat(const char* arg, const TensorView& v) {
     throwTypeError(std::string("conv2d: argument '") + arg + "' must be float32, got " + dtypeName(v.dtype));
 }
 
-void conv2dKernel(const KernelArgs& args) {
+// Kernel conv2d; `prepacked` (or null) is the weight already in the direct kernel's
+// layout, used when it fits this call.
+void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
   if (args.numAttrs != 10 && args.numAttrs != 12)
     throwRangeError("conv2d: expects 10 attrs, or 12 with an epilogue [activation, residualMode]");
   const int64_t sh = args.intAttr(0), sw = args.intAttr(1), pt = args.intAttr(2), pl = args.intAttr(3),
@@ -308,14 +340,22 @@ void conv2dKernel(const KernelArgs& args) {
     dg.osC = osC;
     dg.rsN = rsN;
     dg.rsC = rsC;
-    std::vector<float> packed(static_cast<size_t>(groups * ((Og + direct::NR - 1) / direct::NR) * K * direct::NR));
-    direct::packWeights(w.ptr<float>(), w.strides[0], w.strides[1], w.strides[2], w.strides[3], dg, packed.data());
+    const float* wPacked = nullptr;
+    std::vector<float> packedHere;
+    if (prepacked && prepacked->isa == TJ_ISA_ENUM && prepacked->O == O && prepacked->Cg == Cg && prepacked->kh == kh &&
+        prepacked->kw == kw && prepacked->groups == groups) {
+      wPacked = prepacked->data.data();
+    } else {
+      packedHere.resize(static_cast<size_t>(groups * ((Og + direct::NR - 1) / direct::NR) * K * direct::NR));
+      direct::packWeights(w.ptr<float>(), w.strides[0], w.strides[1], w.strides[2], w.strides[3], dg, packedHere.data());
+      wPacked = packedHere.data();
+    }
     direct::Epilogue dep;
     dep.bias = bias;
     dep.residual = residual;
     dep.residualMode = static_cast<int>(residualMode);
     dep.act = activation;
-    direct::run(x.ptr<float>(), dg, packed.data(), outData, dep);
+    direct::run(x.ptr<float>(), dg, wPacked, outData, dep);
     return;
   }
 
@@ -356,6 +396,42 @@ void conv2dKernel(const KernelArgs& args) {
     }
   });
 }
+
+void conv2dKernel(const KernelArgs& args) { conv2dRun(args, nullptr); }
+
+// Packs a constant weight for the direct kernel when some call could take it: not a 1x1
+// stride-1 unpadded conv (a plain GEMM over the image), channels per group to fill half
+// a tile, taps within the kernel's limit. Whether a call does also depends on its image
+// width (direct::preferred); one that does not leaves the packing unused.
+bool packForDirect(const TensorView& w, const std::vector<double>& attrs, PackedConvWeights& out) {
+  if ((attrs.size() != 10 && attrs.size() != 12) || w.dtype != DType::Float32 || w.ndim != 4) return false;
+  const int64_t groups = static_cast<int64_t>(attrs[8]);
+  const int64_t O = w.shape[0], Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3];
+  if (groups < 1 || O % groups != 0 || Cg < 1 || kh < 1 || kw < 1 || kh * kw > direct::kMaxTaps) return false;
+  const bool plainGemm = kh == 1 && kw == 1 && attrs[0] == 1 && attrs[1] == 1 && attrs[2] == 0 && attrs[3] == 0 &&
+                         attrs[4] == 0 && attrs[5] == 0;
+  const int64_t Og = O / groups;
+  if (plainGemm || 2 * Og < direct::NR) return false;
+  direct::Geometry g;
+  g.C = Cg;
+  g.kh = kh;
+  g.kw = kw;
+  g.groups = groups;
+  g.Og = Og;
+  out.isa = TJ_ISA_ENUM;
+  out.O = O;
+  out.Cg = Cg;
+  out.kh = kh;
+  out.kw = kw;
+  out.groups = groups;
+  out.data.resize(static_cast<size_t>(groups * ((Og + direct::NR - 1) / direct::NR) * Cg * kh * kw * direct::NR));
+  direct::packWeights(w.ptr<float>(), w.strides[0], w.strides[1], w.strides[2], w.strides[3], g, out.data.data());
+  return true;
+}
+
+struct RegisterConvImpl {
+  RegisterConvImpl() { registerConvImpl(TJ_ISA_ENUM, ConvImpl{&packForDirect, &conv2dRun}); }
+} registerConvImplOnce;
 
 TJ_REGISTER_KERNEL("conv2d", conv2dKernel);
 

@@ -1,7 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import * as tj from '../../../lib/index';
 import { compileNative } from '../../../lib/backends/native/index';
-import { expectClose, makeTensor, randomValues, toRef, Layout } from '../../helpers/reference';
+import { expectClose, makeTensor, numel, randomValues, toRef, Layout, Ref } from '../../helpers/reference';
+import { refMatmul, tolK } from '../../helpers/matmul_reference';
+import { Conv, convChecker, convOf, convTol, refConv } from '../../helpers/conv_reference';
 
 const linear = (tj as unknown as { linear: (x: tj.Tensor, w: tj.Tensor, b?: tj.Tensor | null) => tj.Tensor }).linear;
 
@@ -68,5 +70,115 @@ describe('constant folding', () => {
     const got = compiled(x) as tj.Tensor;
     expect((got.dataSync() as Float32Array).every((v) => v === 2)).toBe(true);
     expect(compiled.lastProgram()!.describe()).toMatch(/ 0 constants folded/);
+  });
+});
+
+describe('prepacked constant matmul weights', () => {
+  const refOf = (shape: number[], values: number[]): Ref => ({ shape, data: Float64Array.from(values) });
+  const cases: [number[], number[], Layout, Layout][] = [
+    [[1, 64], [64, 48], 'contiguous', 'contiguous'],
+    [[5, 33], [33, 17], 'contiguous', 'transposed'],
+    [[2, 3, 40], [40, 24], 'transposed', 'contiguous'],
+    [[4, 6, 10], [10, 12], 'sliced', 'sliced'],
+    [[10], [10, 3], 'contiguous', 'contiguous'],
+  ];
+  test.each(cases)('x%j @ constant w%j (%s x, %s w) matches float64', (xShape, wShape, lx, lw) => {
+    const wv = randomValues(numel(wShape), 14), xv = randomValues(numel(xShape), 15);
+    const w = makeTensor(wv, wShape, 'float32', lw);
+    const compiled = compileNative((x: unknown) => tj.matmul(x as tj.Tensor, w));
+    const got = compiled(makeTensor(xv, xShape, 'float32', lx)) as tj.Tensor;
+    expect(compiled.lastProgram()!.describe()).toContain(`matmul[prepacked ${wShape[0]}x${wShape[1]}]`);
+    expectClose(got, refMatmul(refOf(xShape, xv), refOf(wShape, wv)), tolK(wShape[0]));
+  });
+
+  test('an activation and a residual add run in the prepacked GEMM epilogue', () => {
+    const wv = randomValues(8 * 16, 16), xv = randomValues(3 * 8, 17), rv = randomValues(3 * 16, 18);
+    const w = makeTensor(wv, [8, 16]);
+    const compiled = compileNative((x: unknown, r: unknown) => tj.add(tj.relu(tj.matmul(x as tj.Tensor, w)), r as tj.Tensor));
+    const got = compiled(makeTensor(xv, [3, 8]), makeTensor(rv, [3, 16])) as tj.Tensor;
+    expect(compiled.lastProgram()!.describe()).toContain('matmul[prepacked 8x16+relu+add]');
+    const mm = refMatmul(refOf([3, 8], xv), refOf([8, 16], wv));
+    const want = mm.data.map((v, i) => Math.max(v, 0) + rv[i]);
+    expectClose(got, { shape: [3, 16], data: want }, tolK(8));
+  });
+
+  test('a constant on the left, or a batched constant, stays a plain matmul', () => {
+    const wv = randomValues(4 * 6, 19), bv = randomValues(2 * 6 * 5, 20), xv = randomValues(6 * 5, 21);
+    const w = makeTensor(wv, [4, 6]), wb = makeTensor(bv, [2, 6, 5]);
+    const left = compileNative((x: unknown) => tj.matmul(w, x as tj.Tensor));
+    const batched = compileNative((x: unknown) => tj.matmul(x as tj.Tensor, wb));
+    const x = makeTensor(xv, [6, 5]), xb = makeTensor(xv, [5, 6]);
+    expectClose(left(x) as tj.Tensor, refMatmul(refOf([4, 6], wv), refOf([6, 5], xv)), tolK(6));
+    expectClose(batched(xb) as tj.Tensor, refMatmul(refOf([5, 6], xv), refOf([2, 6, 5], bv)), tolK(6));
+    for (const c of [left, batched]) expect(c.lastProgram()!.describe()).not.toContain('[prepacked');
+  });
+
+  test('an in-place update of the weight after compiling is seen', () => {
+    const w = tj.ones([2, 3]);
+    const compiled = compileNative((x: unknown) => tj.matmul(x as tj.Tensor, w));
+    const x = tj.tensor([[1, 2]]);
+    expect((compiled(x) as tj.Tensor).toArray()).toEqual([[3, 3, 3]]);
+    w.mul_(2);
+    expect((compiled(x) as tj.Tensor).toArray()).toEqual([[6, 6, 6]]);
+  });
+});
+
+describe('prepacked constant conv2d weights', () => {
+  const { operand } = convChecker(40);
+  interface Case {
+    x: number[];
+    w: number[];
+    opts: tj.Conv2dOptions;
+    conv: Conv;
+    lw?: Layout;
+  }
+  // Each takes the direct kernel on every ISA table (channels per group >= half a tile).
+  const cases: [string, Case][] = [
+    ['3x3 same padding', { x: [1, 16, 10, 20], w: [32, 16, 3, 3], opts: { padding: 1 }, conv: convOf([1, 1], [1, 1, 1, 1]) }],
+    ['groups 2, stride 2', { x: [2, 8, 9, 37], w: [64, 4, 3, 3], opts: { padding: 1, stride: 2, groups: 2 }, conv: convOf([2, 2], [1, 1, 1, 1], [1, 1], 2) }],
+    ['strided weight, dilation 2', { x: [1, 8, 12, 30], w: [32, 8, 3, 3], opts: { dilation: 2 }, conv: convOf([1, 1], [0, 0, 0, 0], [2, 2]), lw: 'transposed' }],
+    ['5x5, channels past a tile', { x: [1, 3, 11, 40], w: [40, 3, 5, 5], opts: { padding: 2 }, conv: convOf([1, 1], [2, 2, 2, 2]) }],
+  ];
+  test.each(cases)('%s matches float64', (_, c) => {
+    const x = operand(c.x), w = operand(c.w, c.lw ?? 'contiguous'), b = operand([c.w[0]]);
+    const compiled = compileNative((xi: unknown) => tj.conv2d(xi as tj.Tensor, w.t, b.t, c.opts));
+    const got = compiled(x.t) as tj.Tensor;
+    expect(compiled.lastProgram()!.describe()).toContain(`conv2d[prepacked ${c.w.join('x')}]`);
+    expect(compiled.lastProgram()!.describe()).toMatch(/ 1 weights prepacked \([1-9]\d* bytes\)/);
+    expectClose(got, refConv(x.r, w.r, b.r, c.conv), convTol(c.w[1] * c.w[2] * c.w[3]));
+  });
+
+  test('the epilogue (residual add, then relu) stays fused with the prepacked weight', () => {
+    const x = operand([2, 16, 6, 18]), w = operand([32, 16, 3, 3]), r = operand([2, 32, 6, 18]);
+    const compiled = compileNative((xi: unknown, ri: unknown) => tj.relu(tj.add(tj.conv2d(xi as tj.Tensor, w.t, null, { padding: 1 }), ri as tj.Tensor)));
+    const got = compiled(x.t, r.t) as tj.Tensor;
+    expect(compiled.lastProgram()!.describe()).toContain('conv2d[prepacked 32x16x3x3]+add+relu');
+    const conv = refConv(x.r, w.r, null, convOf([1, 1], [1, 1, 1, 1]));
+    const want = conv.data.map((v, i) => Math.max(0, v + r.r.data[i]));
+    expectClose(got, { shape: conv.shape, data: want }, convTol(16 * 9));
+  });
+
+  test('an image too narrow for the direct kernel still runs correctly (the packing goes unused)', () => {
+    const x = operand([1, 16, 9, 3]), w = operand([32, 16, 3, 3]);
+    const compiled = compileNative((xi: unknown) => tj.conv2d(xi as tj.Tensor, w.t, null, { padding: 1 }));
+    expectClose(compiled(x.t) as tj.Tensor, refConv(x.r, w.r, null, convOf([1, 1], [1, 1, 1, 1])), convTol(16 * 9));
+  });
+
+  test('depthwise and 1x1 unpadded convs (GEMM path) are not packed for the direct kernel', () => {
+    const x = operand([1, 32, 8, 20]), dw = operand([32, 1, 3, 3]), pw = operand([32, 32, 1, 1]);
+    const depthwise = compileNative((xi: unknown) => tj.conv2d(xi as tj.Tensor, dw.t, null, { padding: 1, groups: 32 }));
+    const pointwise = compileNative((xi: unknown) => tj.conv2d(xi as tj.Tensor, pw.t));
+    expectClose(depthwise(x.t) as tj.Tensor, refConv(x.r, dw.r, null, convOf([1, 1], [1, 1, 1, 1], [1, 1], 32)), convTol(9));
+    expectClose(pointwise(x.t) as tj.Tensor, refConv(x.r, pw.r, null, convOf()), convTol(32));
+    for (const c of [depthwise, pointwise]) expect(c.lastProgram()!.describe()).not.toContain('[prepacked');
+  });
+
+  test('an in-place update of the weight after compiling is seen', () => {
+    const w = tj.ones([32, 2, 3, 3]);
+    const compiled = compileNative((xi: unknown) => tj.conv2d(xi as tj.Tensor, w));
+    const x = tj.ones([1, 2, 3, 16]);
+    expect((compiled(x) as tj.Tensor).dataSync().every((v) => v === 18)).toBe(true);
+    w.mul_(-1);
+    expect((compiled(x) as tj.Tensor).dataSync().every((v) => v === -18)).toBe(true);
   });
 });

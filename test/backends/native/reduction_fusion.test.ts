@@ -6,10 +6,14 @@ import { Tensor, packTensors } from '../../../lib/tensor';
 import { refConv } from '../../helpers/conv_reference';
 import { expectClose, makeTensor, randomValues, numel, toRef, type Ref } from '../../helpers/reference';
 
-/** Kernel names (or pass labels) of the lowered program's instructions, after the native passes. */
+/**
+ * Kernel names (or pass labels) of the lowered program's instructions, after the native
+ * passes. Without the weight-packing mark: whether a conv's weight is packed for the
+ * direct kernel depends on the ISA's tile (prepack.test.ts tests it).
+ */
 function kernelsOf(c: ReturnType<typeof compileNative>): string[] {
   const text = c.lastProgram()!.describe();
-  return [...text.matchAll(/^ {2}%[\d, %]+ = ([^(]+)\(/gm)].map((m) => m[1]);
+  return [...text.matchAll(/^ {2}%[\d, %]+ = ([^(]+)\(/gm)].map((m) => m[1].replace(/^conv2d\[prepacked [^\]]*\]/, 'conv2d'));
 }
 
 const rand = (shape: number[], seed: number, lo = -2, hi = 2) =>

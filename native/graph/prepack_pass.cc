@@ -1,11 +1,14 @@
-// Prepacking constant GEMM weights at compile time (linear's weight), so each run
-// only streams the activations through the GEMM's panels.
+// Packing constant weights at compile time, so each run only streams the activations:
+// linear's and matmul's weight into the GEMM's B panels, conv2d's into the direct conv
+// kernel's panels.
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/allocator.h"
 #include "core/error.h"
 #include "graph/passes.h"
+#include "kernels/conv/conv2d.h"
 #include "kernels/fused/vm_ops.h"
 #include "kernels/gemm/gemm.h"
 
@@ -41,7 +44,10 @@ bool rowsOf(const TensorView& x, int64_t K, MatrixRef* out, int64_t* rows) {
   return true;
 }
 
+// linear (x W^T + b) or matmul (x W) with W packed as the GEMM's B.
 struct PrepackedLinear {
+  const char* op = "linear";
+  std::string weightShape;  // as the program gave it, for errors
   PackedB weight;
   const float* constBias = nullptr;  // when the bias is a contiguous constant
   bool hasBias = false;
@@ -53,15 +59,15 @@ struct PrepackedLinear {
     TensorView& out = a.out(0);
     const int64_t K = weight.k(), N = weight.n();
     if (x.dtype != DType::Float32 || x.ndim < 1 || x.shape[x.ndim - 1] != K)
-      throwRangeError("linear: input " + x.shapeString() + " does not match the prepacked weight [" +
-                      std::to_string(N) + ", " + std::to_string(K) + "]");
+      throwRangeError(std::string(op) + ": input " + x.shapeString() + " (" + dtypeName(x.dtype) +
+                      ") does not match the prepacked weight " + weightShape);
     // The program is not trusted: the output must be exactly x's rows by N, contiguous float32.
     bool outFits = a.numOutputs == 1 && out.dtype == DType::Float32 && out.ndim == x.ndim && out.isContiguous() &&
                    out.shape[out.ndim - 1] == N;
     for (int d = 0; outFits && d + 1 < x.ndim; ++d) outFits = out.shape[d] == x.shape[d];
     if (!outFits)
-      throwRangeError("linear: output " + out.shapeString() + " does not match input " + x.shapeString() +
-                      " times the prepacked weight [" + std::to_string(N) + ", " + std::to_string(K) + "]");
+      throwRangeError(std::string(op) + ": output " + out.shapeString() + " does not match input " + x.shapeString() +
+                      " times the prepacked weight " + weightShape);
     GemmEpilogue ep;
     std::vector<float> biasCopy;
     if (hasBias) {
@@ -164,23 +170,45 @@ bool isTensorAdd(const Instr& in) {
 
 int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, int64_t* packedBytes,
                            int* fusedEpilogues) {
-  const int linearId = KernelRegistry::instance().idOf("linear");
+  const KernelRegistry& reg = KernelRegistry::instance();
+  const int linearId = reg.idOf("linear"), matmulId = reg.idOf("matmul"), convId = reg.idOf("conv2d");
   const Uses uses(p);
   std::vector<bool> removed(p.instrs.size(), false);
   int count = 0;
   for (size_t i = 0; i < p.instrs.size(); ++i) {
     Instr& in = p.instrs[i];
-    // Only calls in the linear kernel's own layout (attrs [hasBias], inputs x, weight[, bias]);
-    // anything else stays a kernel call, which rejects it at run time.
-    if (in.run || in.kernelId != linearId || in.outputs.size() != 1 || in.attrs.empty()) continue;
-    if (in.inputs.size() != (in.attrs[0] != 0 ? 3u : 2u)) continue;
+    if (in.run || in.outputs.size() != 1 || in.inputs.size() < 2) continue;
+    if (in.kernelId == convId) {
+      // Any operand layout the kernel does not take is left to it, to reject at run time.
+      const TensorView w = constantView(p, consts, in.inputs[1]);
+      std::shared_ptr<const PackedConvWeights> packed = w.data ? packConvWeights(w, in.attrs) : nullptr;
+      if (!packed) continue;
+      *packedBytes += static_cast<int64_t>(packed->bytes());
+      in.run = [packed](const KernelArgs& a) { conv2dPrepacked(a, *packed); };
+      const std::string shape = std::to_string(w.shape[0]) + "x" + std::to_string(w.shape[1]) + "x" +
+                                std::to_string(w.shape[2]) + "x" + std::to_string(w.shape[3]);
+      // after reduction_fusion.cc, whose label ("conv2d+relu+add") names the epilogue
+      const std::string epilogue = in.label.rfind("conv2d", 0) == 0 ? in.label.substr(6) : "";
+      in.label = "conv2d[prepacked " + shape + "]" + epilogue;
+      ++count;
+      continue;
+    }
+    // Only calls in the kernels' own layouts: linear attrs [hasBias], inputs x, weight[, bias];
+    // matmul no attrs, inputs x, weight. Anything else stays a kernel call, which rejects it.
+    const bool isLinear = in.kernelId == linearId;
+    if (isLinear ? in.attrs.empty() || in.inputs.size() != (in.attrs[0] != 0 ? 3u : 2u)
+                 : in.kernelId != matmulId || !in.attrs.empty() || in.inputs.size() != 2)
+      continue;
     const TensorView w = constantView(p, consts, in.inputs[1]);
     if (!w.data || w.ndim != 2 || w.dtype != DType::Float32) continue;
-    const int64_t N = w.shape[0], K = w.shape[1];
+    // linear: weight [N, K], B = W^T (B(k, n) = W[n, k]); matmul: weight [K, N] is B.
+    const int64_t N = isLinear ? w.shape[0] : w.shape[1], K = isLinear ? w.shape[1] : w.shape[0];
     if (N == 0 || K == 0) continue;
     auto state = std::make_shared<PrepackedLinear>();
-    // B = W^T: B(k, n) = W[n, k]
-    state->weight = packBStrided(K, N, MatrixRef{w.ptr<float>(), w.strides[1], w.strides[0]});
+    state->op = isLinear ? "linear" : "matmul";
+    state->weightShape = w.shapeString();
+    state->weight = packBStrided(K, N, isLinear ? MatrixRef{w.ptr<float>(), w.strides[1], w.strides[0]}
+                                              : MatrixRef{w.ptr<float>(), w.strides[0], w.strides[1]});
     state->hasBias = in.inputs.size() == 3;
     if (state->hasBias) {
       const TensorView b = constantView(p, consts, in.inputs[2]);
@@ -221,7 +249,8 @@ int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, i
       }
     }
     in.run = [state](const KernelArgs& a) { (*state)(a); };
-    in.label = "linear[prepacked " + std::to_string(N) + "x" + std::to_string(K) + epilogue + "]";
+    in.label = std::string(isLinear ? "linear" : "matmul") + "[prepacked " + std::to_string(w.shape[0]) + "x" +
+               std::to_string(w.shape[1]) + epilogue + "]";
     ++count;
   }
   std::vector<Instr> kept;

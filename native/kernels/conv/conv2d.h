@@ -1,0 +1,41 @@
+// conv2d's entry points besides the registered kernel "conv2d" (conv2d.cc): a weight
+// packed once for the direct kernel, so a compiled graph with a constant weight packs it
+// at compile time (graph/prepack_pass.cc) instead of on every call.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/cpu_features.h"
+#include "core/kernel.h"
+
+namespace tensorjit {
+
+// A conv2d weight [O, C/groups, kh, kw] in the direct kernel's panel layout for one ISA.
+struct PackedConvWeights {
+  Isa isa = Isa::Scalar;
+  int64_t O = 0, Cg = 0, kh = 0, kw = 0, groups = 1;
+  std::vector<float> data;
+  size_t bytes() const { return data.size() * sizeof(float); }
+};
+
+// Packs weight w (float32, any strides) of a conv2d call with attrs `attrs` (the kernel's
+// layout) for the direct kernel of the ISA conv2d runs on now. Null when no call with this
+// weight and these attrs can take the direct kernel (a 1x1 stride-1 unpadded conv, too
+// few channels per group, too many taps) or the operands are malformed (the kernel
+// reports those when it runs).
+std::shared_ptr<const PackedConvWeights> packConvWeights(const TensorView& w, const std::vector<double>& attrs);
+
+// Runs kernel conv2d's call (same operands and attrs; args.in(1) is the weight `packed`
+// was made from) with the packed weight. A call it does not fit (another ISA, another
+// weight shape or groups) packs per call as the plain kernel does.
+void conv2dPrepacked(const KernelArgs& args, const PackedConvWeights& packed);
+
+// ---- internal: filled by conv2d.cc's ISA passes.
+struct ConvImpl {
+  bool (*pack)(const TensorView& w, const std::vector<double>& attrs, PackedConvWeights& out) = nullptr;
+  void (*run)(const KernelArgs& args, const PackedConvWeights* packed) = nullptr;
+};
+void registerConvImpl(Isa isa, const ConvImpl& impl);
+
+}  // namespace tensorjit
