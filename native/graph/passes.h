@@ -34,10 +34,11 @@ int eliminateDeadCode(Program& p);
 // calls may see different data.
 int eliminateCommonSubexpressions(Program& p);
 
-// Linear and matmul instructions whose weight is a constant get it packed once into the
-// GEMM's panel layout (bias read from the constant), and absorb a following activation
-// and residual add into the GEMM epilogue when they are its sole readers. conv2d with a
-// constant weight gets it packed for its direct kernel (epilogues: reduction_fusion.h).
+// Linear and matmul instructions absorb a following activation and residual add into the
+// GEMM epilogue when they are its sole readers; those whose weight is a constant get it
+// packed once into the GEMM's panel layout (bias read from the constant), the others take
+// the epilogue as kernel attrs. conv2d with a constant weight gets it packed for its
+// direct kernel (its epilogues: reduction_fusion.h). Returns the number of weights packed.
 int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, int64_t* packedBytes,
                            int* fusedEpilogues);
 

@@ -166,6 +166,66 @@ bool isTensorAdd(const Instr& in) {
          in.inputs.size() == 2 && !in.attrs.empty() && in.attrs[0] == static_cast<double>(DType::Float32);
 }
 
+// A GEMM's epilogue found in the program: an activation, then a residual add, each the
+// sole reader of the value before it.
+struct GemmEpilogueMatch {
+  Activation act = Activation::None;
+  int residual = -1;          // the value added after the activation
+  std::vector<int> absorbed;  // the instructions it replaces
+  int output = -1;            // the value the GEMM writes then
+  std::string label;          // e.g. "+gelu+add"
+};
+
+GemmEpilogueMatch matchEpilogue(const Program& p, const Uses& uses, const std::vector<bool>& removed, int gemm) {
+  const Instr& in = p.instrs[gemm];
+  GemmEpilogueMatch m;
+  m.output = in.outputs[0];
+  int r = uses.soleReader(p, m.output);
+  if (r >= 0 && !removed[r]) {
+    const Activation act = activationOf(p.instrs[r]);
+    if (act != Activation::None && sameType(p.values[p.instrs[r].outputs[0]], p.values[m.output])) {
+      m.act = act;
+      m.output = p.instrs[r].outputs[0];
+      m.absorbed.push_back(r);
+      m.label += "+" + KernelRegistry::instance().names()[p.instrs[r].kernelId];
+      r = uses.soleReader(p, m.output);
+    }
+  }
+  if (r >= 0 && !removed[r] && isTensorAdd(p.instrs[r])) {
+    const Instr& add = p.instrs[r];
+    const int other = add.inputs[0] == m.output ? add.inputs[1] : add.inputs[0];
+    const int otherRoot = p.rootOf(other);
+    // The residual must exist when the GEMM runs and have the result's shape.
+    bool ready = uses.definedAt[otherRoot] < gemm && p.values[otherRoot].kind != ValueKind::Output;
+    for (int j = gemm + 1; j < r && ready; ++j)  // not rewritten in between
+      for (int v : p.instrs[j].outputs) ready &= p.rootOf(v) != otherRoot;
+    if (other != m.output && ready && sameType(p.values[other], p.values[add.outputs[0]]) &&
+        sameType(p.values[add.outputs[0]], p.values[m.output])) {
+      m.residual = other;
+      m.output = add.outputs[0];
+      m.absorbed.push_back(r);
+      m.label += "+add";
+    }
+  }
+  if (m.absorbed.empty()) return m;
+  // The GEMM now writes the final value early, partial sums first (K in slices): nothing
+  // in between may touch that buffer, and it must not overlap the GEMM's operands.
+  const int outRoot = p.rootOf(m.output);
+  bool safe = m.residual < 0 || p.rootOf(m.residual) != outRoot;
+  for (int v : in.inputs) safe &= p.rootOf(v) != outRoot;
+  for (int j = gemm + 1; safe && j < m.absorbed.back(); ++j) {
+    if (removed[j] || j == m.absorbed.front()) continue;
+    for (int v : p.instrs[j].inputs) safe &= p.rootOf(v) != outRoot;
+    for (int v : p.instrs[j].outputs) safe &= p.rootOf(v) != outRoot;
+  }
+  if (!safe) {
+    GemmEpilogueMatch none;
+    none.output = in.outputs[0];
+    return none;
+  }
+  return m;
+}
+
 }  // namespace
 
 int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, int64_t* packedBytes,
@@ -199,13 +259,30 @@ int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, i
     if (isLinear ? in.attrs.empty() || in.inputs.size() != (in.attrs[0] != 0 ? 3u : 2u)
                  : in.kernelId != matmulId || !in.attrs.empty() || in.inputs.size() != 2)
       continue;
+    const GemmEpilogueMatch ep = matchEpilogue(p, uses, removed, static_cast<int>(i));
+    auto absorbEpilogue = [&]() {
+      for (int r : ep.absorbed) removed[r] = true;
+      *fusedEpilogues += static_cast<int>(ep.absorbed.size());
+      in.outputs.assign(1, ep.output);
+      if (ep.residual >= 0) in.inputs.push_back(ep.residual);
+    };
+    const char* op = isLinear ? "linear" : "matmul";
     const TensorView w = constantView(p, consts, in.inputs[1]);
-    if (!w.data || w.ndim != 2 || w.dtype != DType::Float32) continue;
     // linear: weight [N, K], B = W^T (B(k, n) = W[n, k]); matmul: weight [K, N] is B.
-    const int64_t N = isLinear ? w.shape[0] : w.shape[1], K = isLinear ? w.shape[1] : w.shape[0];
-    if (N == 0 || K == 0) continue;
+    const int64_t N = w.ndim == 2 ? (isLinear ? w.shape[0] : w.shape[1]) : 0;
+    const int64_t K = w.ndim == 2 ? (isLinear ? w.shape[1] : w.shape[0]) : 0;
+    if (!w.data || w.ndim != 2 || w.dtype != DType::Float32 || N == 0 || K == 0) {
+      // A weight computed at run time: the epilogue goes into the kernel's attrs (matmul.cc).
+      if (ep.absorbed.empty()) continue;
+      if (isLinear) in.attrs.resize(1);
+      in.attrs.push_back(static_cast<double>(ep.act));
+      in.attrs.push_back(ep.residual >= 0 ? 1 : 0);
+      absorbEpilogue();
+      in.label = op + ep.label;
+      continue;
+    }
     auto state = std::make_shared<PrepackedLinear>();
-    state->op = isLinear ? "linear" : "matmul";
+    state->op = op;
     state->weightShape = w.shapeString();
     state->weight = packBStrided(K, N, isLinear ? MatrixRef{w.ptr<float>(), w.strides[1], w.strides[0]}
                                               : MatrixRef{w.ptr<float>(), w.strides[0], w.strides[1]});
@@ -215,42 +292,12 @@ int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, i
       if (b.data && b.ndim == 1 && b.shape[0] == N && (N == 1 || b.strides[0] == 1)) state->constBias = b.ptr<float>();
     }
     *packedBytes += static_cast<int64_t>(state->weight.bytes());
-    std::string epilogue;
-
-    // Epilogue: an activation, then a residual add, each the sole reader of the value before it.
-    int r = uses.soleReader(p, in.outputs[0]);
-    if (r >= 0 && !removed[r]) {
-      const Activation act = activationOf(p.instrs[r]);
-      if (act != Activation::None && sameType(p.values[p.instrs[r].outputs[0]], p.values[in.outputs[0]])) {
-        state->act = act;
-        in.outputs = p.instrs[r].outputs;
-        removed[r] = true;
-        ++*fusedEpilogues;
-        epilogue += "+" + KernelRegistry::instance().names()[p.instrs[r].kernelId];
-        r = uses.soleReader(p, in.outputs[0]);
-      }
-    }
-    if (r >= 0 && !removed[r] && isTensorAdd(p.instrs[r])) {
-      const Instr& add = p.instrs[r];
-      const int other = add.inputs[0] == in.outputs[0] ? add.inputs[1] : add.inputs[0];
-      const int otherRoot = p.rootOf(other);
-      // The residual must exist when the GEMM runs and have the result's shape.
-      bool ready = uses.definedAt[otherRoot] < static_cast<int>(i) && p.values[otherRoot].kind != ValueKind::Output;
-      for (int j = static_cast<int>(i) + 1; j < r && ready; ++j)  // not rewritten in between
-        for (int v : p.instrs[j].outputs) ready &= p.rootOf(v) != otherRoot;
-      if (other != in.outputs[0] && ready && sameType(p.values[other], p.values[add.outputs[0]]) &&
-          sameType(p.values[add.outputs[0]], p.values[in.outputs[0]])) {
-        state->residualInput = static_cast<int>(in.inputs.size());
-        in.inputs.push_back(other);
-        in.outputs = add.outputs;
-        removed[r] = true;
-        ++*fusedEpilogues;
-        epilogue += "+add";
-      }
-    }
+    state->act = ep.act;
+    if (ep.residual >= 0) state->residualInput = static_cast<int>(in.inputs.size());
+    absorbEpilogue();
     in.run = [state](const KernelArgs& a) { (*state)(a); };
-    in.label = std::string(isLinear ? "linear" : "matmul") + "[prepacked " + std::to_string(w.shape[0]) + "x" +
-               std::to_string(w.shape[1]) + epilogue + "]";
+    in.label = std::string(op) + "[prepacked " + std::to_string(w.shape[0]) + "x" + std::to_string(w.shape[1]) +
+               ep.label + "]";
     ++count;
   }
   std::vector<Instr> kept;

@@ -7,6 +7,10 @@
 //           [..., out] = x @ weight^T + bias. attrs: [hasBias (0|1)].
 // Any input strides: the GEMM packs through them. The output may be strided too, as
 // long as its last dim has unit stride.
+// Epilogue (graph pass prepack_pass.cc, for weights that are not constants): matmul
+// attrs [activation, hasResidual] and linear attrs [hasBias, activation, hasResidual]
+// give out = act(product + bias) + residual, applied per output tile in the GEMM.
+// activation is a gemm.h Activation; the residual is the last input, float32 of out's shape.
 #include <string>
 #include <vector>
 
@@ -26,9 +30,35 @@ void expectFloat(const char* op, const char* arg, const TensorView& v) {
     throwTypeError(std::string(op) + ": argument '" + arg + "' must be float32, got " + dtypeName(v.dtype));
 }
 
-// out = a @ b (+ bias per column), a and b as torch.matmul operands.
+// The epilogue of a call: activation and the residual input (or null), from attrs
+// [first, first + 1] when present.
+struct CallEpilogue {
+  Activation act = Activation::None;
+  const TensorView* residual = nullptr;
+};
+
+CallEpilogue epilogueOf(const char* op, const KernelArgs& args, int first, int operands) {
+  CallEpilogue e;
+  if (args.numAttrs <= first) return e;
+  if (args.numAttrs != first + 2)
+    throwRangeError(std::string(op) + ": expects " + std::to_string(first) + " attrs, or " + std::to_string(first + 2) +
+                    " with an epilogue [activation, hasResidual]");
+  const double act = args.attr(first), residual = args.attr(first + 1);
+  if (!(act >= 0 && act <= static_cast<double>(Activation::Tanh)) || act != static_cast<int64_t>(act) ||
+      (residual != 0 && residual != 1))
+    throwRangeError(std::string(op) + ": epilogue activation " + std::to_string(act) + " or residual flag " +
+                    std::to_string(residual) + " is out of range");
+  e.act = static_cast<Activation>(static_cast<int>(act));
+  if (residual != 0) {
+    if (args.numInputs != operands + 1) throwRangeError(std::string(op) + ": the epilogue's residual input is missing");
+    e.residual = &args.in(operands);
+  }
+  return e;
+}
+
+// out = act(a @ b + bias per column) + residual, a and b as torch.matmul operands.
 void matmulViews(const GemmImpl& g, const char* op, const TensorView& a, const TensorView& b, const float* bias,
-                 const TensorView& out) {
+                 const TensorView& out, const CallEpilogue& epilogue = CallEpilogue()) {
   if (a.ndim < 1 || b.ndim < 1) throwRangeError(std::string(op) + ": both arguments need at least 1 dim, got " + shapes(a, b));
   const int64_t M = a.ndim >= 2 ? a.shape[a.ndim - 2] : 1, K = a.shape[a.ndim - 1];
   const int64_t Kb = b.ndim >= 2 ? b.shape[b.ndim - 2] : b.shape[0], N = b.ndim >= 2 ? b.shape[b.ndim - 1] : 1;
@@ -74,6 +104,29 @@ void matmulViews(const GemmImpl& g, const char* op, const TensorView& a, const T
   float* C = out.ptr<float>();
   GemmEpilogue ep;
   ep.bias = bias;
+  ep.act = epilogue.act;
+  // The residual is read as a contiguous tensor of out's shape (staged when it is not).
+  std::vector<float> residualCopy;
+  const float* residual = nullptr;
+  if (epilogue.residual) {
+    const TensorView& r = *epilogue.residual;
+    bool same = r.dtype == DType::Float32 && r.ndim == out.ndim;
+    for (int d = 0; same && d < r.ndim; ++d) same = r.shape[d] == out.shape[d];
+    if (!same)
+      throwRangeError(std::string(op) + ": residual " + r.shapeString() + " (" + dtypeName(r.dtype) +
+                      ") must be float32 of the output's shape " + out.shapeString());
+    residual = r.ptr<float>();
+    if (!r.isContiguous()) {
+      residualCopy.resize(static_cast<size_t>(r.numel()));
+      TensorView dst = contiguousView(residualCopy.data(), DType::Float32, r.ndim, r.shape);
+      TensorView src = r;
+      KernelArgs copy{&src, 1, &dst, 1, nullptr, 0};
+      runKernel(KernelRegistry::instance().idOf("copy"), copy);
+      residual = residualCopy.data();
+    }
+    ep.residual = residual;
+    ep.ldResidual = N;
+  }
 
   // b shared by every batch entry and the batch rows of a and out evenly strided:
   // one tall GEMM.
@@ -109,22 +162,27 @@ void matmulViews(const GemmImpl& g, const char* op, const TensorView& a, const T
     p.C = C + offC;
     p.ldc = ldc;
     p.ep = ep;
+    if (residual) p.ep.residual = residual + i * M * N;  // entry i of the contiguous residual
   });
 }
 
 template <Isa I>
 void matmulKernel(const KernelArgs& args) {
-  if (args.numInputs != 2 || args.numOutputs != 1) throwRangeError("matmul: expects 2 inputs and 1 output");
+  const CallEpilogue ep = epilogueOf("matmul", args, 0, 2);
+  if (args.numInputs != (ep.residual ? 3 : 2) || args.numOutputs != 1)
+    throwRangeError("matmul: expects 2 inputs (3 with a residual) and 1 output");
   expectFloat("matmul", "input", args.in(0));
   expectFloat("matmul", "other", args.in(1));
-  matmulViews(gemmImpl(I), "matmul", args.in(0), args.in(1), nullptr, args.out(0));
+  matmulViews(gemmImpl(I), "matmul", args.in(0), args.in(1), nullptr, args.out(0), ep);
 }
 
 template <Isa I>
 void linearKernel(const KernelArgs& args) {
   const bool hasBias = args.numAttrs > 0 && args.attr(0) != 0;
-  if (args.numInputs != (hasBias ? 3 : 2) || args.numOutputs != 1)
-    throwRangeError("linear: expects x, weight" + std::string(hasBias ? ", bias" : "") + " and 1 output");
+  const CallEpilogue ep = epilogueOf("linear", args, 1, hasBias ? 3 : 2);
+  if (args.numInputs != (hasBias ? 3 : 2) + (ep.residual ? 1 : 0) || args.numOutputs != 1)
+    throwRangeError("linear: expects x, weight" + std::string(hasBias ? ", bias" : "") +
+                    std::string(ep.residual ? ", residual" : "") + " and 1 output");
   const TensorView& x = args.in(0);
   const TensorView& w = args.in(1);
   expectFloat("linear", "input", x);
@@ -151,7 +209,7 @@ void linearKernel(const KernelArgs& args) {
       bias = biasCopy.data();
     }
   }
-  matmulViews(gemmImpl(I), "linear", x, wt, bias, args.out(0));
+  matmulViews(gemmImpl(I), "linear", x, wt, bias, args.out(0), ep);
 }
 
 TJ_REGISTER_GEMM_KERNEL("matmul", matmulKernel);

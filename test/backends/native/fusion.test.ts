@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import * as tj from '../../../lib/index';
 import { compileNative } from '../../../lib/backends/native/index';
-import { expectClose, makeTensor, randomValues, toRef } from '../../helpers/reference';
+import { expectClose, makeTensor, randomValues, toRef, type Ref } from '../../helpers/reference';
+import { refMatmul, tolK } from '../../helpers/matmul_reference';
 
 /** Kernel names of the lowered program's instructions, after the native passes. */
 function kernelsOf(c: ReturnType<typeof compileNative>): string[] {
@@ -79,6 +80,58 @@ describe('GEMM epilogues', () => {
     const x = rand([3, 8], 11);
     expectClose(c(x) as tj.Tensor, toRef(f(x)), { rtol: 1e-5, atol: 1e-5 });
     expect(kernelsOf(c)[0]).toBe('linear[prepacked 8x8]');
+  });
+
+  // Weights given at run time (graph inputs): the epilogue goes into the kernel call's attrs.
+  const refMm = (a: Ref, b: Ref) => refMatmul(a, b);
+  const sig = (v: number) => 1 / (1 + Math.exp(-v));
+  test.each([
+    ['2-D', [6, 20], [20, 9]],
+    ['batched', [2, 3, 4, 5], [2, 3, 5, 7]],
+    ['broadcast weight (one tall GEMM)', [2, 5, 8], [8, 6]],
+    ['vector times matrix (GEMV)', [12], [12, 10]],
+    ['matrix times vector (GEMV)', [10, 12], [12]],
+  ])('matmul (%s) + sigmoid + residual add of two inputs is one GEMM', (_, aShape, bShape) => {
+    const f = (a: tj.Tensor, b: tj.Tensor, r: tj.Tensor) => tj.add(tj.sigmoid(tj.matmul(a, b)), r);
+    const c = compileNative((a, b, r) => f(a as tj.Tensor, b as tj.Tensor, r as tj.Tensor));
+    const a = rand(aShape, 40), b = rand(bShape, 41);
+    const mm = refMm(toRef(a), toRef(b));
+    const r = rand(mm.shape, 42);
+    const got = c(a, b, r) as tj.Tensor;
+    expect(kernelsOf(c)).toEqual(['matmul+sigmoid+add']);
+    const rr = toRef(r);
+    expectClose(got, { shape: mm.shape, data: mm.data.map((v, i) => sig(v) + rr.data[i]) }, tolK(bShape.length > 1 ? bShape[bShape.length - 2] : bShape[0]));
+  });
+
+  test('linear with a run-time weight, bias, relu and a strided residual', () => {
+    const f = (x: tj.Tensor, w: tj.Tensor, b: tj.Tensor, r: tj.Tensor) => tj.add(r, tj.relu(tj.linear(x, w, b)));
+    const c = compileNative((x, w, b, r) => f(x as tj.Tensor, w as tj.Tensor, b as tj.Tensor, r as tj.Tensor));
+    const x = rand([2, 7, 16], 43), w = rand([24, 16], 44), b = rand([24], 45);
+    const r = makeTensor(randomValues(2 * 7 * 24, 46), [2, 7, 24], 'float32', 'transposed');
+    const got = c(x, w, b, r) as tj.Tensor;
+    expect(kernelsOf(c)).toEqual(['linear+relu+add']);
+    const wr = toRef(w), br = toRef(b), rr = toRef(r);
+    const wt: Ref = { shape: [16, 24], data: Float64Array.from({ length: 16 * 24 }, (_, i) => wr.data[(i % 24) * 16 + Math.floor(i / 24)]) };
+    const mm = refMm(toRef(x), wt);
+    expectClose(got, { shape: mm.shape, data: mm.data.map((v, i) => Math.max(0, v + br.data[i % 24]) + rr.data[i]) }, tolK(16));
+  });
+
+  test('an add into a GEMM operand in place is not absorbed (the GEMM would overwrite what it reads)', () => {
+    const f = (a: tj.Tensor, b: tj.Tensor) => a.add_(tj.matmul(a, b));
+    const a = rand([8, 8], 47), b = rand([8, 8], 48);
+    const want = refMm(toRef(a), toRef(b));
+    const ar = toRef(a);
+    const c = compileNative((x, y) => f(x as tj.Tensor, y as tj.Tensor));
+    c(a, b);
+    expect(kernelsOf(c)).not.toContain('matmul+add');
+    expectClose(a, { shape: [8, 8], data: want.data.map((v, i) => v + ar.data[i]) }, tolK(8));
+    // the same with a constant (prepacked) weight
+    const x = rand([8, 8], 49), xr = toRef(x);
+    const cw = compileNative((xi) => (xi as tj.Tensor).add_(tj.matmul(xi as tj.Tensor, b)));
+    cw(x);
+    expect(kernelsOf(cw)).toContain('matmul[prepacked 8x8]');
+    const wantW = refMm(xr, toRef(b));
+    expectClose(x, { shape: [8, 8], data: wantW.data.map((v, i) => v + xr.data[i]) }, tolK(8));
   });
 });
 

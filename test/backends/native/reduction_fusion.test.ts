@@ -423,4 +423,22 @@ describe('BAD CALL: the new operands are validated by the kernels', () => {
     const plain = toRef(exec('conv2d', [cx, cw], cout(), geo)), rr = toRef(res);
     expectClose(exec('conv2d', [cx, cw, res], cout(), [...geo, 1, 2]), { shape: plain.shape, data: plain.data.map((v, i) => relu(v + rr.data[i])) }, { rtol: 1e-5, atol: 1e-5 });
   });
+
+  test('matmul and linear: bad epilogue codes and residuals', () => {
+    const a = rand([3, 4], 8), b = rand([4, 5], 9), w = rand([5, 4], 10), res = rand([3, 5], 11);
+    const mout = () => Tensor.empty([3, 5], 'float32');
+    expect(() => exec('matmul', [a, b], mout(), [7, 0])).toThrow(/matmul: epilogue activation 7/);
+    expect(() => exec('matmul', [a, b], mout(), [1.5, 0])).toThrow(RangeError);
+    expect(() => exec('matmul', [a, b], mout(), [1])).toThrow(RangeError);
+    expect(() => exec('matmul', [a, b], mout(), [1, 1])).toThrow(/residual input is missing/);
+    expect(() => exec('matmul', [a, b, res], mout(), [1, 2])).toThrow(RangeError);
+    expect(() => exec('matmul', [a, b, rand([3, 4], 12)], mout(), [0, 1])).toThrow(/matmul: residual \[3, 4\]/);
+    expect(() => exec('matmul', [a, b, tj.zeros([3, 5], { dtype: 'int32' })], mout(), [0, 1])).toThrow(/float32/);
+    expect(() => exec('linear', [a, w, res], mout(), [0, 9, 1])).toThrow(/linear: epilogue activation 9/);
+    expect(() => exec('linear', [a, w], mout(), [0, 1, 1])).toThrow(RangeError);
+    const plain = toRef(exec('matmul', [a, b], mout(), [])), rr = toRef(res);
+    const want = { shape: plain.shape, data: plain.data.map((v, i) => relu(v) + rr.data[i]) };
+    expectClose(exec('matmul', [a, b, res], mout(), [1, 1]), want, { rtol: 1e-5, atol: 1e-5 });
+    expectClose(exec('linear', [a, tj.transpose(b, 0, 1), res], mout(), [0, 1, 1]), want, { rtol: 1e-5, atol: 1e-5 });
+  });
 });
