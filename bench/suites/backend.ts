@@ -7,7 +7,7 @@ import * as tj from '../../lib/index';
 import { MachineLimits } from '../lib/probes';
 import { OnnxGraph, ort, ortSession, ortTensor } from '../lib/onnx';
 import { Row } from '../lib/report';
-import { median, time, timeAsync } from '../lib/timing';
+import { median, timeAlternating } from '../lib/timing';
 import * as models from './models';
 
 type Compiled = ((...xs: tj.Tensor[]) => tj.Tensor) & { runAsync(...xs: tj.Tensor[]): Promise<tj.Tensor> };
@@ -43,9 +43,11 @@ async function runWorkload(w: models.Workload, limits: MachineLimits): Promise<R
   eagerOut.dispose();
   compiledOut.dispose();
 
-  const eager = time(() => w.fn(...inputs).dispose());
-  const comp = time(() => compiled(...inputs).dispose());
-  const onnx = await timeAsync(() => session.run(feeds));
+  const [eager, comp, onnx] = await timeAlternating([
+    () => w.fn(...inputs).dispose(),
+    () => compiled(...inputs).dispose(),
+    () => session.run(feeds),
+  ]);
   await session.release();
   inputs.forEach((x) => x.dispose());
 
