@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "core/dtype.h"
 
@@ -58,6 +59,25 @@ inline TensorView contiguousView(void* data, DType dtype, int ndim, const int64_
     s *= shape[i];
   }
   return v;
+}
+
+// [first, last] byte addresses a view touches (empty views: an empty range).
+inline std::pair<uintptr_t, uintptr_t> byteSpan(const TensorView& v) {
+  const uintptr_t base = reinterpret_cast<uintptr_t>(v.data);
+  if (v.numel() == 0) return {base, base};
+  intptr_t lo = 0, hi = 0;
+  for (int d = 0; d < v.ndim; ++d) {
+    const intptr_t reach = static_cast<intptr_t>((v.shape[d] - 1) * v.strides[d]) * static_cast<intptr_t>(itemSize(v.dtype));
+    (reach < 0 ? lo : hi) += reach;
+  }
+  return {base + lo, base + hi + itemSize(v.dtype) - 1};
+}
+
+// Whether two views may share memory (their byte spans intersect; empty views never do).
+inline bool mayOverlap(const TensorView& a, const TensorView& b) {
+  if (a.numel() == 0 || b.numel() == 0) return false;
+  const auto x = byteSpan(a), y = byteSpan(b);
+  return x.first <= y.second && y.first <= x.second;
 }
 
 }  // namespace tensorjit

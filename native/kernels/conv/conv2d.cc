@@ -282,7 +282,8 @@ void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
     for (int d = 0; same && d < r.ndim; ++d) same = r.shape[d] == out.shape[d];
     if (!same) throwRangeError("conv2d: residual " + r.shapeString() + " must match the output " + out.shapeString());
     int64_t step = 1;
-    if (collapseDims(r, r.ndim - 2, r.ndim - 1, &step) && (OH * OW == 1 || step == 1)) {
+    // Staged too when it shares memory with out: the GEMM path writes partial sums first.
+    if (collapseDims(r, r.ndim - 2, r.ndim - 1, &step) && (OH * OW == 1 || step == 1) && !mayOverlap(r, out)) {
       residual = r.ptr<float>();
       rsN = batched ? r.strides[0] : 0;
       rsC = r.strides[batched ? 1 : 0];
@@ -405,9 +406,12 @@ void conv2dKernel(const KernelArgs& args) { conv2dRun(args, nullptr); }
 // width (direct::preferred); one that does not leaves the packing unused.
 bool packForDirect(const TensorView& w, const std::vector<double>& attrs, PackedConvWeights& out) {
   if ((attrs.size() != 10 && attrs.size() != 12) || w.dtype != DType::Float32 || w.ndim != 4) return false;
-  const int64_t groups = static_cast<int64_t>(attrs[8]);
   const int64_t O = w.shape[0], Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3];
-  if (groups < 1 || O % groups != 0 || Cg < 1 || kh < 1 || kw < 1 || kh * kw > direct::kMaxTaps) return false;
+  // range-checked before the cast (the program is not trusted; casting NaN is undefined)
+  if (!(attrs[8] >= 1 && attrs[8] <= static_cast<double>(O)) || attrs[8] != static_cast<double>(static_cast<int64_t>(attrs[8])))
+    return false;
+  const int64_t groups = static_cast<int64_t>(attrs[8]);
+  if (O % groups != 0 || Cg < 1 || kh < 1 || kw < 1 || kh * kw > direct::kMaxTaps) return false;
   const bool plainGemm = kh == 1 && kw == 1 && attrs[0] == 1 && attrs[1] == 1 && attrs[2] == 0 && attrs[3] == 0 &&
                          attrs[4] == 0 && attrs[5] == 0;
   const int64_t Og = O / groups;

@@ -296,29 +296,12 @@ void planExecution(VmProgram& p, bool fuseStores) {
   }
 }
 
-// [first, last] byte addresses a view touches (empty views: an empty range).
-std::pair<uintptr_t, uintptr_t> byteSpan(const TensorView& v) {
-  const uintptr_t base = reinterpret_cast<uintptr_t>(v.data);
-  if (v.numel() == 0) return {base, base};
-  intptr_t lo = 0, hi = 0;
-  for (int d = 0; d < v.ndim; ++d) {
-    const intptr_t reach = static_cast<intptr_t>((v.shape[d] - 1) * v.strides[d]) * static_cast<intptr_t>(itemSize(v.dtype));
-    (reach < 0 ? lo : hi) += reach;
-  }
-  return {base + lo, base + hi + itemSize(v.dtype) - 1};
-}
-
 // Whether an output shares memory with an input: then stores stay where the program puts
 // them (writing an output early could change an input a later instruction reads).
 bool outputsAliasInputs(const KernelArgs& args) {
-  for (int j = 0; j < args.numOutputs; ++j) {
-    const auto o = byteSpan(args.out(j));
-    for (int i = 0; i < args.numInputs; ++i) {
-      if (args.in(i).numel() == 0) continue;
-      const auto x = byteSpan(args.in(i));
-      if (x.first <= o.second && o.first <= x.second) return true;
-    }
-  }
+  for (int j = 0; j < args.numOutputs; ++j)
+    for (int i = 0; i < args.numInputs; ++i)
+      if (mayOverlap(args.out(j), args.in(i))) return true;
   return false;
 }
 

@@ -105,7 +105,8 @@ void matmulViews(const GemmImpl& g, const char* op, const TensorView& a, const T
   GemmEpilogue ep;
   ep.bias = bias;
   ep.act = epilogue.act;
-  // The residual is read as a contiguous tensor of out's shape (staged when it is not).
+  // The residual is read as a contiguous tensor of out's shape, staged when it is not or
+  // when it shares memory with out (the GEMM writes partial sums before it reads it).
   std::vector<float> residualCopy;
   const float* residual = nullptr;
   if (epilogue.residual) {
@@ -116,7 +117,7 @@ void matmulViews(const GemmImpl& g, const char* op, const TensorView& a, const T
       throwRangeError(std::string(op) + ": residual " + r.shapeString() + " (" + dtypeName(r.dtype) +
                       ") must be float32 of the output's shape " + out.shapeString());
     residual = r.ptr<float>();
-    if (!r.isContiguous()) {
+    if (!r.isContiguous() || mayOverlap(r, out)) {
       residualCopy.resize(static_cast<size_t>(r.numel()));
       TensorView dst = contiguousView(residualCopy.data(), DType::Float32, r.ndim, r.shape);
       TensorView src = r;

@@ -441,4 +441,14 @@ describe('BAD CALL: the new operands are validated by the kernels', () => {
     expectClose(exec('matmul', [a, b, res], mout(), [1, 1]), want, { rtol: 1e-5, atol: 1e-5 });
     expectClose(exec('linear', [a, tj.transpose(b, 0, 1), res], mout(), [0, 1, 1]), want, { rtol: 1e-5, atol: 1e-5 });
   });
+
+  test('a residual that is the output buffer itself (K longer than one GEMM block) is read before it is overwritten', () => {
+    const a = rand([9, 700], 13, -1, 1), b = rand([700, 10], 14, -1, 1), res = rand([9, 10], 15);
+    const want = toRef(tj.add(tj.matmul(a, b), res));
+    expectClose(exec('matmul', [a, b, res], res, [0, 1]), want, { rtol: 1e-5, atol: 1e-4 });
+    const cx = rand([1, 64, 6, 5], 16, -1, 1), cw = rand([3, 64, 3, 3], 17, -1, 1), cr = rand([1, 3, 4, 3], 18);
+    const geo = [1, 1, 0, 0, 0, 0, 1, 1, 1, 0];
+    const conv = toRef(exec('conv2d', [cx, cw], Tensor.empty([1, 3, 4, 3], 'float32'), geo)), crr = toRef(cr);
+    expectClose(exec('conv2d', [cx, cw, cr], cr, [...geo, 0, 1]), { shape: conv.shape, data: conv.data.map((v, i) => v + crr.data[i]) }, { rtol: 1e-5, atol: 1e-4 });
+  });
 });
