@@ -53,6 +53,7 @@ struct PrepackedLinear {
   bool hasBias = false;
   Activation act = Activation::None;
   int residualInput = -1;  // operand index of a fused residual add
+  bool residualFirst = false;  // added before the activation
 
   void operator()(const KernelArgs& a) const {
     const TensorView& x = a.in(0);
@@ -97,11 +98,12 @@ struct PrepackedLinear {
     ep.act = act;
     std::vector<float> residualCopy;
     if (residualInput >= 0) {
-      // The residual must cover out's shape row-major; otherwise stage it.
+      // The residual must cover out's shape row-major and not share memory with it (the
+      // GEMM writes partial sums first); otherwise stage it.
       const TensorView& r = a.in(residualInput);
       MatrixRef R;
       int64_t rows;
-      if (r.numel() == out.numel() && rowsOf(r, N, &R, &rows) && R.colStride == 1 && rows == M) {
+      if (r.numel() == out.numel() && rowsOf(r, N, &R, &rows) && R.colStride == 1 && rows == M && !mayOverlap(r, out)) {
         ep.residual = R.data;
         ep.ldResidual = M == 1 ? N : R.rowStride;
       } else {
@@ -113,6 +115,7 @@ struct PrepackedLinear {
         ep.residual = residualCopy.data();
         ep.ldResidual = N;
       }
+      ep.residualFirst = residualFirst;
     }
     sgemmPacked(M, A, weight, out.ptr<float>(), N, ep);
   }
@@ -166,32 +169,39 @@ bool isTensorAdd(const Instr& in) {
          in.inputs.size() == 2 && !in.attrs.empty() && in.attrs[0] == static_cast<double>(DType::Float32);
 }
 
-// A GEMM's epilogue found in the program: an activation, then a residual add, each the
-// sole reader of the value before it.
+// A GEMM's epilogue found in the program: an activation and/or a residual add, in either
+// order, each the sole reader of the value before it.
 struct GemmEpilogueMatch {
   Activation act = Activation::None;
-  int residual = -1;          // the value added after the activation
-  std::vector<int> absorbed;  // the instructions it replaces
-  int output = -1;            // the value the GEMM writes then
-  std::string label;          // e.g. "+gelu+add"
+  int residual = -1;           // the value added
+  bool residualFirst = false;  // added before the activation
+  std::vector<int> absorbed;   // the instructions it replaces, in program order
+  int output = -1;             // the value the GEMM writes then
+  std::string label;           // e.g. "+gelu+add"
 };
 
 GemmEpilogueMatch matchEpilogue(const Program& p, const Uses& uses, const std::vector<bool>& removed, int gemm) {
   const Instr& in = p.instrs[gemm];
   GemmEpilogueMatch m;
   m.output = in.outputs[0];
-  int r = uses.soleReader(p, m.output);
-  if (r >= 0 && !removed[r]) {
+  auto next = [&]() {
+    const int r = uses.soleReader(p, m.output);
+    return r >= 0 && !removed[r] ? r : -1;
+  };
+  auto tryAct = [&]() {
+    const int r = next();
+    if (r < 0) return false;
     const Activation act = activationOf(p.instrs[r]);
-    if (act != Activation::None && sameType(p.values[p.instrs[r].outputs[0]], p.values[m.output])) {
-      m.act = act;
-      m.output = p.instrs[r].outputs[0];
-      m.absorbed.push_back(r);
-      m.label += "+" + KernelRegistry::instance().names()[p.instrs[r].kernelId];
-      r = uses.soleReader(p, m.output);
-    }
-  }
-  if (r >= 0 && !removed[r] && isTensorAdd(p.instrs[r])) {
+    if (act == Activation::None || !sameType(p.values[p.instrs[r].outputs[0]], p.values[m.output])) return false;
+    m.act = act;
+    m.output = p.instrs[r].outputs[0];
+    m.absorbed.push_back(r);
+    m.label += "+" + KernelRegistry::instance().names()[p.instrs[r].kernelId];
+    return true;
+  };
+  auto tryAdd = [&]() {
+    const int r = next();
+    if (r < 0 || !isTensorAdd(p.instrs[r])) return false;
     const Instr& add = p.instrs[r];
     const int other = add.inputs[0] == m.output ? add.inputs[1] : add.inputs[0];
     const int otherRoot = p.rootOf(other);
@@ -199,14 +209,17 @@ GemmEpilogueMatch matchEpilogue(const Program& p, const Uses& uses, const std::v
     bool ready = uses.definedAt[otherRoot] < gemm && p.values[otherRoot].kind != ValueKind::Output;
     for (int j = gemm + 1; j < r && ready; ++j)  // not rewritten in between
       for (int v : p.instrs[j].outputs) ready &= p.rootOf(v) != otherRoot;
-    if (other != m.output && ready && sameType(p.values[other], p.values[add.outputs[0]]) &&
-        sameType(p.values[add.outputs[0]], p.values[m.output])) {
-      m.residual = other;
-      m.output = add.outputs[0];
-      m.absorbed.push_back(r);
-      m.label += "+add";
-    }
-  }
+    if (other == m.output || !ready || !sameType(p.values[other], p.values[add.outputs[0]]) ||
+        !sameType(p.values[add.outputs[0]], p.values[m.output]))
+      return false;
+    m.residual = other;
+    m.output = add.outputs[0];
+    m.absorbed.push_back(r);
+    m.label += "+add";
+    return true;
+  };
+  if (tryAct()) tryAdd();
+  else if (tryAdd()) m.residualFirst = tryAct();
   if (m.absorbed.empty()) return m;
   // The GEMM now writes the final value early, partial sums first (K in slices): nothing
   // in between may touch that buffer, and it must not overlap the GEMM's operands.
@@ -276,7 +289,7 @@ int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, i
       if (ep.absorbed.empty()) continue;
       if (isLinear) in.attrs.resize(1);
       in.attrs.push_back(static_cast<double>(ep.act));
-      in.attrs.push_back(ep.residual >= 0 ? 1 : 0);
+      in.attrs.push_back(ep.residual < 0 ? 0 : ep.residualFirst ? 2 : 1);  // residualMode
       absorbEpilogue();
       in.label = op + ep.label;
       continue;
@@ -294,6 +307,7 @@ int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, i
     *packedBytes += static_cast<int64_t>(state->weight.bytes());
     state->act = ep.act;
     if (ep.residual >= 0) state->residualInput = static_cast<int>(in.inputs.size());
+    state->residualFirst = ep.residualFirst;
     absorbEpilogue();
     in.run = [state](const KernelArgs& a) { (*state)(a); };
     in.label = std::string(op) + "[prepacked " + std::to_string(w.shape[0]) + "x" + std::to_string(w.shape[1]) +

@@ -15,7 +15,7 @@
 //         1 = act(conv + bias) + residual, 2 = act(conv + bias + residual). The residual is
 //         the last input, float32 of the output's shape. Asymmetric padding carries padding='same'.
 // The epilogue runs on each output tile while it is in cache: in the direct kernel's
-// store, or mode 1 through the GEMM's built-in epilogue and mode 2 through its tile callback.
+// store, or in the GEMM's built-in epilogue (GemmEpilogue::residualFirst for mode 2).
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -76,28 +76,6 @@ namespace tensorjit {
 namespace TJ_ISA_NS {
 #include "kernels/gemm/activation.h"
 namespace {
-
-// Residual-then-activation epilogue of one GEMM problem (mode 2), run per finished tile.
-struct AddThenAct {
-  const float* residual = nullptr;
-  int64_t ld = 0;
-  Activation act = Activation::None;
-
-  static void run(void* ctx, float* C, int64_t ldc, int64_t row0, int64_t col0, int64_t rows, int64_t cols) {
-    const AddThenAct& e = *static_cast<const AddThenAct*>(ctx);
-    for (int64_t i = row0; i < row0 + rows; ++i) {
-      float* c = C + i * ldc;
-      const float* r = e.residual + i * e.ld;
-      int64_t j = col0;
-      for (; j + Vec::kLanes <= col0 + cols; j += Vec::kLanes)
-        Vec::store(c + j, act::apply<Vec>(e.act, Vec::add(Vec::load(c + j), Vec::load(r + j))));
-      if (j < col0 + cols) {
-        const int rest = static_cast<int>(col0 + cols - j);
-        Vec::storePartial(c + j, act::apply<Vec>(e.act, Vec::add(Vec::loadPartial(c + j, rest), Vec::loadPartial(r + j, rest))), rest);
-      }
-    }
-  }
-};
 
 struct ConvGeometry {
   int64_t C = 0, H = 0, W = 0;  // per group: C is channels per group
@@ -303,7 +281,6 @@ void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
       rsC = OH * OW;
     }
   }
-  std::vector<AddThenAct> tileEpilogues(residualMode == 2 ? static_cast<size_t>(N * groups) : 0);
 
   const int64_t xsN = batched ? x.strides[0] : 0, xsC = x.strides[lead], xsH = x.strides[lead + 1],
                 xsW = x.strides[lead + 2];
@@ -383,18 +360,10 @@ void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
     p.ep.biasMode = BiasMode::PerRow;
     const float* res = residual ? residual + n * rsN + g * Og * rsC : nullptr;
     const int64_t ldRes = Og > 1 ? rsC : spatial;
-    if (residualMode == 2) {
-      AddThenAct& e = tileEpilogues[static_cast<size_t>(t)];
-      e.residual = res;
-      e.ld = ldRes;
-      e.act = activation;
-      p.ep.tileFn = &AddThenAct::run;
-      p.ep.tileCtx = &e;
-    } else {
-      p.ep.act = activation;
-      p.ep.residual = res;
-      p.ep.ldResidual = ldRes;
-    }
+    p.ep.act = activation;
+    p.ep.residual = res;
+    p.ep.ldResidual = ldRes;
+    p.ep.residualFirst = residualMode == 2;
   });
 }
 

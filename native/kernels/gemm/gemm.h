@@ -6,7 +6,8 @@
 // through any element strides (transposed and sliced views need no copy): packing
 // copies them into cache-sized panels, so only the packing cares about layout.
 // The epilogue runs on each output tile while it is still in registers: bias (per
-// column, as in linear, or per row, as in conv), an activation, then a residual add.
+// column, as in linear, or per row, as in conv), an activation and a residual add (after
+// the activation, or before it when residualFirst).
 //
 // Calls parallelise over the intra-op pool (core/thread_pool.h); called from inside a
 // parallel region they run on the calling thread. Every output element is computed by
@@ -43,7 +44,8 @@ struct GemmEpilogue {
   const float* bias = nullptr;  // contiguous: N floats (PerColumn) or M floats (PerRow)
   BiasMode biasMode = BiasMode::PerColumn;
   Activation act = Activation::None;
-  const float* residual = nullptr;  // added after the activation: residual[i*ldResidual + j]
+  const float* residual = nullptr;  // residual[i*ldResidual + j], added after the activation
+  bool residualFirst = false;       // ... or before it: act(x + bias + residual)
   int64_t ldResidual = 0;
   GemmTileFn tileFn = nullptr;
   void* tileCtx = nullptr;

@@ -39,6 +39,7 @@ struct TileEp {
   Activation act = Activation::None;
   const float* res = nullptr;
   int64_t ldr = 0;
+  bool resFirst = false;  // residual before the activation
 };
 
 template <int M_, int NV_>
@@ -65,11 +66,10 @@ inline void storeTile(R (&acc)[M_][NV_], float* c, int64_t ldc, int n, const Til
       if (ep.last) {
         if (ep.biasCol) x = Vec::add(x, full ? Vec::load(ep.biasCol + col) : Vec::loadPartial(ep.biasCol + col, cnt));
         if (ep.biasRow) x = Vec::add(x, rowBias);
+        const float* r = ep.res ? ep.res + i * ep.ldr + col : nullptr;
+        if (r && ep.resFirst) x = Vec::add(x, full ? Vec::load(r) : Vec::loadPartial(r, cnt));
         if (ep.act != Activation::None) x = act::apply<Vec>(ep.act, x);
-        if (ep.res) {
-          const float* r = ep.res + i * ep.ldr + col;
-          x = Vec::add(x, full ? Vec::load(r) : Vec::loadPartial(r, cnt));
-        }
+        if (r && !ep.resFirst) x = Vec::add(x, full ? Vec::load(r) : Vec::loadPartial(r, cnt));
       }
       if (full) Vec::store(row + col, x);
       else Vec::storePartial(row + col, x, cnt);
@@ -256,6 +256,7 @@ inline TileEp tileEpilogue(const GemmProblem& p, int64_t row, int64_t col, bool 
   if (e.residual) {
     t.res = e.residual + row * e.ldResidual + col;
     t.ldr = e.ldResidual;
+    t.resFirst = e.residualFirst;
   }
   return t;
 }
@@ -469,8 +470,9 @@ inline void gemvRange(const GemmProblem& p, int64_t r0, int64_t r1) {
       float v = e.alpha * buf[r - b0];
       if (e.beta != 0.f) v += e.beta * *c;
       if (e.bias) v += e.biasMode == BiasMode::PerColumn ? e.bias[j] : e.bias[i];
+      if (e.residual && e.residualFirst) v += e.residual[i * e.ldResidual + j];
       v = applyScalarAct(e.act, v);
-      if (e.residual) v += e.residual[i * e.ldResidual + j];
+      if (e.residual && !e.residualFirst) v += e.residual[i * e.ldResidual + j];
       *c = v;
     }
   }

@@ -8,9 +8,10 @@
 // Any input strides: the GEMM packs through them. The output may be strided too, as
 // long as its last dim has unit stride.
 // Epilogue (graph pass prepack_pass.cc, for weights that are not constants): matmul
-// attrs [activation, hasResidual] and linear attrs [hasBias, activation, hasResidual]
-// give out = act(product + bias) + residual, applied per output tile in the GEMM.
-// activation is a gemm.h Activation; the residual is the last input, float32 of out's shape.
+// attrs [activation, residualMode] and linear attrs [hasBias, activation, residualMode],
+// applied per output tile in the GEMM. activation is a gemm.h Activation; residualMode 0 =
+// none, 1 = act(product + bias) + residual, 2 = act(product + bias + residual) (as conv2d);
+// the residual is the last input, float32 of out's shape.
 #include <string>
 #include <vector>
 
@@ -30,11 +31,12 @@ void expectFloat(const char* op, const char* arg, const TensorView& v) {
     throwTypeError(std::string(op) + ": argument '" + arg + "' must be float32, got " + dtypeName(v.dtype));
 }
 
-// The epilogue of a call: activation and the residual input (or null), from attrs
-// [first, first + 1] when present.
+// The epilogue of a call: activation, the residual input (or null) and its order, from
+// attrs [first, first + 1] when present.
 struct CallEpilogue {
   Activation act = Activation::None;
   const TensorView* residual = nullptr;
+  bool residualFirst = false;
 };
 
 CallEpilogue epilogueOf(const char* op, const KernelArgs& args, int first, int operands) {
@@ -42,21 +44,22 @@ CallEpilogue epilogueOf(const char* op, const KernelArgs& args, int first, int o
   if (args.numAttrs <= first) return e;
   if (args.numAttrs != first + 2)
     throwRangeError(std::string(op) + ": expects " + std::to_string(first) + " attrs, or " + std::to_string(first + 2) +
-                    " with an epilogue [activation, hasResidual]");
-  const double act = args.attr(first), residual = args.attr(first + 1);
+                    " with an epilogue [activation, residualMode]");
+  const double act = args.attr(first), mode = args.attr(first + 1);
   if (!(act >= 0 && act <= static_cast<double>(Activation::Tanh)) || act != static_cast<int64_t>(act) ||
-      (residual != 0 && residual != 1))
-    throwRangeError(std::string(op) + ": epilogue activation " + std::to_string(act) + " or residual flag " +
-                    std::to_string(residual) + " is out of range");
+      (mode != 0 && mode != 1 && mode != 2))
+    throwRangeError(std::string(op) + ": epilogue activation " + std::to_string(act) + " or residual mode " +
+                    std::to_string(mode) + " is out of range");
   e.act = static_cast<Activation>(static_cast<int>(act));
-  if (residual != 0) {
+  if (mode != 0) {
     if (args.numInputs != operands + 1) throwRangeError(std::string(op) + ": the epilogue's residual input is missing");
     e.residual = &args.in(operands);
+    e.residualFirst = mode == 2;
   }
   return e;
 }
 
-// out = act(a @ b + bias per column) + residual, a and b as torch.matmul operands.
+// out = a @ b + bias per column, then the call's epilogue; a and b as torch.matmul operands.
 void matmulViews(const GemmImpl& g, const char* op, const TensorView& a, const TensorView& b, const float* bias,
                  const TensorView& out, const CallEpilogue& epilogue = CallEpilogue()) {
   if (a.ndim < 1 || b.ndim < 1) throwRangeError(std::string(op) + ": both arguments need at least 1 dim, got " + shapes(a, b));
@@ -127,6 +130,7 @@ void matmulViews(const GemmImpl& g, const char* op, const TensorView& a, const T
     }
     ep.residual = residual;
     ep.ldResidual = N;
+    ep.residualFirst = epilogue.residualFirst;
   }
 
   // b shared by every batch entry and the batch rows of a and out evenly strided:

@@ -103,6 +103,35 @@ describe('GEMM epilogues', () => {
     expectClose(got, { shape: mm.shape, data: mm.data.map((v, i) => sig(v) + rr.data[i]) }, tolK(bShape.length > 1 ? bShape[bShape.length - 2] : bShape[0]));
   });
 
+  test.each([
+    ['2-D, K over one GEMM block', [5, 700], [700, 9]],
+    ['batched', [2, 3, 4, 5], [2, 3, 5, 7]],
+    ['vector times matrix (GEMV)', [12], [12, 10]],
+  ])('matmul (%s) + residual add, then tanh, is one GEMM (residual before the activation)', (_, aShape, bShape) => {
+    const f = (a: tj.Tensor, b: tj.Tensor, r: tj.Tensor) => tj.tanh(tj.add(r, tj.matmul(a, b)));
+    const c = compileNative((a, b, r) => f(a as tj.Tensor, b as tj.Tensor, r as tj.Tensor));
+    const a = rand(aShape, 50), b = rand(bShape, 51);
+    const mm = refMm(toRef(a), toRef(b));
+    const r = rand(mm.shape, 52);
+    const got = c(a, b, r) as tj.Tensor;
+    expect(kernelsOf(c)).toEqual(['matmul+add+tanh']);
+    const rr = toRef(r);
+    expectClose(got, { shape: mm.shape, data: mm.data.map((v, i) => Math.tanh(v + rr.data[i])) }, tolK(bShape[bShape.length - 2]));
+  });
+
+  test('a prepacked linear + residual add + relu (ResNet order) is one GEMM', () => {
+    const wv = rand([24, 700], 53), bv = rand([24], 54);
+    const f = (x: tj.Tensor, r: tj.Tensor) => tj.relu(tj.add(tj.linear(x, wv, bv), r));
+    const c = compileNative((x, r) => f(x as tj.Tensor, r as tj.Tensor));
+    const x = rand([3, 5, 700], 55), r = rand([3, 5, 24], 56);
+    const got = c(x, r) as tj.Tensor;
+    expect(kernelsOf(c)).toEqual(['linear[prepacked 24x700+add+relu]']);
+    const wr = toRef(wv), br = toRef(bv), rr = toRef(r);
+    const wt: Ref = { shape: [700, 24], data: Float64Array.from({ length: 700 * 24 }, (_, i) => wr.data[(i % 24) * 700 + Math.floor(i / 24)]) };
+    const mm = refMm(toRef(x), wt);
+    expectClose(got, { shape: mm.shape, data: mm.data.map((v, i) => Math.max(0, v + br.data[i % 24] + rr.data[i])) }, tolK(700));
+  });
+
   test('linear with a run-time weight, bias, relu and a strided residual', () => {
     const f = (x: tj.Tensor, w: tj.Tensor, b: tj.Tensor, r: tj.Tensor) => tj.add(r, tj.relu(tj.linear(x, w, b)));
     const c = compileNative((x, w, b, r) => f(x as tj.Tensor, w as tj.Tensor, b as tj.Tensor, r as tj.Tensor));

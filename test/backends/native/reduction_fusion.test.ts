@@ -431,7 +431,7 @@ describe('BAD CALL: the new operands are validated by the kernels', () => {
     expect(() => exec('matmul', [a, b], mout(), [1.5, 0])).toThrow(RangeError);
     expect(() => exec('matmul', [a, b], mout(), [1])).toThrow(RangeError);
     expect(() => exec('matmul', [a, b], mout(), [1, 1])).toThrow(/residual input is missing/);
-    expect(() => exec('matmul', [a, b, res], mout(), [1, 2])).toThrow(RangeError);
+    expect(() => exec('matmul', [a, b, res], mout(), [1, 3])).toThrow(/residual mode 3/);
     expect(() => exec('matmul', [a, b, rand([3, 4], 12)], mout(), [0, 1])).toThrow(/matmul: residual \[3, 4\]/);
     expect(() => exec('matmul', [a, b, tj.zeros([3, 5], { dtype: 'int32' })], mout(), [0, 1])).toThrow(/float32/);
     expect(() => exec('linear', [a, w, res], mout(), [0, 9, 1])).toThrow(/linear: epilogue activation 9/);
@@ -440,6 +440,10 @@ describe('BAD CALL: the new operands are validated by the kernels', () => {
     const want = { shape: plain.shape, data: plain.data.map((v, i) => relu(v) + rr.data[i]) };
     expectClose(exec('matmul', [a, b, res], mout(), [1, 1]), want, { rtol: 1e-5, atol: 1e-5 });
     expectClose(exec('linear', [a, tj.transpose(b, 0, 1), res], mout(), [0, 1, 1]), want, { rtol: 1e-5, atol: 1e-5 });
+    // residual mode 2: the residual before the activation
+    const wantFirst = { shape: plain.shape, data: plain.data.map((v, i) => relu(v + rr.data[i])) };
+    expectClose(exec('matmul', [a, b, res], mout(), [1, 2]), wantFirst, { rtol: 1e-5, atol: 1e-5 });
+    expectClose(exec('linear', [a, tj.transpose(b, 0, 1), res], mout(), [0, 1, 2]), wantFirst, { rtol: 1e-5, atol: 1e-5 });
   });
 
   test('a residual that is the output buffer itself (K longer than one GEMM block) is read before it is overwritten', () => {
