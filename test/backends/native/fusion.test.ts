@@ -82,42 +82,35 @@ describe('GEMM epilogues', () => {
     expect(kernelsOf(c)[0]).toBe('linear[prepacked 8x8]');
   });
 
-  // Weights given at run time (graph inputs): the epilogue goes into the kernel call's attrs.
-  const refMm = (a: Ref, b: Ref) => refMatmul(a, b);
+  // Weights given at run time (graph inputs): the epilogue goes into the kernel call's attrs,
+  // in either order: sigmoid then the residual add, or the add (first operand r) then tanh.
   const sig = (v: number) => 1 / (1 + Math.exp(-v));
-  test.each([
+  const orders = {
+    'act-add': { f: (m: tj.Tensor, r: tj.Tensor) => tj.add(tj.sigmoid(m), r), label: 'matmul+sigmoid+add', ref: (v: number, r: number) => sig(v) + r },
+    'add-act': { f: (m: tj.Tensor, r: tj.Tensor) => tj.tanh(tj.add(r, m)), label: 'matmul+add+tanh', ref: (v: number, r: number) => Math.tanh(v + r) },
+  };
+  const shapes: [string, number[], number[]][] = [
     ['2-D', [6, 20], [20, 9]],
+    ['2-D, K over one GEMM block', [5, 700], [700, 9]],
     ['batched', [2, 3, 4, 5], [2, 3, 5, 7]],
     ['broadcast weight (one tall GEMM)', [2, 5, 8], [8, 6]],
     ['vector times matrix (GEMV)', [12], [12, 10]],
     ['matrix times vector (GEMV)', [10, 12], [12]],
-  ])('matmul (%s) + sigmoid + residual add of two inputs is one GEMM', (_, aShape, bShape) => {
-    const f = (a: tj.Tensor, b: tj.Tensor, r: tj.Tensor) => tj.add(tj.sigmoid(tj.matmul(a, b)), r);
-    const c = compileNative((a, b, r) => f(a as tj.Tensor, b as tj.Tensor, r as tj.Tensor));
-    const a = rand(aShape, 40), b = rand(bShape, 41);
-    const mm = refMm(toRef(a), toRef(b));
-    const r = rand(mm.shape, 42);
-    const got = c(a, b, r) as tj.Tensor;
-    expect(kernelsOf(c)).toEqual(['matmul+sigmoid+add']);
-    const rr = toRef(r);
-    expectClose(got, { shape: mm.shape, data: mm.data.map((v, i) => sig(v) + rr.data[i]) }, tolK(bShape.length > 1 ? bShape[bShape.length - 2] : bShape[0]));
-  });
-
-  test.each([
-    ['2-D, K over one GEMM block', [5, 700], [700, 9]],
-    ['batched', [2, 3, 4, 5], [2, 3, 5, 7]],
-    ['vector times matrix (GEMV)', [12], [12, 10]],
-  ])('matmul (%s) + residual add, then tanh, is one GEMM (residual before the activation)', (_, aShape, bShape) => {
-    const f = (a: tj.Tensor, b: tj.Tensor, r: tj.Tensor) => tj.tanh(tj.add(r, tj.matmul(a, b)));
-    const c = compileNative((a, b, r) => f(a as tj.Tensor, b as tj.Tensor, r as tj.Tensor));
-    const a = rand(aShape, 50), b = rand(bShape, 51);
-    const mm = refMm(toRef(a), toRef(b));
-    const r = rand(mm.shape, 52);
-    const got = c(a, b, r) as tj.Tensor;
-    expect(kernelsOf(c)).toEqual(['matmul+add+tanh']);
-    const rr = toRef(r);
-    expectClose(got, { shape: mm.shape, data: mm.data.map((v, i) => Math.tanh(v + rr.data[i])) }, tolK(bShape[bShape.length - 2]));
-  });
+  ];
+  test.each(shapes.flatMap(([name, a, b]) => (['act-add', 'add-act'] as const).map((o) => [name, o, a, b] as const)))(
+    'matmul (%s) with a %s epilogue of two inputs is one GEMM',
+    (_, order, aShape, bShape) => {
+      const { f, label, ref } = orders[order];
+      const c = compileNative((a, b, r) => f(tj.matmul(a as tj.Tensor, b as tj.Tensor), r as tj.Tensor));
+      const a = rand([...aShape], 40), b = rand([...bShape], 41);
+      const mm = refMatmul(toRef(a), toRef(b));
+      const r = rand(mm.shape, 42);
+      const got = c(a, b, r) as tj.Tensor;
+      expect(kernelsOf(c)).toEqual([label]);
+      const rr = toRef(r);
+      expectClose(got, { shape: mm.shape, data: mm.data.map((v, i) => ref(v, rr.data[i])) }, tolK(bShape.length > 1 ? bShape[bShape.length - 2] : bShape[0]));
+    },
+  );
 
   test('a prepacked linear + residual add + relu (ResNet order) is one GEMM', () => {
     const wv = rand([24, 700], 53), bv = rand([24], 54);
@@ -128,7 +121,7 @@ describe('GEMM epilogues', () => {
     expect(kernelsOf(c)).toEqual(['linear[prepacked 24x700+add+relu]']);
     const wr = toRef(wv), br = toRef(bv), rr = toRef(r);
     const wt: Ref = { shape: [700, 24], data: Float64Array.from({ length: 700 * 24 }, (_, i) => wr.data[(i % 24) * 700 + Math.floor(i / 24)]) };
-    const mm = refMm(toRef(x), wt);
+    const mm = refMatmul(toRef(x), wt);
     expectClose(got, { shape: mm.shape, data: mm.data.map((v, i) => Math.max(0, v + br.data[i % 24] + rr.data[i])) }, tolK(700));
   });
 
@@ -141,14 +134,14 @@ describe('GEMM epilogues', () => {
     expect(kernelsOf(c)).toEqual(['linear+relu+add']);
     const wr = toRef(w), br = toRef(b), rr = toRef(r);
     const wt: Ref = { shape: [16, 24], data: Float64Array.from({ length: 16 * 24 }, (_, i) => wr.data[(i % 24) * 16 + Math.floor(i / 24)]) };
-    const mm = refMm(toRef(x), wt);
+    const mm = refMatmul(toRef(x), wt);
     expectClose(got, { shape: mm.shape, data: mm.data.map((v, i) => Math.max(0, v + br.data[i % 24]) + rr.data[i]) }, tolK(16));
   });
 
   test('an add into a GEMM operand in place is not absorbed (the GEMM would overwrite what it reads)', () => {
     const f = (a: tj.Tensor, b: tj.Tensor) => a.add_(tj.matmul(a, b));
     const a = rand([8, 8], 47), b = rand([8, 8], 48);
-    const want = refMm(toRef(a), toRef(b));
+    const want = refMatmul(toRef(a), toRef(b));
     const ar = toRef(a);
     const c = compileNative((x, y) => f(x as tj.Tensor, y as tj.Tensor));
     c(a, b);
@@ -159,7 +152,7 @@ describe('GEMM epilogues', () => {
     const cw = compileNative((xi) => (xi as tj.Tensor).add_(tj.matmul(xi as tj.Tensor, b)));
     cw(x);
     expect(kernelsOf(cw)).toContain('matmul[prepacked 8x8]');
-    const wantW = refMm(xr, toRef(b));
+    const wantW = refMatmul(xr, toRef(b));
     expectClose(x, { shape: [8, 8], data: wantW.data.map((v, i) => v + xr.data[i]) }, tolK(8));
   });
 });
