@@ -85,6 +85,11 @@ describe('GEMM epilogues', () => {
   // Weights given at run time (graph inputs): the epilogue goes into the kernel call's attrs,
   // in either order: sigmoid then the residual add, or the add (first operand r) then tanh.
   const sig = (v: number) => 1 / (1 + Math.exp(-v));
+  /** A 2-D reference transposed: linear's weight [N, K] as matmul's B [K, N]. */
+  const transposedRef = (w: Ref): Ref => {
+    const [n, k] = w.shape;
+    return { shape: [k, n], data: Float64Array.from({ length: n * k }, (_, i) => w.data[(i % n) * k + Math.floor(i / n)]) };
+  };
   const orders = {
     'act-add': { f: (m: tj.Tensor, r: tj.Tensor) => tj.add(tj.sigmoid(m), r), label: 'matmul+sigmoid+add', ref: (v: number, r: number) => sig(v) + r },
     'add-act': { f: (m: tj.Tensor, r: tj.Tensor) => tj.tanh(tj.add(r, m)), label: 'matmul+add+tanh', ref: (v: number, r: number) => Math.tanh(v + r) },
@@ -119,9 +124,8 @@ describe('GEMM epilogues', () => {
     const x = rand([3, 5, 700], 55), r = rand([3, 5, 24], 56);
     const got = c(x, r) as tj.Tensor;
     expect(kernelsOf(c)).toEqual(['linear[prepacked 24x700+add+relu]']);
-    const wr = toRef(wv), br = toRef(bv), rr = toRef(r);
-    const wt: Ref = { shape: [700, 24], data: Float64Array.from({ length: 700 * 24 }, (_, i) => wr.data[(i % 24) * 700 + Math.floor(i / 24)]) };
-    const mm = refMatmul(toRef(x), wt);
+    const br = toRef(bv), rr = toRef(r);
+    const mm = refMatmul(toRef(x), transposedRef(toRef(wv)));
     expectClose(got, { shape: mm.shape, data: mm.data.map((v, i) => Math.max(0, v + br.data[i % 24] + rr.data[i])) }, tolK(700));
   });
 
@@ -132,9 +136,8 @@ describe('GEMM epilogues', () => {
     const r = makeTensor(randomValues(2 * 7 * 24, 46), [2, 7, 24], 'float32', 'transposed');
     const got = c(x, w, b, r) as tj.Tensor;
     expect(kernelsOf(c)).toEqual(['linear+relu+add']);
-    const wr = toRef(w), br = toRef(b), rr = toRef(r);
-    const wt: Ref = { shape: [16, 24], data: Float64Array.from({ length: 16 * 24 }, (_, i) => wr.data[(i % 24) * 16 + Math.floor(i / 24)]) };
-    const mm = refMatmul(toRef(x), wt);
+    const br = toRef(b), rr = toRef(r);
+    const mm = refMatmul(toRef(x), transposedRef(toRef(w)));
     expectClose(got, { shape: mm.shape, data: mm.data.map((v, i) => Math.max(0, v + br.data[i % 24]) + rr.data[i]) }, tolK(16));
   });
 
