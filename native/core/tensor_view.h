@@ -3,7 +3,6 @@
 #pragma once
 #include <cstdint>
 #include <string>
-#include <utility>
 
 #include "core/dtype.h"
 
@@ -61,23 +60,28 @@ inline TensorView contiguousView(void* data, DType dtype, int ndim, const int64_
   return v;
 }
 
-// [first, last] byte addresses a view touches (empty views: an empty range).
-inline std::pair<uintptr_t, uintptr_t> byteSpan(const TensorView& v) {
-  const uintptr_t base = reinterpret_cast<uintptr_t>(v.data);
-  if (v.numel() == 0) return {base, base};
-  intptr_t lo = 0, hi = 0;
+// Byte range [lo, hi) a view can touch (empty views touch nothing).
+struct ByteRange {
+  const char* lo = nullptr;
+  const char* hi = nullptr;
+};
+inline ByteRange byteRange(const TensorView& v) {
+  if (v.numel() == 0) return {};
+  int64_t lo = 0, hi = 0;
   for (int d = 0; d < v.ndim; ++d) {
-    const intptr_t reach = static_cast<intptr_t>((v.shape[d] - 1) * v.strides[d]) * static_cast<intptr_t>(itemSize(v.dtype));
-    (reach < 0 ? lo : hi) += reach;
+    const int64_t reach = (v.shape[d] - 1) * v.strides[d];
+    if (reach < 0) lo += reach; else hi += reach;
   }
-  return {base + lo, base + hi + itemSize(v.dtype) - 1};
+  const int64_t isz = static_cast<int64_t>(itemSize(v.dtype));
+  const char* base = static_cast<const char*>(v.data);
+  return {base + lo * isz, base + (hi + 1) * isz};
 }
 
-// Whether two views may share memory (their byte spans intersect; empty views never do).
-inline bool mayOverlap(const TensorView& a, const TensorView& b) {
-  if (a.numel() == 0 || b.numel() == 0) return false;
-  const auto x = byteSpan(a), y = byteSpan(b);
-  return x.first <= y.second && y.first <= x.second;
+// Whether two views may share memory (their byte ranges intersect; empty views never do).
+inline bool overlaps(const TensorView& a, const TensorView& b) {
+  const ByteRange ra = byteRange(a), rb = byteRange(b);
+  if (!ra.lo || !rb.lo) return false;
+  return ra.lo < rb.hi && rb.lo < ra.hi;
 }
 
 }  // namespace tensorjit

@@ -11,6 +11,7 @@
 #include "kernels/conv/conv2d.h"
 #include "kernels/fused/vm_ops.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/reduce/scratch.h"
 
 namespace tensorjit {
 namespace graph {
@@ -85,15 +86,8 @@ struct PrepackedLinear {
     }
     MatrixRef A;
     int64_t M;
-    std::vector<float> staged;
-    if (!rowsOf(x, K, &A, &M)) {
-      staged.resize(static_cast<size_t>(x.numel()));
-      TensorView dst = contiguousView(staged.data(), DType::Float32, x.ndim, x.shape);
-      TensorView src = x;
-      KernelArgs copy{&src, 1, &dst, 1, nullptr, 0};
-      runKernel(KernelRegistry::instance().idOf("copy"), copy);
-      A = MatrixRef{staged.data(), K, 1};
-    }
+    ScratchBuffer staged;
+    if (!rowsOf(x, K, &A, &M)) A = MatrixRef{contiguousCopy(x, staged).ptr<float>(), K, 1};
     if (M == 0) return;
     ep.act = act;
     std::vector<float> residualCopy;
@@ -103,7 +97,7 @@ struct PrepackedLinear {
       const TensorView& r = a.in(residualInput);
       MatrixRef R;
       int64_t rows;
-      if (r.numel() == out.numel() && rowsOf(r, N, &R, &rows) && R.colStride == 1 && rows == M && !mayOverlap(r, out)) {
+      if (r.numel() == out.numel() && rowsOf(r, N, &R, &rows) && R.colStride == 1 && rows == M && !overlaps(r, out)) {
         ep.residual = R.data;
         ep.ldResidual = M == 1 ? N : R.rowStride;
       } else {

@@ -56,14 +56,14 @@ Isa convIsa() {
 void registerConvImpl(Isa isa, const ConvImpl& impl) { convImpls().impls[static_cast<int>(isa)] = impl; }
 
 std::shared_ptr<const PackedConvWeights> packConvWeights(const TensorView& w, const std::vector<double>& attrs) {
+  const ConvImpl& impl = convImpls().impls[static_cast<int>(convIsa())];
   auto packed = std::make_shared<PackedConvWeights>();
-  if (!convImpls().impls[static_cast<int>(convIsa())].pack(w, attrs, *packed)) return nullptr;
+  if (!impl.pack(w, attrs, *packed)) return nullptr;
+  packed->run = impl.run;
   return packed;
 }
 
-void conv2dPrepacked(const KernelArgs& args, const PackedConvWeights& packed) {
-  convImpls().impls[static_cast<int>(convIsa())].run(args, &packed);
-}
+void conv2dPrepacked(const KernelArgs& args, const PackedConvWeights& packed) { packed.run(args, &packed); }
 }  // namespace tensorjit
 
 #define TJ_ISA_SELF "kernels/conv/conv2d.cc"
@@ -261,7 +261,7 @@ void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
     if (!same) throwRangeError("conv2d: residual " + r.shapeString() + " must match the output " + out.shapeString());
     int64_t step = 1;
     // Staged too when it shares memory with out: the GEMM path writes partial sums first.
-    if (collapseDims(r, r.ndim - 2, r.ndim - 1, &step) && (OH * OW == 1 || step == 1) && !mayOverlap(r, out)) {
+    if (collapseDims(r, r.ndim - 2, r.ndim - 1, &step) && (OH * OW == 1 || step == 1) && !overlaps(r, out)) {
       residual = r.ptr<float>();
       rsN = batched ? r.strides[0] : 0;
       rsC = r.strides[batched ? 1 : 0];
@@ -320,8 +320,8 @@ void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
     dg.rsC = rsC;
     const float* wPacked = nullptr;
     std::vector<float> packedHere;
-    if (prepacked && prepacked->isa == TJ_ISA_ENUM && prepacked->O == O && prepacked->Cg == Cg && prepacked->kh == kh &&
-        prepacked->kw == kw && prepacked->groups == groups) {
+    if (prepacked && prepacked->O == O && prepacked->Cg == Cg && prepacked->kh == kh && prepacked->kw == kw &&
+        prepacked->groups == groups) {
       wPacked = prepacked->data.data();
     } else {
       packedHere.resize(static_cast<size_t>(groups * ((Og + direct::NR - 1) / direct::NR) * K * direct::NR));
@@ -391,7 +391,6 @@ bool packForDirect(const TensorView& w, const std::vector<double>& attrs, Packed
   g.kw = kw;
   g.groups = groups;
   g.Og = Og;
-  out.isa = TJ_ISA_ENUM;
   out.O = O;
   out.Cg = Cg;
   out.kh = kh;

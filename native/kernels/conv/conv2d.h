@@ -13,9 +13,10 @@ namespace tensorjit {
 
 // A conv2d weight [O, C/groups, kh, kw] in the direct kernel's panel layout for one ISA.
 struct PackedConvWeights {
-  Isa isa = Isa::Scalar;
   int64_t O = 0, Cg = 0, kh = 0, kw = 0, groups = 1;
   std::vector<float> data;
+  // conv2d's body of the ISA that packed it (its tile width), resolved once when packing
+  void (*run)(const KernelArgs& args, const PackedConvWeights* packed) = nullptr;
   size_t bytes() const { return data.size() * sizeof(float); }
 };
 
@@ -27,8 +28,8 @@ struct PackedConvWeights {
 std::shared_ptr<const PackedConvWeights> packConvWeights(const TensorView& w, const std::vector<double>& attrs);
 
 // Runs kernel conv2d's call (same operands and attrs; args.in(1) is the weight `packed`
-// was made from) with the packed weight. A call it does not fit (another ISA, another
-// weight shape or groups) packs per call as the plain kernel does.
+// was made from) with the packed weight, on the ISA that packed it. A call it does not
+// fit (another weight shape or groups) packs per call as the plain kernel does.
 void conv2dPrepacked(const KernelArgs& args, const PackedConvWeights& packed);
 
 // ---- internal: filled by conv2d.cc's ISA passes.

@@ -301,7 +301,7 @@ void planExecution(VmProgram& p, bool fuseStores) {
 bool outputsAliasInputs(const KernelArgs& args) {
   for (int j = 0; j < args.numOutputs; ++j)
     for (int i = 0; i < args.numInputs; ++i)
-      if (mayOverlap(args.out(j), args.in(i))) return true;
+      if (overlaps(args.out(j), args.in(i))) return true;
   return false;
 }
 

@@ -20,6 +20,7 @@
 #include "core/tensor_view.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/view_util.h"
+#include "kernels/reduce/scratch.h"
 
 namespace tensorjit {
 namespace {
@@ -110,7 +111,7 @@ void matmulViews(const GemmImpl& g, const char* op, const TensorView& a, const T
   ep.act = epilogue.act;
   // The residual is read as a contiguous tensor of out's shape, staged when it is not or
   // when it shares memory with out (the GEMM writes partial sums before it reads it).
-  std::vector<float> residualCopy;
+  ScratchBuffer residualCopy;
   const float* residual = nullptr;
   if (epilogue.residual) {
     const TensorView& r = *epilogue.residual;
@@ -120,14 +121,7 @@ void matmulViews(const GemmImpl& g, const char* op, const TensorView& a, const T
       throwRangeError(std::string(op) + ": residual " + r.shapeString() + " (" + dtypeName(r.dtype) +
                       ") must be float32 of the output's shape " + out.shapeString());
     residual = r.ptr<float>();
-    if (!r.isContiguous() || mayOverlap(r, out)) {
-      residualCopy.resize(static_cast<size_t>(r.numel()));
-      TensorView dst = contiguousView(residualCopy.data(), DType::Float32, r.ndim, r.shape);
-      TensorView src = r;
-      KernelArgs copy{&src, 1, &dst, 1, nullptr, 0};
-      runKernel(KernelRegistry::instance().idOf("copy"), copy);
-      residual = residualCopy.data();
-    }
+    if (!r.isContiguous() || overlaps(r, out)) residual = contiguousCopy(r, residualCopy).ptr<float>();
     ep.residual = residual;
     ep.ldResidual = N;
     ep.residualFirst = epilogue.residualFirst;

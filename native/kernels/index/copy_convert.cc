@@ -65,25 +65,6 @@ void copyConvert(const TensorView& dst, const TensorView& src) {
   });
 }
 
-ByteRange byteRange(const TensorView& v) {
-  const int64_t n = v.numel();
-  if (n == 0) return {};
-  int64_t lo = 0, hi = 0;
-  for (int d = 0; d < v.ndim; ++d) {
-    const int64_t reach = (v.shape[d] - 1) * v.strides[d];
-    if (reach < 0) lo += reach; else hi += reach;
-  }
-  const int64_t isz = static_cast<int64_t>(itemSize(v.dtype));
-  const char* base = static_cast<const char*>(v.data);
-  return {base + lo * isz, base + (hi + 1) * isz};
-}
-
-bool overlaps(const TensorView& a, const TensorView& b) {
-  const ByteRange ra = byteRange(a), rb = byteRange(b);
-  if (!ra.lo || !rb.lo) return false;
-  return ra.lo < rb.hi && rb.lo < ra.hi;
-}
-
 bool sameLayout(const TensorView& a, const TensorView& b) {
   if (a.data != b.data || a.dtype != b.dtype || a.ndim != b.ndim) return false;
   for (int d = 0; d < a.ndim; ++d)

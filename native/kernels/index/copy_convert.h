@@ -12,13 +12,7 @@ namespace index_kernels {
 // Equal dtypes with unit-stride rows are copied with memcpy; large copies run on the pool.
 void copyConvert(const TensorView& dst, const TensorView& src);
 
-// Byte range [lo, hi) a view can touch (empty views touch nothing).
-struct ByteRange {
-  const char* lo = nullptr;
-  const char* hi = nullptr;
-};
-ByteRange byteRange(const TensorView& v);
-bool overlaps(const TensorView& a, const TensorView& b);
+// (Overlap of two views: overlaps() in core/tensor_view.h.)
 bool sameLayout(const TensorView& a, const TensorView& b);
 // True when two distinct positions of v share one memory location (a stride-0 dim of size > 1).
 bool hasInternalOverlap(const TensorView& v);
