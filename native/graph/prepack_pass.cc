@@ -1,6 +1,7 @@
 // Packing constant weights at compile time, so each run only streams the activations:
 // linear's and matmul's weight into the GEMM's B panels, conv2d's into the direct conv
-// kernel's panels.
+// kernel's panels or, for convs that run as GEMMs (1x1, depthwise, few channels per
+// group, many taps), into the GEMM's A panels.
 #include <memory>
 #include <string>
 #include <vector>

@@ -163,13 +163,30 @@ struct ConvColumns final : BPanelSource {
   }
 };
 
+// The weight [O, Cg, kh, kw] as the GEMM's A rows: element (o, k) with k = (c*kh + ky)*kw
+// + kx, read in place when (c, ky, kx) collapse to one stride, else copied into `copy`.
+MatrixRef weightRows(const TensorView& w, std::vector<float>& copy) {
+  const int64_t O = w.shape[0], Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3], K = Cg * kh * kw;
+  int64_t colStride = 1;
+  if (collapseDims(w, 1, 3, &colStride)) return MatrixRef{w.ptr<float>(), w.strides[0], colStride};
+  copy.resize(static_cast<size_t>(O * K));
+  const float* src = w.ptr<float>();
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t i = 0; i < kh; ++i)
+        for (int64_t j = 0; j < kw; ++j)
+          copy[static_cast<size_t>(((o * Cg + c) * kh + i) * kw + j)] =
+              src[o * w.strides[0] + c * w.strides[1] + i * w.strides[2] + j * w.strides[3]];
+  return MatrixRef{copy.data(), K, 1};
+}
+
 void expectFloat(const char* arg, const TensorView& v) {
   if (v.dtype != DType::Float32)
     throwTypeError(std::string("conv2d: argument '") + arg + "' must be float32, got " + dtypeName(v.dtype));
 }
 
-// Kernel conv2d; `prepacked` (or null) is the weight already in the direct kernel's
-// layout, used when it fits this call.
+// Kernel conv2d; `prepacked` (or null) is the weight already packed, used when it fits
+// this call.
 void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
   if (args.numAttrs != 10 && args.numAttrs != 12)
     throwRangeError("conv2d: expects 10 attrs, or 12 with an epilogue [activation, residualMode]");
@@ -218,22 +235,8 @@ void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
   const int64_t Og = O / groups, K = Cg * kh * kw, spatial = OH * OW;
   if (out.numel() == 0) return;
 
-  // Weight rows as A: element (o, k) at w[o*rowStride + k*colStride] when (c, ky, kx) collapse.
   std::vector<float> wCopy;
-  const float* wData = w.ptr<float>();
-  int64_t wRow = w.strides[0], wCol = 1;
-  if (!collapseDims(w, 1, 3, &wCol)) {
-    wCopy.resize(static_cast<size_t>(O * K));
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int64_t i = 0; i < kh; ++i)
-          for (int64_t j = 0; j < kw; ++j)
-            wCopy[((o * Cg + c) * kh + i) * kw + j] =
-                wData[o * w.strides[0] + c * w.strides[1] + i * w.strides[2] + j * w.strides[3]];
-    wData = wCopy.data();
-    wRow = K;
-    wCol = 1;
-  }
+  const MatrixRef wAll = weightRows(w, wCopy);
 
   std::vector<float> biasCopy;
   const float* bias = nullptr;
@@ -307,6 +310,8 @@ void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
   const int64_t pixelStride = W == 1 ? xsH : xsW;
 
   float* outData = out.ptr<float>();
+  const bool packedFits = prepacked && prepacked->O == O && prepacked->Cg == Cg && prepacked->kh == kh &&
+                          prepacked->kw == kw && prepacked->groups == groups;
   if (!imageIsB && K > 0 && kh * kw <= direct::kMaxTaps && direct::preferred(Og, OW, spatial)) {
     direct::Geometry dg;
     static_cast<ConvGeometry&>(dg) = geo;
@@ -320,9 +325,8 @@ void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
     dg.rsC = rsC;
     const float* wPacked = nullptr;
     std::vector<float> packedHere;
-    if (prepacked && prepacked->O == O && prepacked->Cg == Cg && prepacked->kh == kh && prepacked->kw == kw &&
-        prepacked->groups == groups) {
-      wPacked = prepacked->data.data();
+    if (packedFits && !prepacked->direct.empty()) {
+      wPacked = prepacked->direct.data();
     } else {
       packedHere.resize(static_cast<size_t>(groups * ((Og + direct::NR - 1) / direct::NR) * K * direct::NR));
       direct::packWeights(w.ptr<float>(), w.strides[0], w.strides[1], w.strides[2], w.strides[3], dg, packedHere.data());
@@ -345,7 +349,8 @@ void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
     p.M = Og;
     p.N = spatial;
     p.K = K;
-    p.A = MatrixRef{wData + g * Og * wRow, wRow, wCol};
+    p.A = MatrixRef{wAll.data + g * Og * wAll.rowStride, wAll.rowStride, wAll.colStride};
+    if (packedFits && !prepacked->gemmA.empty()) p.packedA = &prepacked->gemmA[static_cast<size_t>(g)];
     if (imageIsB) {
       p.B = MatrixRef{image, xsC, pixelStride};
     } else {
@@ -372,37 +377,44 @@ void conv2dKernel(const KernelArgs& args) { conv2dRun(args, nullptr); }
 // Packs a constant weight for the direct kernel when some call could take it: not a 1x1
 // stride-1 unpadded conv (a plain GEMM over the image), channels per group to fill half
 // a tile, taps within the kernel's limit. Whether a call does also depends on its image
-// width (direct::preferred); one that does not leaves the packing unused.
-bool packForDirect(const TensorView& w, const std::vector<double>& attrs, PackedConvWeights& out) {
+// width (direct::preferred). Other weights are packed as the GEMM path's A, per group.
+bool packWeights(const TensorView& w, const std::vector<double>& attrs, PackedConvWeights& out) {
   if ((attrs.size() != 10 && attrs.size() != 12) || w.dtype != DType::Float32 || w.ndim != 4) return false;
   const int64_t O = w.shape[0], Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3];
   // range-checked before the cast (the program is not trusted; casting NaN is undefined)
   if (!(attrs[8] >= 1 && attrs[8] <= static_cast<double>(O)) || attrs[8] != static_cast<double>(static_cast<int64_t>(attrs[8])))
     return false;
   const int64_t groups = static_cast<int64_t>(attrs[8]);
-  if (O % groups != 0 || Cg < 1 || kh < 1 || kw < 1 || kh * kw > direct::kMaxTaps) return false;
+  if (O % groups != 0 || Cg < 1 || kh < 1 || kw < 1) return false;
   const bool plainGemm = kh == 1 && kw == 1 && attrs[0] == 1 && attrs[1] == 1 && attrs[2] == 0 && attrs[3] == 0 &&
                          attrs[4] == 0 && attrs[5] == 0;
-  const int64_t Og = O / groups;
-  if (plainGemm || 2 * Og < direct::NR) return false;
+  const int64_t Og = O / groups, K = Cg * kh * kw;
+  out.O = O;
+  out.Cg = Cg;
+  out.kh = kh;
+  out.kw = kw;
+  out.groups = groups;
+  if (plainGemm || 2 * Og < direct::NR || kh * kw > direct::kMaxTaps) {
+    std::vector<float> copy;
+    const MatrixRef wAll = weightRows(w, copy);
+    for (int64_t g = 0; g < groups; ++g)
+      out.gemmA.push_back(packAStrided(Og, K, MatrixRef{wAll.data + g * Og * wAll.rowStride, wAll.rowStride, wAll.colStride},
+                                       TJ_ISA_ENUM));
+    return true;
+  }
   direct::Geometry g;
   g.C = Cg;
   g.kh = kh;
   g.kw = kw;
   g.groups = groups;
   g.Og = Og;
-  out.O = O;
-  out.Cg = Cg;
-  out.kh = kh;
-  out.kw = kw;
-  out.groups = groups;
-  out.data.resize(static_cast<size_t>(groups * ((Og + direct::NR - 1) / direct::NR) * Cg * kh * kw * direct::NR));
-  direct::packWeights(w.ptr<float>(), w.strides[0], w.strides[1], w.strides[2], w.strides[3], g, out.data.data());
+  out.direct.resize(static_cast<size_t>(groups * ((Og + direct::NR - 1) / direct::NR) * K * direct::NR));
+  direct::packWeights(w.ptr<float>(), w.strides[0], w.strides[1], w.strides[2], w.strides[3], g, out.direct.data());
   return true;
 }
 
 struct RegisterConvImpl {
-  RegisterConvImpl() { registerConvImpl(TJ_ISA_ENUM, ConvImpl{&packForDirect, &conv2dRun}); }
+  RegisterConvImpl() { registerConvImpl(TJ_ISA_ENUM, ConvImpl{&packWeights, &conv2dRun}); }
 } registerConvImplOnce;
 
 TJ_REGISTER_KERNEL("conv2d", conv2dKernel);

@@ -56,7 +56,7 @@ Split chooseSplit(const GemmImpl& g, const GemmProblem& p, int threads) {
   if (threads <= 1 || static_cast<double>(p.M) * static_cast<double>(p.N) * std::max<int64_t>(p.K, 1) < kMinParallelMacs)
     return best;
   const int64_t mPanels = (p.M + g.mr - 1) / g.mr, nPanels = (p.N + g.nr - 1) / g.nr;
-  const double packA = p.A.colStride == 1 ? 1.0 : 0.3;
+  const double packA = p.packedA ? 0.0 : (p.A.colStride == 1 ? 1.0 : 0.3);
   const double packB = p.packed ? 0.0 : (p.source ? 1.0 : (p.B.colStride == 1 ? 0.3 : 1.0));
   double bestCost = 1e300;
   for (int tm = threads; tm >= 1; --tm) {
@@ -103,8 +103,30 @@ PackedB PackedB::allocate(int64_t k, int64_t n, int nr, int64_t kc, Isa isa) {
   return b;
 }
 
+PackedA PackedA::allocate(int64_t m, int64_t k, int mr, int64_t kc) {
+  PackedA a;
+  a.data_.resize(static_cast<size_t>(std::max<int64_t>(m, 0) * std::max<int64_t>(k, 0)));
+  a.m_ = m;
+  a.k_ = k;
+  a.mr_ = mr;
+  a.kc_ = kc;
+  return a;
+}
+
+PackedA packAStrided(int64_t M, int64_t K, MatrixRef A, Isa isa) {
+  if (M < 0 || K < 0) throwRangeError("packA: negative size");
+  const GemmImpl& g = gemmImpl(isa);
+  PackedA out = PackedA::allocate(M, K, g.mr, g.kc);
+  if (M > 0 && K > 0) g.packLeft(M, K, A, out);
+  return out;
+}
+
 void runGemm(const GemmImpl& g, const GemmProblem& p) {
   if (p.M <= 0 || p.N <= 0) return;
+  if (p.packedA && (p.packedA->m() != p.M || p.packedA->k() != p.K || p.packedA->mr() != g.mr || p.packedA->kc() != g.kc))
+    throwRangeError("gemm: A packed as " + std::to_string(p.packedA->m()) + "x" + std::to_string(p.packedA->k()) +
+                    " (mr " + std::to_string(p.packedA->mr()) + ") does not fit a " + std::to_string(p.M) + "x" +
+                    std::to_string(p.K) + " product on a GEMM with mr " + std::to_string(g.mr));
   if (!p.packed && !p.source && (p.M == 1 || p.N == 1)) {
     const int64_t len = p.M == 1 ? p.N : p.M;
     const int64_t grain = std::max<int64_t>(64, 16384 / std::max<int64_t>(p.K, 1));

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "core/cpu_features.h"
 
@@ -93,6 +94,29 @@ class PackedB {
   Isa isa_ = Isa::Scalar;
 };
 
+// A packed once into the GEMM's panel layout (conv2d's weight is A: a constant weight is
+// packed at compile time). Any ISA whose GEMM has the same mr and kc can use it (the
+// layout depends on nothing else; checked when used).
+class PackedA {
+ public:
+  int64_t m() const { return m_; }
+  int64_t k() const { return k_; }
+  int mr() const { return mr_; }
+  int64_t kc() const { return kc_; }
+  size_t bytes() const { return data_.size() * sizeof(float); }
+  // Internal layout (gemm_body.h): for each K block of kc columns starting at pc, the M
+  // rows as consecutive MR-row panels (kc x MR floats each, the last one mc % MR rows),
+  // at offset pc * M; rows [i, ...) of a block start at i * kc for i a multiple of mr.
+  const float* data() const { return data_.data(); }
+  static PackedA allocate(int64_t m, int64_t k, int mr, int64_t kc);
+  float* mutableData() { return data_.data(); }
+
+ private:
+  std::vector<float> data_;
+  int64_t m_ = 0, k_ = 0, kc_ = 0;
+  int mr_ = 0;
+};
+
 // C = epilogue(op(A) · op(B)); A is M x K after op, B is K x N after op.
 void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool transA, const float* B, int64_t ldb,
            bool transB, float* C, int64_t ldc, const GemmEpilogue& ep = GemmEpilogue());
@@ -129,6 +153,9 @@ struct BPanelSource {
 void sgemmSourceB(int64_t M, int64_t N, int64_t K, MatrixRef A, const BPanelSource& B, float* C, int64_t ldc,
                   const GemmEpilogue& ep = GemmEpilogue());
 
+// Packs A (M x K) for the GEMM of `isa` (the best one compiled not above it).
+PackedA packAStrided(int64_t M, int64_t K, MatrixRef A, Isa isa);
+
 // Which ISA the GEMM calls above use now (follows the kernel registry's selection).
 Isa gemmIsa();
 
@@ -139,6 +166,7 @@ struct GemmProblem {
   MatrixRef B;                          // when packed == nullptr and source == nullptr
   const PackedB* packed = nullptr;      // prepacked B
   const BPanelSource* source = nullptr; // implicit B
+  const PackedA* packedA = nullptr;     // A prepacked; A still describes it (the GEMV path reads A)
   float* C = nullptr;
   int64_t ldc = 0;
   GemmEpilogue ep;
@@ -154,6 +182,8 @@ struct GemmImpl {
   void (*gemv)(const GemmProblem& p, int64_t r0, int64_t r1) = nullptr;
   // Packs op(B) into `out` (allocated with this impl's nr/kc).
   void (*pack)(int64_t K, int64_t N, MatrixRef B, PackedB& out) = nullptr;
+  // Packs A into `out` (allocated with this impl's mr/kc).
+  void (*packLeft)(int64_t M, int64_t K, MatrixRef A, PackedA& out) = nullptr;
 };
 
 void registerGemmImpl(Isa isa, const GemmImpl& impl);

@@ -166,6 +166,14 @@ inline void packA(const MatrixRef& A, int64_t i0, int64_t mc, int64_t k0, int64_
   }
 }
 
+// A's panels of rows [i0, i0+mc) (i0 a multiple of MR) for the K slice at pc: found
+// prepacked, or packed now into scratch.
+inline const float* aBlock(const GemmProblem& p, int64_t i0, int64_t mc, int64_t pc, int64_t kc, float* scratch) {
+  if (p.packedA) return p.packedA->data() + pc * p.M + i0 * kc;
+  packA(p.A, i0, mc, pc, kc, scratch);
+  return scratch;
+}
+
 // kc rows x nr columns of B (element (k, j) at src[k*rs + j*cs]) -> dst[k*width + j],
 // zero padded to `width` columns.
 inline void packBPanel(const float* src, int64_t rs, int64_t cs, int64_t kc, int nr, int width,
@@ -286,12 +294,12 @@ constexpr int64_t kStreamRows = 2 * MC;
 inline void runRangeStreamB(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   Workspace& ws = workspace();
   const int64_t K = p.K, mc = m1 - m0;
-  float* Ap = ws.a.get(static_cast<size_t>(kStreamRows * KC));
+  float* Ascratch = p.packedA ? nullptr : ws.a.get(static_cast<size_t>(kStreamRows * KC));
   float* Bp = ws.b.get(static_cast<size_t>(KC * NR));
   for (int64_t pc = 0;;) {
     const int64_t kc = std::min(KC, K - pc);
     const bool first = pc == 0, last = pc + kc >= K;
-    if (kc > 0) packA(p.A, m0, mc, pc, kc, Ap);
+    const float* Ap = kc > 0 ? aBlock(p, m0, mc, pc, kc, Ascratch) : nullptr;
     for (int64_t col = n0; col < n1; col += NR) {
       const int nr = static_cast<int>(std::min<int64_t>(NR, n1 - col));
       const float* bp = kc > 0 ? bPanel(p, pc, kc, col, nr, Bp) : nullptr;
@@ -314,7 +322,7 @@ inline void runRange(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, i
   if (m1 - m0 <= kStreamRows) return runRangeStreamB(p, m0, m1, n0, n1);
   Workspace& ws = workspace();
   const int64_t K = p.K;
-  float* Ap = ws.a.get(static_cast<size_t>(MC * KC));
+  float* Ascratch = p.packedA ? nullptr : ws.a.get(static_cast<size_t>(MC * KC));
   const int64_t nPanelsAll = (p.N + NR - 1) / NR;
   for (int64_t jc = n0; jc < n1; jc += NC) {
     const int64_t nc = std::min(NC, n1 - jc);
@@ -339,7 +347,7 @@ inline void runRange(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, i
       }
       for (int64_t ic = m0; ic < m1; ic += MC) {
         const int64_t mc = std::min(MC, m1 - ic);
-        if (kc > 0) packA(p.A, ic, mc, pc, kc, Ap);
+        const float* Ap = kc > 0 ? aBlock(p, ic, mc, pc, kc, Ascratch) : nullptr;
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
           const float* bp = kc > 0 ? Bblock + (jr / NR) * kc * NR : nullptr;
@@ -373,6 +381,11 @@ inline void packFull(int64_t K, int64_t N, MatrixRef B, PackedB& out) {
                  base + pc * nPanels * NR + panel * kc * NR);
     }
   });
+}
+
+// Every K slice of A, all rows: the layout aBlock reads (gemm.h, PackedA).
+inline void packFullA(int64_t M, int64_t K, MatrixRef A, PackedA& out) {
+  for (int64_t pc = 0; pc < K; pc += KC) packA(A, 0, M, pc, std::min(KC, K - pc), out.mutableData() + pc * M);
 }
 
 // ---- GEMV: M == 1 or N == 1 without packing (memory bound: read each weight once)
@@ -490,6 +503,7 @@ inline GemmImpl makeImpl() {
   g.run = &runRange;
   g.gemv = &gemvRange;
   g.pack = &packFull;
+  g.packLeft = &packFullA;
   return g;
 }
 

@@ -1,6 +1,6 @@
 // The C++ GEMM API (kernels/gemm/gemm.h) on every ISA table this CPU runs, against a
 // float64 reference: transposes and padded leading dims, every epilogue option,
-// prepacked B, batches, implicit B sources, tile callbacks, thread-count independence.
+// prepacked B and A, batches, implicit B sources, tile callbacks, thread-count independence.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -164,6 +164,50 @@ TJ_TEST(prepackedB) {
     std::vector<float> A(64), C(64);
     TJ_CHECK_THROWS(sgemmPacked(8, matrixRef(A.data(), 8, false), scalarPacked, C.data(), 8), "packed for scalar");
   }
+}
+
+// conv2d's prepacked weights: A packed once, the product run through runGemm as conv2d does.
+TJ_TEST(prepackedA) {
+  const auto bias = randomVec(2048, 10);
+  for (Isa isa : isasToTest()) {
+    KernelRegistry::instance().selectIsa(isa);
+    for (const Case& c : kCases) {
+      GemmEpilogue ep;
+      ep.bias = bias.data();
+      ep.biasMode = BiasMode::PerRow;
+      ep.act = Activation::Relu;
+      TJ_CHECK(checkProblem(c, ep, [&](const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
+        const PackedA packed = packAStrided(c.M, c.K, matrixRef(A, lda, c.transA), isa);
+        TJ_CHECK(packed.m() == c.M && packed.k() == c.K);
+        GemmProblem p;
+        p.M = c.M;
+        p.N = c.N;
+        p.K = c.K;
+        p.A = matrixRef(A, lda, c.transA);
+        p.B = matrixRef(B, ldb, c.transB);
+        p.packedA = &packed;
+        p.C = C;
+        p.ldc = ldc;
+        p.ep = ep;
+        runGemm(gemmImpl(isa), p);
+      }, "packed A"));
+    }
+  }
+  // a packing for another shape is refused, not read out of bounds
+  KernelRegistry::instance().selectIsa(bestSupportedIsa());
+  const auto A = randomVec(64, 1), B = randomVec(64, 2);
+  std::vector<float> C(64);
+  const PackedA packed = packAStrided(4, 8, MatrixRef{A.data(), 8, 1}, bestSupportedIsa());
+  GemmProblem p;
+  p.M = 8;
+  p.N = 8;
+  p.K = 8;
+  p.A = MatrixRef{A.data(), 8, 1};
+  p.B = MatrixRef{B.data(), 8, 1};
+  p.packedA = &packed;
+  p.C = C.data();
+  p.ldc = 8;
+  TJ_CHECK_THROWS(runGemm(gemmImpl(bestSupportedIsa()), p), "A packed as 4x8");
 }
 
 TJ_TEST(batchedAndSourceB) {

@@ -164,13 +164,24 @@ describe('prepacked constant conv2d weights', () => {
     expectClose(compiled(x.t) as tj.Tensor, refConv(x.r, w.r, null, convOf([1, 1], [1, 1, 1, 1])), convTol(16 * 9));
   });
 
-  test('depthwise and 1x1 unpadded convs (GEMM path) are not packed for the direct kernel', () => {
-    const x = operand([1, 32, 8, 20]), dw = operand([32, 1, 3, 3]), pw = operand([32, 32, 1, 1]);
-    const depthwise = compileNative((xi: unknown) => tj.conv2d(xi as tj.Tensor, dw.t, null, { padding: 1, groups: 32 }));
-    const pointwise = compileNative((xi: unknown) => tj.conv2d(xi as tj.Tensor, pw.t));
-    expectClose(depthwise(x.t) as tj.Tensor, refConv(x.r, dw.r, null, convOf([1, 1], [1, 1, 1, 1], [1, 1], 32)), convTol(9));
-    expectClose(pointwise(x.t) as tj.Tensor, refConv(x.r, pw.r, null, convOf()), convTol(32));
-    for (const c of [depthwise, pointwise]) expect(c.lastProgram()!.describe()).not.toContain('[prepacked');
+  // Convs the direct kernel does not take run as GEMMs with the weight as A: packed once
+  // as the GEMM's A panels, per group.
+  const gemmCases: [string, Case][] = [
+    ['depthwise 3x3 (strided weight)', { x: [1, 32, 8, 20], w: [32, 1, 3, 3], opts: { padding: 1, groups: 32 }, conv: convOf([1, 1], [1, 1, 1, 1], [1, 1], 32), lw: 'transposed' }],
+    ['1x1 unpadded (the image is B)', { x: [2, 32, 8, 20], w: [48, 32, 1, 1], opts: {}, conv: convOf() }],
+    ['1x1, 300 rows of A, K past one block', { x: [1, 400, 5, 7], w: [300, 400, 1, 1], opts: {}, conv: convOf() }],
+    ['4 channels per group, stride 2', { x: [1, 64, 9, 15], w: [64, 4, 3, 3], opts: { padding: 1, stride: 2, groups: 16 }, conv: convOf([2, 2], [1, 1, 1, 1], [1, 1], 16) }],
+    ['9x9 (more taps than the direct kernel takes)', { x: [1, 3, 12, 40], w: [24, 3, 9, 9], opts: { padding: 4 }, conv: convOf([1, 1], [4, 4, 4, 4]) }],
+  ];
+  test.each(gemmCases)('GEMM path: %s matches float64', (_, c) => {
+    const x = operand(c.x), w = operand(c.w, c.lw ?? 'contiguous'), b = operand([c.w[0]]);
+    const compiled = compileNative((xi: unknown) => tj.relu(tj.conv2d(xi as tj.Tensor, w.t, b.t, c.opts)));
+    const got = compiled(x.t) as tj.Tensor;
+    expect(compiled.lastProgram()!.describe()).toContain(`conv2d[prepacked ${c.w.join('x')}]+relu`);
+    const conv = refConv(x.r, w.r, b.r, c.conv);
+    expectClose(got, { shape: conv.shape, data: conv.data.map((v) => Math.max(0, v)) }, convTol(c.w[1] * c.w[2] * c.w[3]));
+    // a second call reads the same packing
+    expectClose(compiled(x.t) as tj.Tensor, { shape: conv.shape, data: conv.data.map((v) => Math.max(0, v)) }, convTol(c.w[1] * c.w[2] * c.w[3]));
   });
 
   test('an in-place update of the weight after compiling is seen', () => {
