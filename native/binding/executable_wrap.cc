@@ -17,6 +17,7 @@
 #include "binding/tensor_args.h"
 #include "core/error.h"
 #include "core/short_slice.h"
+#include "core/thread_pool.h"
 #include "graph/executable.h"
 
 namespace tensorjit {
@@ -65,9 +66,11 @@ class RunWorker : public Napi::AsyncWorker {
   ~RunWorker() override { finishSlice(); }
   Napi::Promise promise() { return deferred_.Promise(); }
 
+  // On a libuv worker, which hands the run to the low-priority background threads (see
+  // core/thread_pool.h: runInBackground) and waits.
   void Execute() override {
     try {
-      outputs_ = exe_->run(inputs_, given_.empty() ? nullptr : &given_);
+      runInBackground([&] { outputs_ = exe_->run(inputs_, given_.empty() ? nullptr : &given_); });
     } catch (const Error& e) {
       kind_ = e.kind();
       message_ = e.what();

@@ -1,5 +1,7 @@
 // Thread pool, allocator and kernel registry behaviour.
+#include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -112,5 +114,62 @@ TJ_TEST(shortSliceNestsAndRestores) {
     TJ_CHECK(nested == during);  // an inner end keeps the outer request
   }
   TJ_CHECK(currentSlice() == before);
+}
+#endif
+
+#if defined(__linux__)
+#include <sys/resource.h>
+
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+static int thisThreadsNice() { return getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid))); }
+
+TJ_TEST(runInBackgroundRunsOnLowPriorityThreads) {
+  setNumThreads(2);
+  const std::thread::id caller = std::this_thread::get_id();
+  const int callerNice = thisThreadsNice();
+  std::thread::id ranOn;
+  int runnerNice = -100;
+  std::atomic<int64_t> covered{0};
+  std::vector<int> workerNice;
+  std::mutex mu;
+  runInBackground([&] {
+    ranOn = std::this_thread::get_id();
+    runnerNice = thisThreadsNice();
+    // the regions inside use the background pool: both chunks run, the second on its worker
+    parallelChunks(2, 1, [&](int, int64_t b, int64_t e) {
+      covered += e - b;
+      std::lock_guard<std::mutex> lk(mu);
+      workerNice.push_back(thisThreadsNice());
+    });
+    runInBackground([&] { TJ_CHECK(std::this_thread::get_id() == ranOn); });  // nested: inline
+  });
+  TJ_CHECK(ranOn != caller);
+  TJ_CHECK(thisThreadsNice() == callerNice);  // the caller keeps its priority
+  if (!std::getenv("TENSORJIT_BACKGROUND_NICE")) TJ_CHECK(backgroundNice() == std::min(19, callerNice + kDefaultBackgroundNice));
+  TJ_CHECK(runnerNice == backgroundNice());
+  TJ_CHECK(covered.load() == 2 && workerNice.size() == 2);
+  for (int n : workerNice) TJ_CHECK(n == runnerNice);
+
+  // an exception reaches the caller
+  TJ_CHECK_THROWS(runInBackground([] { throw std::runtime_error("from the background"); }), "from the background");
+
+  // concurrent callers all finish, each with its own result
+  std::vector<std::thread> callers;
+  std::vector<int64_t> sums(6, 0);
+  for (int t = 0; t < 6; ++t)
+    callers.emplace_back([&, t] {
+      runInBackground([&] {
+        std::atomic<int64_t> s{0};
+        parallelFor(1000, 10, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) s += i * (t + 1);
+        });
+        sums[static_cast<size_t>(t)] = s.load();
+      });
+    });
+  for (auto& c : callers) c.join();
+  for (int t = 0; t < 6; ++t) TJ_CHECK(sums[static_cast<size_t>(t)] == 499500 * (t + 1));
 }
 #endif

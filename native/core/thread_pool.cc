@@ -2,11 +2,19 @@
 
 #include <pthread.h>
 #include <sched.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
+#include <deque>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -26,11 +34,39 @@ int defaultThreads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+// The nice value of background threads: the process's (its main thread's) plus
+// kDefaultBackgroundNice or TENSORJIT_BACKGROUND_NICE, at most 19; worked out once.
+int backgroundNiceness() {
+  static const int value = [] {
+    int delta = kDefaultBackgroundNice;
+    if (const char* env = std::getenv("TENSORJIT_BACKGROUND_NICE")) delta = std::min(19, std::max(0, std::atoi(env)));
+#ifdef __linux__
+    errno = 0;
+    const int base = getpriority(PRIO_PROCESS, static_cast<id_t>(getpid()));
+    return std::min(19, (errno == 0 ? base : 0) + delta);
+#else
+    return delta;
+#endif
+  }();
+  return value;
+}
+
+// Lowers the calling thread's priority to the background's, for good (Linux nice values
+// are per thread; a thread that is already lower keeps its own).
+void lowerToBackgroundPriority() {
+#ifdef __linux__
+  const id_t self = static_cast<id_t>(syscall(SYS_gettid));
+  errno = 0;
+  const int current = getpriority(PRIO_PROCESS, self);
+  if (errno == 0 && current < backgroundNiceness()) setpriority(PRIO_PROCESS, self, backgroundNiceness());
+#endif
+}
+
 thread_local bool tInParallelRegion = false;
 
 class Pool {
  public:
-  Pool() { resize(defaultThreads()); }
+  explicit Pool(bool background) : background_(background) { resize(defaultThreads()); }
   ~Pool() { stopWorkers(); }
 
   int size() const { return threads_; }
@@ -42,7 +78,11 @@ class Pool {
     stop_ = false;
     // New workers must not pick up a job that finished before they existed.
     const uint64_t current = generation_;
-    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i, current] { workerLoop(i, current); });
+    for (int i = 1; i < threads_; ++i)
+      workers_.emplace_back([this, i, current] {
+        if (background_) lowerToBackgroundPriority();
+        workerLoop(i, current);
+      });
   }
 
   void run(int64_t n, int64_t grain, RangeFn fn) {
@@ -120,18 +160,114 @@ class Pool {
   std::atomic<int> pending_{0};
   bool stop_ = false;
   int threads_ = 1;
+  const bool background_;
 };
 
+// The pools and runners are leaked on purpose: their threads must outlive static destructors.
 Pool& pool() {
-  static Pool* p = new Pool();  // leaked on purpose: workers must outlive static destructors
+  static Pool* p = new Pool(false);
   return *p;
+}
+
+std::mutex gBackgroundMu;  // guards creating the background pool and resizing it
+std::atomic<Pool*> gBackgroundPool{nullptr};
+
+Pool& backgroundPool() {
+  Pool* p = gBackgroundPool.load(std::memory_order_acquire);
+  if (p) return *p;
+  std::lock_guard<std::mutex> lk(gBackgroundMu);
+  p = gBackgroundPool.load(std::memory_order_relaxed);
+  if (!p) {
+    p = new Pool(true);
+    p->resize(pool().size());
+    gBackgroundPool.store(p, std::memory_order_release);
+  }
+  return *p;
+}
+
+// Parallel regions use the pool of the thread that opens them: background runners (and
+// the background pool's own workers, which never open regions) use the background pool.
+thread_local Pool* tPool = nullptr;
+Pool& currentPool() { return tPool ? *tPool : pool(); }
+
+// Threads that take runInBackground's jobs, started on demand (as many as jobs have
+// run at once, up to kMaxRunners; more concurrent jobs queue).
+class BackgroundRunners {
+ public:
+  void run(const std::function<void()>& fn) {
+    Job job;
+    job.fn = &fn;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      queue_.push_back(&job);
+      if (idle_ == 0 && started_ < kMaxRunners) {
+        ++started_;
+        std::thread([this] { runnerLoop(); }).detach();
+      }
+    }
+    wake_.notify_one();
+    std::unique_lock<std::mutex> lk(mu_);
+    finished_.wait(lk, [&] { return job.done; });
+    if (job.error) std::rethrow_exception(job.error);
+  }
+
+ private:
+  static constexpr int kMaxRunners = 8;
+  struct Job {
+    const std::function<void()>* fn = nullptr;
+    bool done = false;
+    std::exception_ptr error;
+  };
+
+  void runnerLoop() {
+    lowerToBackgroundPriority();
+    tPool = &backgroundPool();
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      ++idle_;
+      wake_.wait(lk, [&] { return !queue_.empty(); });
+      --idle_;
+      Job* job = queue_.front();
+      queue_.pop_front();
+      lk.unlock();
+      try {
+        (*job->fn)();
+      } catch (...) {
+        job->error = std::current_exception();
+      }
+      lk.lock();
+      job->done = true;
+      finished_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_, finished_;
+  std::deque<Job*> queue_;
+  int idle_ = 0, started_ = 0;
+};
+
+BackgroundRunners& runners() {
+  static BackgroundRunners* r = new BackgroundRunners();
+  return *r;
 }
 
 }  // namespace
 
-void setNumThreads(int n) { pool().resize(n); }
+void setNumThreads(int n) {
+  pool().resize(n);
+  std::lock_guard<std::mutex> lk(gBackgroundMu);
+  if (Pool* bg = gBackgroundPool.load(std::memory_order_relaxed)) bg->resize(n);
+}
 int numThreads() { return pool().size(); }
-int numChunks(int64_t n, int64_t grain) { return Pool::chunkCount(n, grain, pool().size()); }
-void parallelForImpl(int64_t n, int64_t grain, RangeFn fn) { pool().run(n, grain, fn); }
+int numChunks(int64_t n, int64_t grain) { return Pool::chunkCount(n, grain, currentPool().size()); }
+void parallelForImpl(int64_t n, int64_t grain, RangeFn fn) { currentPool().run(n, grain, fn); }
+
+void runInBackground(const std::function<void()>& fn) {
+  if (tPool) return fn();  // already on a background thread
+  runners().run(fn);
+}
+
+int backgroundNice() { return backgroundNiceness(); }
 
 }  // namespace tensorjit

@@ -157,4 +157,23 @@ describe('the event loop during a long runAsync', () => {
       clearInterval(timer);
     }
   });
+
+  // Linux: the run computes on the background threads, a nice step below the process
+  test.runIf(process.platform === 'linux')('the run computes on lower-priority threads', async () => {
+    const fs = await import('node:fs');
+    const niceOf = (tid: string) => {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    };
+    const mainNice = niceOf(String(process.pid));
+    const x = makeTensor(randomValues(64 * 64, 901), [64, 64]);
+    const compiled = tj.compile((v: tj.Tensor) => tj.matmul(v, v));
+    const seen = new Set<number>();
+    const run = compiled.runAsync(x);
+    (await run).dispose();
+    for (const tid of fs.readdirSync('/proc/self/task')) seen.add(niceOf(tid));
+    const step = Number(process.env.TENSORJIT_BACKGROUND_NICE ?? 10);
+    expect([...seen]).toContain(Math.min(19, mainNice + step));
+    expect(niceOf(String(process.pid)), 'the event-loop thread keeps its priority').toBe(mainNice);
+  });
 });
