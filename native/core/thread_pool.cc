@@ -66,7 +66,7 @@ thread_local bool tInParallelRegion = false;
 
 class Pool {
  public:
-  explicit Pool(bool background) : background_(background) { resize(defaultThreads()); }
+  Pool(bool background, int threads) : background_(background) { resize(threads); }
   ~Pool() { stopWorkers(); }
 
   int size() const { return threads_; }
@@ -165,7 +165,7 @@ class Pool {
 
 // The pools and runners are leaked on purpose: their threads must outlive static destructors.
 Pool& pool() {
-  static Pool* p = new Pool(false);
+  static Pool* p = new Pool(false, defaultThreads());
   return *p;
 }
 
@@ -178,8 +178,7 @@ Pool& backgroundPool() {
   std::lock_guard<std::mutex> lk(gBackgroundMu);
   p = gBackgroundPool.load(std::memory_order_relaxed);
   if (!p) {
-    p = new Pool(true);
-    p->resize(pool().size());
+    p = new Pool(true, pool().size());
     gBackgroundPool.store(p, std::memory_order_release);
   }
   return *p;

@@ -235,9 +235,6 @@ void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
   const int64_t Og = O / groups, K = Cg * kh * kw, spatial = OH * OW;
   if (out.numel() == 0) return;
 
-  std::vector<float> wCopy;
-  const MatrixRef wAll = weightRows(w, wCopy);
-
   std::vector<float> biasCopy;
   const float* bias = nullptr;
   if (hasBias) {
@@ -341,6 +338,8 @@ void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
     return;
   }
 
+  std::vector<float> wCopy;
+  const MatrixRef wAll = weightRows(w, wCopy);  // also for prepacked A: the GEMV path reads it
   std::vector<ConvColumns> sources(imageIsB ? 0 : static_cast<size_t>(N * groups));
   const GemmImpl& impl = gemmImpl(TJ_ISA_ENUM);
   runGemmList(impl, N * groups, [&](int64_t t, GemmProblem& p) {
