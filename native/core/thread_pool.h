@@ -54,14 +54,13 @@ void parallelChunks(int64_t n, int64_t grain, F&& f) {
 
 // Runs fn on a background thread and returns when it has finished (rethrowing what it
 // threw). Parallel regions inside fn use a second pool of the same size. Background
-// threads (the runners and that pool's workers) run at a lower priority, the process's
-// nice value plus kDefaultBackgroundNice (TENSORJIT_BACKGROUND_NICE=0..19 overrides
-// that step; the value is capped at 19): while a run
-// computes on every core, the threads it must not slow down -- Node's event loop and
-// V8's garbage-collector threads during runAsync -- take a core the moment they need
-// one; when they idle, the background threads have every core. They are separate
-// threads because an unprivileged thread cannot raise its priority again.
-// Concurrent calls run side by side (up to 8 at once, then they queue).
+// threads (the runners and that pool's workers) run at a lower priority: the process's
+// nice value plus kDefaultBackgroundNice, capped at 19 (TENSORJIT_BACKGROUND_NICE=0..19
+// sets the step). While a run computes on every core, the threads it must not slow
+// down -- Node's event loop and V8's garbage-collector threads during runAsync -- take a
+// core the moment they need one; when they idle, the background threads have every core.
+// They are separate threads because an unprivileged thread cannot raise its priority
+// again. Concurrent calls run side by side (up to 8 at once, then they queue).
 void runInBackground(const std::function<void()>& fn);
 constexpr int kDefaultBackgroundNice = 10;
 int backgroundNice();  // the nice value background threads get

@@ -105,7 +105,7 @@ class PackedA {
   int64_t kc() const { return kc_; }
   size_t bytes() const { return data_.size() * sizeof(float); }
   // Internal layout (gemm_body.h): for each K block of kc columns starting at pc, the M
-  // rows as consecutive MR-row panels (kc x MR floats each, the last one mc % MR rows),
+  // rows as consecutive MR-row panels (kc x MR floats each, the last one M % MR rows high),
   // at offset pc * M; rows [i, ...) of a block start at i * kc for i a multiple of mr.
   const float* data() const { return data_.data(); }
   static PackedA allocate(int64_t m, int64_t k, int mr, int64_t kc);
