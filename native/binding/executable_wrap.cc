@@ -8,6 +8,9 @@
 //   describe() -> string; memoryPlan() -> {arenaBytes, unplannedBytes}
 #include "binding/executable_wrap.h"
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,10 +56,10 @@ Napi::Array wrapOutputs(Napi::Env env, const std::vector<graph::OutputBuffer>& o
 
 class RunWorker : public Napi::AsyncWorker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<graph::Executable> exe, std::vector<TensorView> inputs,
-            std::vector<TensorView> outputs, const Napi::Array& buffers)
-      : Napi::AsyncWorker(env, "tensorjit.runAsync"), exe_(std::move(exe)), inputs_(std::move(inputs)),
-        given_(std::move(outputs)), deferred_(Napi::Promise::Deferred::New(env)) {
+  RunWorker(Napi::Env env, std::shared_ptr<graph::Executable> exe, std::shared_ptr<std::atomic<int64_t>> lastRunNs,
+            std::vector<TensorView> inputs, std::vector<TensorView> outputs, const Napi::Array& buffers)
+      : Napi::AsyncWorker(env, "tensorjit.runAsync"), exe_(std::move(exe)), lastRunNs_(std::move(lastRunNs)),
+        inputs_(std::move(inputs)), given_(std::move(outputs)), deferred_(Napi::Promise::Deferred::New(env)) {
     for (uint32_t i = 0; i < buffers.Length(); ++i) pins_.add(buffers.Get(i).As<Napi::ArrayBuffer>());
     // the event loop wakes promptly while this run computes (see core/short_slice.h);
     // constructed and finished on the JS thread
@@ -67,10 +70,18 @@ class RunWorker : public Napi::AsyncWorker {
   Napi::Promise promise() { return deferred_.Promise(); }
 
   // On a libuv worker, which hands the run to the low-priority background threads (see
-  // core/thread_pool.h: runInBackground) and waits.
+  // core/thread_pool.h: runInBackground) and waits. A run of an executable whose last run
+  // took under kInlineRunNs runs here instead, with the normal pool: too short to hold
+  // the event loop up, it would spend more on the hand-off (two thread wake-ups) than the
+  // lower priority saves.
   void Execute() override {
     try {
-      runInBackground([&] { outputs_ = exe_->run(inputs_, given_.empty() ? nullptr : &given_); });
+      const auto start = std::chrono::steady_clock::now();
+      auto body = [&] { outputs_ = exe_->run(inputs_, given_.empty() ? nullptr : &given_); };
+      if (lastRunNs_->load(std::memory_order_relaxed) < kInlineRunNs) body();
+      else runInBackground(body);
+      lastRunNs_->store(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count(),
+                        std::memory_order_relaxed);
     } catch (const Error& e) {
       kind_ = e.kind();
       message_ = e.what();
@@ -99,8 +110,11 @@ class RunWorker : public Napi::AsyncWorker {
     sliced_ = false;
   }
 
+  static constexpr int64_t kInlineRunNs = 100 * 1000;
+
   bool sliced_ = false;
   std::shared_ptr<graph::Executable> exe_;
+  std::shared_ptr<std::atomic<int64_t>> lastRunNs_;  // shared by the runs of one executable
   std::vector<TensorView> inputs_, given_;
   std::vector<graph::OutputBuffer> outputs_;
   PinnedBuffers pins_;
@@ -115,6 +129,8 @@ class RunWorker : public Napi::AsyncWorker {
 struct ExecutableWrap::Impl {
   std::shared_ptr<graph::Executable> exe;
   PinnedBuffers consts;
+  // how long its last runAsync took (unknown at first: the first runs in the background)
+  std::shared_ptr<std::atomic<int64_t>> lastRunNs = std::make_shared<std::atomic<int64_t>>(INT64_MAX);
 };
 
 Napi::Function ExecutableWrap::define(Napi::Env env) {
@@ -194,7 +210,7 @@ Napi::Value ExecutableWrap::runAsync(const Napi::CallbackInfo& info) {
     Napi::Array buffers = info[0].As<Napi::Array>();
     std::vector<TensorView> inputs = decodeTensors(buffers, info[1].As<Napi::Float64Array>(), "runAsync");
     std::vector<TensorView> outputs = splitOutputs(info, inputs, "runAsync");
-    auto* worker = new RunWorker(env, impl_->exe, std::move(inputs), std::move(outputs), buffers);
+    auto* worker = new RunWorker(env, impl_->exe, impl_->lastRunNs, std::move(inputs), std::move(outputs), buffers);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return static_cast<Napi::Value>(promise);
