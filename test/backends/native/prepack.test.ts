@@ -179,9 +179,9 @@ describe('prepacked constant conv2d weights', () => {
     const got = compiled(x.t) as tj.Tensor;
     expect(compiled.lastProgram()!.describe()).toContain(`conv2d[prepacked ${c.w.join('x')}]+relu`);
     const conv = refConv(x.r, w.r, b.r, c.conv);
-    expectClose(got, { shape: conv.shape, data: conv.data.map((v) => Math.max(0, v)) }, convTol(c.w[1] * c.w[2] * c.w[3]));
-    // a second call reads the same packing
-    expectClose(compiled(x.t) as tj.Tensor, { shape: conv.shape, data: conv.data.map((v) => Math.max(0, v)) }, convTol(c.w[1] * c.w[2] * c.w[3]));
+    const want = { shape: conv.shape, data: conv.data.map((v) => Math.max(0, v)) }, tol = convTol(c.w[1] * c.w[2] * c.w[3]);
+    expectClose(got, want, tol);
+    expectClose(compiled(x.t) as tj.Tensor, want, tol);  // a second call reads the same packing
   });
 
   test('an in-place update of the weight after compiling is seen', () => {
