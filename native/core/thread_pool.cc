@@ -20,23 +20,10 @@
 #include <vector>
 
 namespace tensorjit {
-namespace {
-
-int defaultThreads() {
-  if (const char* env = std::getenv("TENSORJIT_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return n;
-  }
-#ifdef __linux__
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-#endif
-  return std::max(1u, std::thread::hardware_concurrency());
-}
 
 // The nice value of background threads: the process's (its main thread's) plus
 // kDefaultBackgroundNice or TENSORJIT_BACKGROUND_NICE, at most 19; worked out once.
-int backgroundNiceness() {
+int backgroundNice() {
   static const int value = [] {
     int delta = kDefaultBackgroundNice;
     if (const char* env = std::getenv("TENSORJIT_BACKGROUND_NICE")) delta = std::min(19, std::max(0, std::atoi(env)));
@@ -51,6 +38,20 @@ int backgroundNiceness() {
   return value;
 }
 
+namespace {
+
+int defaultThreads() {
+  if (const char* env = std::getenv("TENSORJIT_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+#ifdef __linux__
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 // Lowers the calling thread's priority to the background's, for good (Linux nice values
 // are per thread; a thread that is already lower keeps its own).
 void lowerToBackgroundPriority() {
@@ -58,7 +59,7 @@ void lowerToBackgroundPriority() {
   const id_t self = static_cast<id_t>(syscall(SYS_gettid));
   errno = 0;
   const int current = getpriority(PRIO_PROCESS, self);
-  if (errno == 0 && current < backgroundNiceness()) setpriority(PRIO_PROCESS, self, backgroundNiceness());
+  if (errno == 0 && current < backgroundNice()) setpriority(PRIO_PROCESS, self, backgroundNice());
 #endif
 }
 
@@ -267,6 +268,5 @@ void runInBackground(const std::function<void()>& fn) {
   runners().run(fn);
 }
 
-int backgroundNice() { return backgroundNiceness(); }
 
 }  // namespace tensorjit

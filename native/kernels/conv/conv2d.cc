@@ -180,6 +180,11 @@ MatrixRef weightRows(const TensorView& w, std::vector<float>& copy) {
   return MatrixRef{copy.data(), K, 1};
 }
 
+// Group g's rows of weightRows' view (Og output channels per group).
+MatrixRef groupRows(const MatrixRef& all, int64_t g, int64_t Og) {
+  return MatrixRef{all.data + g * Og * all.rowStride, all.rowStride, all.colStride};
+}
+
 void expectFloat(const char* arg, const TensorView& v) {
   if (v.dtype != DType::Float32)
     throwTypeError(std::string("conv2d: argument '") + arg + "' must be float32, got " + dtypeName(v.dtype));
@@ -338,8 +343,9 @@ void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
     return;
   }
 
+  const bool gemmPacked = packedFits && !prepacked->gemmA.empty();
   std::vector<float> wCopy;
-  const MatrixRef wAll = weightRows(w, wCopy);  // also for prepacked A: the GEMV path reads it
+  const MatrixRef wAll = gemmPacked ? MatrixRef{} : weightRows(w, wCopy);
   std::vector<ConvColumns> sources(imageIsB ? 0 : static_cast<size_t>(N * groups));
   const GemmImpl& impl = gemmImpl(TJ_ISA_ENUM);
   runGemmList(impl, N * groups, [&](int64_t t, GemmProblem& p) {
@@ -348,8 +354,8 @@ void conv2dRun(const KernelArgs& args, const PackedConvWeights* prepacked) {
     p.M = Og;
     p.N = spatial;
     p.K = K;
-    p.A = MatrixRef{wAll.data + g * Og * wAll.rowStride, wAll.rowStride, wAll.colStride};
-    if (packedFits && !prepacked->gemmA.empty()) p.packedA = &prepacked->gemmA[static_cast<size_t>(g)];
+    if (gemmPacked) p.packedA = &prepacked->gemmA[static_cast<size_t>(g)];
+    else p.A = groupRows(wAll, g, Og);
     if (imageIsB) {
       p.B = MatrixRef{image, xsC, pixelStride};
     } else {
@@ -397,8 +403,7 @@ bool packWeights(const TensorView& w, const std::vector<double>& attrs, PackedCo
     std::vector<float> copy;
     const MatrixRef wAll = weightRows(w, copy);
     for (int64_t g = 0; g < groups; ++g)
-      out.gemmA.push_back(packAStrided(Og, K, MatrixRef{wAll.data + g * Og * wAll.rowStride, wAll.rowStride, wAll.colStride},
-                                       TJ_ISA_ENUM));
+      out.gemmA.push_back(packAStrided(Og, K, groupRows(wAll, g, Og), TJ_ISA_ENUM));
     return true;
   }
   direct::Geometry g;

@@ -13,7 +13,7 @@
 // parallel region they run on the calling thread. Every output element is computed by
 // one thread with a fixed accumulation order (K in blocks of the ISA's KC, each block
 // summed in k order), so results do not depend on the thread count. M == 1 or N == 1
-// with an unpacked B takes a GEMV path (dot products or axpy, vectorised over K or N):
+// with neither operand packed takes a GEMV path (dot products or axpy, vectorised over K or N):
 // its rounding differs from the blocked path's, as any two summation orders do.
 // The implementation used is the best one compiled for the ISA the kernel registry
 // selected (TENSORJIT_ISA caps it), so tests can run every table.
@@ -166,7 +166,7 @@ struct GemmProblem {
   MatrixRef B;                          // when packed == nullptr and source == nullptr
   const PackedB* packed = nullptr;      // prepacked B
   const BPanelSource* source = nullptr; // implicit B
-  const PackedA* packedA = nullptr;     // A prepacked; A still describes it (the GEMV path reads A)
+  const PackedA* packedA = nullptr;     // prepacked A (then A is not read)
   float* C = nullptr;
   int64_t ldc = 0;
   GemmEpilogue ep;
@@ -178,7 +178,7 @@ struct GemmImpl {
   // Computes rows [m0,m1) x cols [n0,n1) of the problem on the calling thread
   // (n0 a multiple of nr when B is prepacked).
   void (*run)(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) = nullptr;
-  // M == 1 or N == 1 with an unpacked B: output elements [r0, r1) along the long side.
+  // M == 1 or N == 1, nothing prepacked: output elements [r0, r1) along the long side.
   void (*gemv)(const GemmProblem& p, int64_t r0, int64_t r1) = nullptr;
   // Packs op(B) into `out` (allocated with this impl's nr/kc).
   void (*pack)(int64_t K, int64_t N, MatrixRef B, PackedB& out) = nullptr;
