@@ -2,12 +2,14 @@ import { native } from './native';
 
 /**
  * Memory shared by a tensor and its views. Native storage is an allocator block
- * exposed as an external ArrayBuffer: it returns to the allocator when the last
- * tensor over it is disposed, or when the buffer is garbage-collected.
+ * exposed as an ArrayBuffer: it returns to the allocator when the last tensor over it is
+ * disposed, or when the garbage collector finds the buffer unreachable (in that
+ * collection, not on a later turn of the event loop; native/binding/gc_freed_buffer.h).
  * Wrapped storage borrows a caller's ArrayBuffer (fromBuffer) and is never freed by us.
  */
 export class Storage {
-  private refs = 0;
+  /** Its users' count, apart from it: see StorageUsers. */
+  readonly users = new StorageUsers();
   /**
    * Bumped by every in-place op that writes this storage, so compiled programs that
    * folded or prepacked it as a constant can notice the change and rebuild.
@@ -26,20 +28,30 @@ export class Storage {
   }
 
   get released(): boolean {
-    return this.refs < 0;
+    return this.users.count < 0;
   }
 
   retain(): void {
-    if (this.refs >= 0) this.refs++;
+    if (this.users.count >= 0) this.users.count++;
   }
 
   release(): void {
-    if (this.refs < 0) return;
-    if (--this.refs === 0) {
-      this.refs = -1;
+    if (this.users.count < 0) return;
+    if (--this.users.count === 0) {
+      this.users.count = -1;
       if (this.owned && !park(this.buffer)) native.free(this.buffer);
     }
   }
+}
+
+/**
+ * How many undisposed tensors use a storage (-1 once released). The record of a
+ * collected tensor (lib/tensor.ts) holds this, not the storage: holding the storage would
+ * keep its buffer reachable until the record is processed, which V8 does only on a later
+ * turn of the event loop.
+ */
+export class StorageUsers {
+  count = 0;
 }
 
 /*

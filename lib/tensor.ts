@@ -1,6 +1,6 @@
 import { DType, dtypeCode, itemSize, typedArrayCtor, AnyTypedArray } from './dtype';
 import { native } from './native';
-import { Storage } from './storage';
+import { Storage, StorageUsers } from './storage';
 
 /** Row-major strides (in elements) of a contiguous tensor of `shape`. */
 export function contiguousStrides(shape: readonly number[]): number[] {
@@ -46,9 +46,11 @@ let liveTensors = 0;
 export function liveTensorCount(): number {
   return liveTensors;
 }
-const collected = new FinalizationRegistry<Storage>((storage) => {
+// A collected tensor gives up its use of the storage; the storage itself, once
+// unreachable, is freed by the collection (see StorageUsers).
+const collected = new FinalizationRegistry<StorageUsers>((users) => {
   liveTensors--;
-  storage.release();
+  if (users.count > 0) users.count--;
 });
 
 /**
@@ -75,7 +77,7 @@ export class Tensor {
     if (this.storage) {
       this.storage.retain();
       liveTensors++;
-      collected.register(this, this.storage, this);
+      collected.register(this, this.storage.users, this);
     }
   }
 

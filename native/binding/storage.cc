@@ -4,6 +4,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "binding/gc_freed_buffer.h"
 #include "core/allocator.h"
 #include "core/error.h"
 
@@ -11,16 +12,18 @@ namespace tensorjit {
 namespace binding {
 namespace {
 
-// Lives until both its JS buffer is finalized and native code has unpinned it (the
-// two can happen in either order, e.g. during environment teardown).
+// Lives until both its JS buffer is collected and native code has unpinned it (the two
+// can happen in either order, e.g. during environment teardown). The collection may run
+// the buffer's deleter on a V8 background thread: every change after creation holds gMu.
 struct Storage {
   void* data;
   size_t bytes;
-  bool released;
-  int pins;
-  bool freeRequested;
-  bool jsAlive;
-  bool parked;  // kept by JS for reuse (lib/storage.ts), counted as cached
+  ExternalLedger ledger;  // where the release is reported to V8 (gc_freed_buffer.h)
+  bool released = false;
+  int pins = 0;
+  bool freeRequested = false;
+  bool jsAlive = true;
+  bool parked = false;  // kept by JS for reuse (lib/storage.ts), counted as cached
 };
 
 // data pointer -> storage, so dispose() can find the block behind a buffer.
@@ -36,6 +39,20 @@ void releaseOnce(Storage* s) {
   if (s->parked) noteUnparked(s->bytes);
   s->parked = false;
   releaseBytes(s->data, s->bytes);
+  noteReleased(s->ledger, s->bytes);
+}
+
+// The buffer's deleter: runs when V8 frees its backing store (collected, detached by
+// freeStorage, or the isolate torn down), possibly off the JS thread.
+void onBufferFreed(void*, size_t, void* hint) {
+  auto* st = static_cast<Storage*>(hint);
+  std::lock_guard<std::mutex> lk(gMu);
+  auto it = liveStorages().find(st->data);
+  if (it != liveStorages().end() && it->second == st) liveStorages().erase(it);
+  st->jsAlive = false;
+  if (st->pins > 0) return;  // the last unpin releases and deletes
+  releaseOnce(st);
+  delete st;
 }
 
 }  // namespace
@@ -52,42 +69,29 @@ Napi::ArrayBuffer adoptStorage(Napi::Env env, void* data, size_t bytes) {
     releaseBytes(data, 0);
     return Napi::ArrayBuffer::New(env, 0);
   }
-  auto* s = new Storage{data, bytes, false, 0, false, true, false};
+  auto* s = new Storage{data, bytes, externalLedger()};
   {
     std::lock_guard<std::mutex> lk(gMu);
     liveStorages()[data] = s;
   }
-  return Napi::ArrayBuffer::New(env, data, bytes, [](Napi::Env, void*, Storage* st) {
-    {
-      std::lock_guard<std::mutex> lk(gMu);
-      auto it = liveStorages().find(st->data);
-      if (it != liveStorages().end() && it->second == st) liveStorages().erase(it);
-    }
-    st->jsAlive = false;
-    if (st->pins > 0) return;  // the last unpin releases and deletes
-    releaseOnce(st);
-    delete st;
-  }, s);
+  return newGcFreedArrayBuffer(env, data, bytes, onBufferFreed, s);
 }
 
 void freeStorage(Napi::ArrayBuffer buffer) {
   void* data = buffer.Data();
   if (!data) return;
-  Storage* s = nullptr;
   {
     std::lock_guard<std::mutex> lk(gMu);
     auto it = liveStorages().find(data);
     if (it == liveStorages().end()) return;
-    s = it->second;
+    Storage* s = it->second;
     liveStorages().erase(it);
+    if (s->pins > 0) s->freeRequested = true;  // native code still uses it: release at the last unpin
+    else releaseOnce(s);
   }
-  // Detach first so no JS view can touch the block once it is back in the cache.
+  // No JS view can touch the block from here on. Detaching drops V8's reference to the
+  // backing store, which runs onBufferFreed (so not under gMu), now or later.
   buffer.Detach();
-  if (s->pins > 0) {
-    s->freeRequested = true;  // native code still uses it: release at the last unpin
-    return;
-  }
-  releaseOnce(s);
 }
 
 void* pinStorage(Napi::ArrayBuffer buffer) {
@@ -127,6 +131,7 @@ void unparkStorage(Napi::ArrayBuffer buffer, bool zeroFill) {
 void unpinStorage(void* token) {
   if (!token) return;
   auto* s = static_cast<Storage*>(token);
+  std::lock_guard<std::mutex> lk(gMu);
   if (--s->pins > 0) return;
   if (s->freeRequested || !s->jsAlive) releaseOnce(s);
   if (!s->jsAlive) delete s;

@@ -1,4 +1,5 @@
-// Tensor storage handed to JS as external ArrayBuffers over allocator blocks.
+// Tensor storage handed to JS as ArrayBuffers over allocator blocks, freed by the GC
+// that collects them (gc_freed_buffer.h) or by an explicit dispose.
 #pragma once
 #include <napi.h>
 

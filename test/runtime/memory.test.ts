@@ -2,6 +2,8 @@
  * Memory accounting and thread-count independence:
  * - tj.memory().liveBytes returns to its baseline after 10,000 create/dispose
  *   iterations and after a GC-only loop (no dispose: finalizers release the memory);
+ * - a collection frees dropped tensors within one synchronous stretch of code (no turn of
+ *   the event loop in between);
  * - compiled executables do not leak per call (sync and async);
  * - results do not depend on the thread count: bitwise for the kernels documented to
  *   compute each output in one fixed order (pointwise, GEMM-based, layerNorm, reductions
@@ -70,6 +72,29 @@ describe('liveBytes returns to baseline', () => {
     expect(after.liveBytes).toBe(before.liveBytes);
     expect(after.liveTensors).toBe(before.liveTensors);
   });
+});
+
+/** Blocks the thread (no event-loop turn) until `done()` or `ms` have passed. */
+function waitSync(done: () => boolean, ms: number): void {
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (const end = performance.now() + ms; !done() && performance.now() < end; ) Atomics.wait(cell, 0, 0, 2);
+}
+
+test('a collection frees dropped tensors inside one synchronous stretch', async () => {
+  await settle();
+  const before = tj.memory().liveBytes;
+  const numel = 1 << 20; // 4 MiB per tensor
+  let peak = 0;
+  for (let i = 0; i < 16; i++) {
+    expect(tj.full([numel], i).mul(2).shape).toEqual([numel]); // both tensors dropped
+    peak = Math.max(peak, tj.memory().liveBytes - before);
+  }
+  expect(peak).toBeGreaterThanOrEqual(2 * 4 * numel); // they did hold memory
+  gc!();
+  // V8 may free collected buffers on a background thread: wait for it, without yielding
+  const isFreed = () => tj.memory().liveBytes <= before;
+  waitSync(isFreed, 3000);
+  expect(tj.memory().liveBytes - before).toBe(0);
 });
 
 describe('compiled executables do not leak per call', () => {
