@@ -40,6 +40,8 @@ export class Storage {
     if (--this.users.count === 0) {
       this.users.count = -1;
       if (this.owned && !park(this.buffer)) native.free(this.buffer);
+    } else {
+      this.users.disposedBeside = this;
     }
   }
 }
@@ -52,6 +54,12 @@ export class Storage {
  */
 export class StorageUsers {
   count = 0;
+  /**
+   * The storage, once one of its tensors was disposed while others still used it: the
+   * record of the last of those to be collected then releases it (the disposed tensor
+   * may still be referenced, and with it the storage).
+   */
+  disposedBeside: Storage | null = null;
 }
 
 /*

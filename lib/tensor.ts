@@ -50,7 +50,9 @@ export function liveTensorCount(): number {
 // unreachable, is freed by the collection (see StorageUsers).
 const collected = new FinalizationRegistry<StorageUsers>((users) => {
   liveTensors--;
-  if (users.count > 0) users.count--;
+  if (users.count <= 0) return;
+  if (users.disposedBeside) users.disposedBeside.release();
+  else users.count--;
 });
 
 /**

@@ -105,14 +105,15 @@ void* pinStorage(Napi::ArrayBuffer buffer) {
 }
 
 namespace {
+// Under gMu. The buffer is live (JS passed it in), so its deleter cannot run meanwhile.
 Storage* findStorage(void* data) {
-  std::lock_guard<std::mutex> lk(gMu);
   auto it = liveStorages().find(data);
   return it == liveStorages().end() ? nullptr : it->second;
 }
 }  // namespace
 
 bool parkStorage(Napi::ArrayBuffer buffer) {
+  std::lock_guard<std::mutex> lk(gMu);
   Storage* s = buffer.Data() ? findStorage(buffer.Data()) : nullptr;
   if (!s || s->parked || s->pins > 0) return false;
   s->parked = true;
@@ -121,10 +122,14 @@ bool parkStorage(Napi::ArrayBuffer buffer) {
 }
 
 void unparkStorage(Napi::ArrayBuffer buffer, bool zeroFill) {
-  Storage* s = buffer.Data() ? findStorage(buffer.Data()) : nullptr;
-  if (!s || !s->parked) throwRangeError("unpark: the buffer is not parked");
-  s->parked = false;
-  noteUnparked(s->bytes);
+  Storage* s = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(gMu);
+    s = buffer.Data() ? findStorage(buffer.Data()) : nullptr;
+    if (!s || !s->parked) throwRangeError("unpark: the buffer is not parked");
+    s->parked = false;
+    noteUnparked(s->bytes);
+  }
   if (zeroFill) std::memset(s->data, 0, s->bytes);
 }
 

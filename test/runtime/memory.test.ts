@@ -97,6 +97,21 @@ test('a collection frees dropped tensors inside one synchronous stretch', async 
   expect(tj.memory().liveBytes - before).toBe(0);
 });
 
+test('a storage is freed once its other tensors are collected after one was disposed', async () => {
+  await settle();
+  const before = tj.memory().liveBytes;
+  let view: tj.Tensor | null = null;
+  (() => {
+    const base = tj.full([1 << 20], 1); // dropped, never disposed
+    view = base.narrow(0, 0, 10);
+  })();
+  view!.dispose(); // the storage stays: the base still uses it
+  expect(tj.memory().liveBytes - before).toBe(4 << 20);
+  await settle(); // the base is collected; `view` still references the storage
+  expect(view!.disposed).toBe(true);
+  expect(tj.memory().liveBytes).toBe(before);
+});
+
 describe('compiled executables do not leak per call', () => {
   const W = makeTensor(randomValues(64 * 64, 1, 'float32', -0.2, 0.2), [64, 64]);
   const fn = (x: tj.Tensor) => {
