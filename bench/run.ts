@@ -2,7 +2,8 @@
  * `npm run bench [-- suite...]`: every figure is measured in this run, beside this
  * machine's copy bandwidth and FMA throughput. Suites: foundation (eager kernels
  * vs machine limits), backend (eager vs compiled vs onnxruntime-node), compiler (the
- * per-call overhead of tj.compile and trace+compile time).
+ * per-call overhead of tj.compile and trace+compile time), memory (what tensors dropped
+ * without dispose() hold).
  */
 import * as tj from '../lib/index';
 import { measureLimits } from './lib/probes';
@@ -10,11 +11,13 @@ import { machineDescription, markdownTable, writeJson } from './lib/report';
 import { runBackend } from './suites/backend';
 import { runFoundation } from './suites/foundation';
 import { runCompiler } from './suites/compiler';
+import { runMemory } from './suites/memory';
 
 const suites: Record<string, (limits: ReturnType<typeof measureLimits>) => Promise<unknown> | unknown> = {
   foundation: (limits) => runFoundation(limits),
   backend: (limits) => runBackend(limits),
   compiler: () => runCompiler(),
+  memory: () => runMemory(),
 };
 
 async function main() {

@@ -1,0 +1,77 @@
+/**
+ * What dropping tensors costs: eager code that never calls dispose(), in one synchronous
+ * stretch (no turn of the event loop in between), against the same code disposing as it
+ * goes. Dropped tensors come back through the garbage collector
+ * (native/binding/gc_freed_buffer.h), so what matters is how much they hold meanwhile.
+ */
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import * as tj from '../../lib/index';
+import { Row } from '../lib/report';
+import { median } from '../lib/timing';
+
+const M16 = 16 * 1024 * 1024;
+const MiB = 1 << 20;
+const turn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+/** Collects what earlier rows dropped, so each row starts from what it allocates itself. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await turn();
+  }
+}
+
+/** The backend bench's ten-op chain, its intermediates disposed or dropped. */
+function chain(x: tj.Tensor, dispose: boolean, onOp: () => void): tj.Tensor {
+  const ops: ((t: tj.Tensor) => tj.Tensor)[] = [
+    (t) => tj.mul(t, 1.5), (t) => tj.add(t, 0.5), (t) => tj.relu(t), (t) => tj.mul(t, t), (t) => tj.sub(t, x),
+    (t) => tj.sigmoid(t), (t) => tj.mul(t, 2), (t) => tj.tanh(t), (t) => tj.add(t, x), (t) => tj.abs(t),
+  ];
+  let y = x;
+  for (const op of ops) {
+    const z = op(y);
+    if (dispose && y !== x) y.dispose();
+    y = z;
+    onOp();
+  }
+  return y;
+}
+
+/** Runs `body` `reps` times back to back; ms per rep (median) and the peak of live bytes. */
+async function measure(name: string, reps: number, body: (onOp: () => void) => void): Promise<Row> {
+  await settle();
+  const base = tj.memory().liveBytes;
+  let peak = base;
+  const onOp = () => (peak = Math.max(peak, tj.memory().liveBytes));
+  const ms: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    body(onOp);
+    ms.push(performance.now() - t0);
+  }
+  return {
+    workload: name,
+    'ms (median)': median(ms),
+    'peak live MiB above start (after each op)': (peak - base) / MiB,
+    'live MiB above start at the end': (tj.memory().liveBytes - base) / MiB,
+  };
+}
+
+export async function runMemory(): Promise<Row[]> {
+  const x = tj.randn([M16]);
+  const rows = [
+    await measure('40 x tj.mul(x, 1.5) on 16M floats, results dropped', 1, (onOp) => {
+      for (let i = 0; i < 40; i++) (tj.mul(x, 1.5), onOp());
+    }),
+    await measure('40 x tj.mul(x, 1.5) on 16M floats, results disposed', 1, (onOp) => {
+      for (let i = 0; i < 40; i++) (tj.mul(x, 1.5).dispose(), onOp());
+    }),
+    await measure('ten-op chain on 16M floats x 8, intermediates dropped', 8, (onOp) => chain(x, false, onOp).dispose()),
+    await measure('ten-op chain on 16M floats x 8, intermediates disposed', 8, (onOp) => chain(x, true, onOp).dispose()),
+  ];
+  x.dispose();
+  return rows;
+}
