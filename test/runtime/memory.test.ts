@@ -3,7 +3,8 @@
  * - tj.memory().liveBytes returns to its baseline after 10,000 create/dispose
  *   iterations and after a GC-only loop (no dispose: finalizers release the memory);
  * - a collection frees dropped tensors within one synchronous stretch of code (no turn of
- *   the event loop in between);
+ *   the event loop in between), and a storage one of whose tensors was disposed while
+ *   others used it once those others are collected;
  * - compiled executables do not leak per call (sync and async);
  * - results do not depend on the thread count: bitwise for the kernels documented to
  *   compute each output in one fixed order (pointwise, GEMM-based, layerNorm, reductions
