@@ -18,7 +18,6 @@ namespace {
 struct Storage {
   void* data;
   size_t bytes;
-  ExternalLedger ledger;  // where the release is reported to V8 (gc_freed_buffer.h)
   bool released = false;
   int pins = 0;
   bool freeRequested = false;
@@ -39,7 +38,6 @@ void releaseOnce(Storage* s) {
   if (s->parked) noteUnparked(s->bytes);
   s->parked = false;
   releaseBytes(s->data, s->bytes);
-  noteReleased(s->ledger, s->bytes);
 }
 
 // The buffer's deleter: runs when V8 frees its backing store (collected, detached by
@@ -69,7 +67,7 @@ Napi::ArrayBuffer adoptStorage(Napi::Env env, void* data, size_t bytes) {
     releaseBytes(data, 0);
     return Napi::ArrayBuffer::New(env, 0);
   }
-  auto* s = new Storage{data, bytes, externalLedger()};
+  auto* s = new Storage{data, bytes};
   {
     std::lock_guard<std::mutex> lk(gMu);
     liveStorages()[data] = s;
