@@ -9,6 +9,7 @@ import * as vm from 'node:vm';
 import * as tj from '../../lib/index';
 import { Row } from '../lib/report';
 import { median } from '../lib/timing';
+import { pointwiseChainSteps } from './models';
 
 const M16 = 16 * 1024 * 1024;
 const MiB = 1 << 20;
@@ -29,12 +30,8 @@ async function settle(): Promise<void> {
 
 /** The backend bench's ten-op chain, its intermediates disposed or dropped. */
 function chain(x: tj.Tensor, dispose: boolean, onOp: () => void): tj.Tensor {
-  const ops: ((t: tj.Tensor) => tj.Tensor)[] = [
-    (t) => tj.mul(t, 1.5), (t) => tj.add(t, 0.5), (t) => tj.relu(t), (t) => tj.mul(t, t), (t) => tj.sub(t, x),
-    (t) => tj.sigmoid(t), (t) => tj.mul(t, 2), (t) => tj.tanh(t), (t) => tj.add(t, x), (t) => tj.abs(t),
-  ];
   let y = x;
-  for (const op of ops) {
+  for (const op of pointwiseChainSteps(x)) {
     const z = op(y);
     if (dispose && y !== x) y.dispose();
     y = z;

@@ -79,23 +79,20 @@ export function mlpWorkload(batch: number): Workload {
   };
 }
 
+/** The chain's ten ops, each applied to the previous one's result (x is the input). */
+export function pointwiseChainSteps(x: tj.Tensor): ((y: tj.Tensor) => tj.Tensor)[] {
+  return [
+    (y) => tj.mul(y, 1.5), (y) => tj.add(y, 0.5), (y) => tj.relu(y), (y) => tj.mul(y, y), (y) => tj.sub(y, x),
+    (y) => tj.sigmoid(y), (y) => tj.mul(y, 2), (y) => tj.tanh(y), (y) => tj.add(y, x), (y) => tj.abs(y),
+  ];
+}
+
 export function pointwiseChainWorkload(numel: number): Workload {
   return {
     name: `pointwise chain of 10 ops, ${numel / (1 << 20)}M floats`,
     work: { bytes: 2 * numel * 4 },
     inputs: () => seeded(5, () => [tj.randn([numel])]),
-    fn: (x) => {
-      let y = tj.mul(x, 1.5);
-      y = tj.add(y, 0.5);
-      y = tj.relu(y);
-      y = tj.mul(y, y);
-      y = tj.sub(y, x);
-      y = tj.sigmoid(y);
-      y = tj.mul(y, 2);
-      y = tj.tanh(y);
-      y = tj.add(y, x);
-      return tj.abs(y);
-    },
+    fn: (x) => pointwiseChainSteps(x).reduce((y, step) => step(y), x),
     onnx: (g, xs) => {
       const [x] = addInputs(g, xs);
       let y = g.op('Mul', [x, g.scalar(1.5)]);

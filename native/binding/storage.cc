@@ -32,6 +32,12 @@ std::unordered_map<void*, Storage*>& liveStorages() {
   return *m;
 }
 
+// Under gMu: the storage of a buffer JS passed in (live, so its deleter cannot run meanwhile).
+Storage* findStorage(void* data) {
+  auto it = data ? liveStorages().find(data) : liveStorages().end();
+  return it == liveStorages().end() ? nullptr : it->second;
+}
+
 void releaseOnce(Storage* s) {
   if (s->released) return;
   s->released = true;
@@ -93,26 +99,15 @@ void freeStorage(Napi::ArrayBuffer buffer) {
 }
 
 void* pinStorage(Napi::ArrayBuffer buffer) {
-  void* data = buffer.Data();
-  if (!data) return nullptr;
   std::lock_guard<std::mutex> lk(gMu);
-  auto it = liveStorages().find(data);
-  if (it == liveStorages().end()) return nullptr;
-  ++it->second->pins;
-  return it->second;
+  Storage* s = findStorage(buffer.Data());
+  if (s) ++s->pins;
+  return s;
 }
-
-namespace {
-// Under gMu. The buffer is live (JS passed it in), so its deleter cannot run meanwhile.
-Storage* findStorage(void* data) {
-  auto it = liveStorages().find(data);
-  return it == liveStorages().end() ? nullptr : it->second;
-}
-}  // namespace
 
 bool parkStorage(Napi::ArrayBuffer buffer) {
   std::lock_guard<std::mutex> lk(gMu);
-  Storage* s = buffer.Data() ? findStorage(buffer.Data()) : nullptr;
+  Storage* s = findStorage(buffer.Data());
   if (!s || s->parked || s->pins > 0) return false;
   s->parked = true;
   noteParked(s->bytes);
@@ -123,7 +118,7 @@ void unparkStorage(Napi::ArrayBuffer buffer, bool zeroFill) {
   Storage* s = nullptr;
   {
     std::lock_guard<std::mutex> lk(gMu);
-    s = buffer.Data() ? findStorage(buffer.Data()) : nullptr;
+    s = findStorage(buffer.Data());
     if (!s || !s->parked) throwRangeError("unpark: the buffer is not parked");
     s->parked = false;
     noteUnparked(s->bytes);

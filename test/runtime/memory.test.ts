@@ -15,6 +15,7 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import * as tj from '../../lib/index';
 import { makeTensor, randomValues } from '../helpers/reference';
+import { waitSync } from '../helpers/wait_sync';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const macrotask = () => new Promise<void>((r) => setTimeout(r, 0));
@@ -74,12 +75,6 @@ describe('liveBytes returns to baseline', () => {
     expect(after.liveTensors).toBe(before.liveTensors);
   });
 });
-
-/** Blocks the thread (no event-loop turn) until `done()` or `ms` have passed. */
-function waitSync(done: () => boolean, ms: number): void {
-  const cell = new Int32Array(new SharedArrayBuffer(4));
-  for (const end = performance.now() + ms; !done() && performance.now() < end; ) Atomics.wait(cell, 0, 0, 2);
-}
 
 test('a collection frees dropped tensors inside one synchronous stretch', async () => {
   await settle();
