@@ -7,6 +7,7 @@
 export { Tensor } from './tensor';
 export type { DType } from './dtype';
 export * from './ops/index';
+export { tidy, keep } from './scope';
 export { setNumThreads, getNumThreads, isa, memory, emptyCache, resetPeakMemory } from './runtime';
 export type { MemoryInfo } from './runtime';
 export { isOp, allOps, getOp } from './ops/registry';

@@ -1,6 +1,7 @@
 import { DType, dtypeCode, itemSize, typedArrayCtor, AnyTypedArray } from './dtype';
 import { native } from './native';
 import { Storage, StorageUsers } from './storage';
+import { trackTensor } from './scope';
 
 /** Row-major strides (in elements) of a contiguous tensor of `shape`. */
 export function contiguousStrides(shape: readonly number[]): number[] {
@@ -80,6 +81,7 @@ export class Tensor {
       this.storage.retain();
       liveTensors++;
       collected.register(this, this.storage.users, this);
+      trackTensor(this);
     }
   }
 

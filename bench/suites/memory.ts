@@ -1,7 +1,7 @@
 /**
  * What dropping tensors costs: eager code that never calls dispose(), in one synchronous
  * stretch (no turn of the event loop in between), against the same code disposing as it
- * goes. Dropped tensors come back through the garbage collector
+ * goes or inside tj.tidy. Dropped tensors come back through the garbage collector
  * (native/binding/gc_freed_buffer.h), so what matters is how much they hold meanwhile.
  */
 import * as v8 from 'node:v8';
@@ -71,6 +71,8 @@ export async function runMemory(): Promise<Row[]> {
     }),
     await measure('ten-op chain on 16M floats x 8, intermediates dropped', 8, (onOp) => chain(x, false, onOp).dispose()),
     await measure('ten-op chain on 16M floats x 8, intermediates disposed', 8, (onOp) => chain(x, true, onOp).dispose()),
+    // a tidy frees at its end, so all ten results are live at once (a tidy per step would not)
+    await measure('ten-op chain on 16M floats x 8, in one tj.tidy', 8, (onOp) => tj.tidy(() => chain(x, false, onOp)).dispose()),
   ];
   x.dispose();
   return rows;

@@ -17,6 +17,7 @@ import { ModuleLike, TensorOwner, isModuleClass, isModuleLike, namedModules, ten
 import { argumentNames } from './params';
 import { BreakInfo, CopyBack, OutputSlot, RunGraph, Session, SessionHost, TraceRecord, copyBack } from './session';
 import { activeSession, config, dynamicMarks, runtime, staticMarks } from './state';
+import { untracked } from '../scope';
 
 export interface CompileOptions {
   /** 'native' (default), 'eager', a registered name, a backend function, or an object with `compile`. */
@@ -145,6 +146,11 @@ export class CompiledFunction implements SessionHost {
   }
 
   runAsync(thisArg: unknown, args: unknown[]): Promise<unknown> {
+    // what a run makes belongs to its Promise, not to a tidy() open when it started
+    return untracked(() => this.startAsync(thisArg, args));
+  }
+
+  private startAsync(thisArg: unknown, args: unknown[]): Promise<unknown> {
     try {
       if (this.generation === runtime.generation && runtime.disableDepth === 0 && !activeSession()) {
         for (let i = this.entries.length - 1; i >= 0; i--) {

@@ -25,6 +25,7 @@ import type { TreeSpec } from '../fx';
 import { log } from './logging';
 import { userLocation } from './location';
 import { NoMetaError, detachedFake, traceMeta } from './meta';
+import { keep } from '../scope';
 import { ActiveTrace, disallowedOps, popSession, pushSession, runtime } from './state';
 
 /** Thrown instead of breaking the graph when breaks are errors (fullgraph, export). */
@@ -505,7 +506,7 @@ export class Session implements DispatchMode, ActiveTrace {
       // tensor() of literal JS data is a graph constant; random and buffer-backed creation run eagerly
       if (op.traits.has('creation') && !op.traits.has('random') && !hasTensor && !hasBinaryData(args)) {
         const t = this.runSuspended(() => next(op, args)) as Tensor;
-        this.createdConstants.add(t);
+        this.createdConstants.add(keep(t)); // the cached graph holds it: no tidy may dispose it
         return t;
       }
       return this.eagerBreak(`'${op.opName}' has no meta function (a TS-only op runs eagerly)`, op.opName, args, (a) => next(op, a as unknown[]));
@@ -697,7 +698,7 @@ export class Session implements DispatchMode, ActiveTrace {
     }
     const realArgs = mapTensorsDeep(args, (t) => this.realOf(t)) as unknown[];
     const out = this.runSuspended(() => fn.apply(thisArg, realArgs));
-    forEachTensorDeep(out, (t) => this.createdConstants.add(t));
+    forEachTensorDeep(out, (t) => this.createdConstants.add(keep(t))); // held by the cached graph
     return out;
   }
 

@@ -5,6 +5,7 @@
  */
 import type { AnyOp } from '../ops/registry';
 import type { Tensor } from '../tensor';
+import { scopeHooks } from '../scope';
 
 /** `tj.compiler.config`: read at each call, so tests may change it at any time. */
 export const config = {
@@ -63,6 +64,8 @@ export function activeSession(): ActiveTrace | null {
   const s = sessions[sessions.length - 1];
   return s && s.suspended === 0 ? s : null;
 }
+// a tidy() opened in traced code leaves the trace's tensors alone (see lib/scope.ts)
+scopeHooks.tracing = () => activeSession() !== null;
 export function innermostSession(): ActiveTrace | null {
   return sessions[sessions.length - 1] ?? null;
 }

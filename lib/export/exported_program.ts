@@ -12,6 +12,7 @@ import { saveSafetensorsAsync } from '../io/safetensors';
 import { compileNative } from '../backends/native/index';
 import { evalExpr } from '../dynamo/dynamic';
 import { DynamicDim, PROGRAM_METADATA_KEY, ProgramSignature, encodeProgram } from './serialize';
+import { untracked } from '../scope';
 
 export type ProgramBackend = 'native' | 'eager';
 
@@ -66,9 +67,12 @@ export class ExportedProgram {
    * run() off the event loop (the native executor runs on a worker thread).
    * @example const y = await ep.runAsync(x);
    */
-  async runAsync(...args: unknown[]): Promise<any> {
-    const { inputs, leaves, symbols } = this.checkInputs(args);
-    return this.finish(await this.compiled().runAsync(...inputs), leaves, symbols);
+  runAsync(...args: unknown[]): Promise<any> {
+    // what the run makes belongs to its Promise, not to a tidy() open when it started
+    return untracked(async () => {
+      const { inputs, leaves, symbols } = this.checkInputs(args);
+      return this.finish(await this.compiled().runAsync(...inputs), leaves, symbols);
+    });
   }
 
   private finish(out: unknown, leaves: unknown[], symbols: Map<string, number>): unknown {
