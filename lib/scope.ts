@@ -8,12 +8,13 @@
  * new tensor that has memory, so there is no import cycle.
  */
 
-interface Disposable {
+interface ScopedTensor {
+  readonly disposed: boolean;
   dispose(): void;
 }
 
 /** One open tidy; `null` on the stack pauses tracking (see untracked). */
-type Scope = Disposable[];
+type Scope = ScopedTensor[];
 const scopes: (Scope | null)[] = [];
 const kept = new WeakSet<object>();
 
@@ -26,9 +27,18 @@ const kept = new WeakSet<object>();
 export const scopeHooks: { tracing: () => boolean } = { tracing: () => false };
 
 /** Called by the Tensor constructor for every tensor with memory. */
-export function trackTensor(t: Disposable): void {
+export function trackTensor(t: ScopedTensor): void {
   const top = scopes[scopes.length - 1];
-  if (top) top.push(t);
+  if (!top) return;
+  top.push(t);
+  // a long loop that disposes as it goes inside one tidy must not grow the list forever
+  if (top.length >= 4096 && (top.length & (top.length - 1)) === 0) compact(top);
+}
+
+function compact(scope: Scope): void {
+  let live = 0;
+  for (const t of scope) if (!t.disposed) scope[live++] = t;
+  scope.length = live;
 }
 
 /**
@@ -60,7 +70,9 @@ export function tidy<T>(fn: () => T): T {
 }
 
 /** Exempts a tensor from every tidy, open or enclosing: it lives until disposed or dropped. */
-export function keep<T extends Disposable>(t: T): T {
+export function keep<T extends ScopedTensor>(t: T): T {
+  if (t === null || typeof t !== 'object' || typeof t.dispose !== 'function')
+    throw new TypeError(`keep: expected a Tensor, got ${t === null ? 'null' : typeof t}`);
   kept.add(t);
   return t;
 }
@@ -77,11 +89,7 @@ export function untracked<T>(fn: () => T): T {
 
 function close(scope: Scope, escaping: Set<object>): void {
   if (scopes.pop() !== scope) throw new Error('tidy: scopes closed out of order');
-  let parent: Scope | null = null;
-  for (let i = scopes.length - 1; i >= 0 && !parent; i--) {
-    if (scopes[i] === null) break;
-    parent = scopes[i];
-  }
+  const parent = scopes[scopes.length - 1] ?? null; // null also inside untracked(): nobody's
   for (const t of scope) {
     if (kept.has(t)) continue;
     if (escaping.has(t)) parent?.push(t);

@@ -8,13 +8,16 @@
 //
 // Offline: package.json declares `binary.napi_versions`, so cmake-js treats the addon as
 // Node-API only and takes its headers from the node-api-headers package (a cmake-js
-// dependency) instead of downloading Node's headers.
+// dependency) instead of downloading Node's headers. The one file that needs V8's headers
+// (binding/gc_freed_buffer.cc) gets the running Node's own include/node, found as the
+// node-gyp build finds it (scripts/local-headers.cjs).
 'use strict';
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { execFileSync } = require('child_process');
 const { BuildSystem } = require('cmake-js');
+const { localNodeDir } = require('./local-headers.cjs');
 
 const [mode = 'addon', dirArg, ...extra] = process.argv.slice(2);
 if (mode !== 'addon' && mode !== 'test') {
@@ -25,6 +28,8 @@ const root = path.join(__dirname, '..');
 const buildDir = path.resolve(root, dirArg || (mode === 'test' ? 'build-native-test' : 'build-dev'));
 
 const cMakeOptions = { CMAKE_BUILD_TYPE: 'Release' };
+const nodeDir = process.env.npm_config_nodedir || localNodeDir();
+if (nodeDir) cMakeOptions.TJ_NODE_INCLUDE = path.join(nodeDir, 'include', 'node');
 for (const arg of extra) {
   const m = /^-D([^=]+)=(.*)$/.exec(arg);
   if (!m) {

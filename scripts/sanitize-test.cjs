@@ -5,9 +5,10 @@
 // Node itself is not instrumented, so the ASan runtime must be loaded first (LD_PRELOAD) and
 // leak detection is off (Node's own allocations outlive exit). Reports go to
 // <buildDir>/sanitizer-logs/{asan,ubsan}.<pid> (test workers are forked processes whose
-// stderr vitest may swallow); this script prints them and fails if there are any.
+// stderr vitest may swallow); this script prints them and fails if there are any, or if
+// any report shows up in the test output.
 'use strict';
-const { execFileSync, spawnSync } = require('child_process');
+const { execFileSync, spawn } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
@@ -40,12 +41,26 @@ const env = {
 };
 const vitestPkg = require.resolve('vitest/package.json', { paths: [root] });
 const vitest = path.join(path.dirname(vitestPkg), require(vitestPkg).bin.vitest);
-const result = spawnSync(process.execPath, [vitest, 'run', ...vitestArgs], { stdio: 'inherit', env, cwd: root });
-
-const logs = fs.readdirSync(logDir).sort();
-for (const log of logs) {
-  console.log(`\n===== ${path.join(logDir, log)}`);
-  process.stdout.write(fs.readFileSync(path.join(logDir, log), 'utf8'));
+// Some reports reach the workers' stderr instead of log_path (UBSan's, in forked test
+// workers), and vitest prints them: the output is passed through and scanned as well.
+const reportLine = /runtime error:|ERROR: AddressSanitizer|ERROR: LeakSanitizer/;
+let printedReports = 0;
+const child = spawn(process.execPath, [vitest, 'run', ...vitestArgs], { stdio: ['inherit', 'pipe', 'pipe'], env, cwd: root });
+for (const [from, to] of [[child.stdout, process.stdout], [child.stderr, process.stderr]]) {
+  let partial = '';
+  from.on('data', (chunk) => {
+    to.write(chunk);
+    const lines = (partial + chunk.toString('utf8')).split('\n');
+    partial = lines.pop();
+    for (const line of lines) if (reportLine.test(line)) printedReports++;
+  });
 }
-console.log(`\nsanitizer reports: ${logs.length} file(s) in ${logDir}; vitest exit status ${result.status}`);
-process.exit(logs.length ? 1 : result.status ?? 1);
+child.on('close', (status) => {
+  const logs = fs.readdirSync(logDir).sort();
+  for (const log of logs) {
+    console.log(`\n===== ${path.join(logDir, log)}`);
+    process.stdout.write(fs.readFileSync(path.join(logDir, log), 'utf8'));
+  }
+  console.log(`\nsanitizer reports: ${logs.length} file(s) in ${logDir}, ${printedReports} in the test output; vitest exit status ${status}`);
+  process.exit(logs.length || printedReports ? 1 : status ?? 1);
+});

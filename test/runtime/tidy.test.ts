@@ -74,6 +74,20 @@ describe('tidy', () => {
     expect(y.shape).toEqual([1, 2]);
   });
 
+  test('a long loop disposing as it goes inside one tidy (its list is compacted)', () => {
+    const x = tj.tensor(xs);
+    const y = tj.tidy(() => {
+      let acc = tj.zeros([xs.length]);
+      for (let i = 0; i < 20_000; i++) {
+        const next = tj.add(acc, x);
+        acc.dispose();
+        acc = next;
+      }
+      return acc;
+    });
+    expect(Array.from(y.dataSync())).toEqual(xs.map((v) => v * 20_000));
+  });
+
   test('a returned view of a disposed intermediate keeps its data', () => {
     const v = tj.tidy(() => tj.arange(6).mul(10).reshape([2, 3]).transpose(0, 1));
     expect(v.toArray()).toEqual([[0, 30], [10, 40], [20, 50]]);
@@ -142,8 +156,9 @@ describe('tidy', () => {
     expect(made!.disposed).toBe(true);
   });
 
-  test('bad argument', () => {
+  test('bad arguments', () => {
     expect(() => tj.tidy(42 as unknown as () => void)).toThrow(/tidy: expected a function, got number/);
+    expect(() => tj.keep(null as unknown as tj.Tensor)).toThrow(/keep: expected a Tensor, got null/);
   });
 
   test('using a disposed intermediate afterwards is an error naming it', () => {
