@@ -54,6 +54,9 @@ for (const [from, to] of [[child.stdout, process.stdout], [child.stderr, process
     partial = lines.pop();
     for (const line of lines) if (reportLine.test(line)) printedReports++;
   });
+  from.on('end', () => {
+    if (reportLine.test(partial)) printedReports++;
+  });
 }
 child.on('close', (status) => {
   const logs = fs.readdirSync(logDir).sort();
