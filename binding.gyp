@@ -16,7 +16,9 @@
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17", "-O3", "-fvisibility=hidden", "-fno-math-errno", "-Wall", "-Wno-unused-function"],
       "cflags": ["-O3"],
-      "ldflags": ["-pthread"],
+      # nodelete: a worker thread that alone loaded the addon dlcloses it before its isolate
+      # frees the tensors' buffers, whose deleters live in the addon (binding/storage.cc).
+      "ldflags": ["-pthread", "-Wl,-z,nodelete"],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",

@@ -1,17 +1,22 @@
 /**
  * The addon is context-aware: worker threads load it and compute beside the main thread,
- * each isolate collecting its own dropped tensors (native/binding/gc_freed_buffer.h).
+ * each isolate collecting its own dropped tensors (native/binding/gc_freed_buffer.h). A
+ * worker that alone loaded the addon exits cleanly: Node unloads the addon with the
+ * worker's environment, before the isolate frees the buffers whose deleters live in it,
+ * so the addon is linked never to be unmapped (-z nodelete); without that, a segfault.
  */
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { expect, test } from 'vitest';
 
 const job = path.join(__dirname, 'fixtures', 'worker_job.ts');
+const root = path.join(__dirname, '..', '..');
+// the worker loads the TypeScript job through tsx's require hook
+const boot = `require('tsx/cjs/api').register(); require(${JSON.stringify(job)});`;
 
 function runJob(seed: number, rounds: number): Promise<{ sum: number; liveBytes: number }> {
   return new Promise((resolve, reject) => {
-    // the worker loads the TypeScript job through tsx's require hook
-    const boot = `require('tsx/cjs/api').register(); require(${JSON.stringify(job)});`;
     const w = new Worker(boot, { eval: true, workerData: { seed, rounds } });
     w.once('message', resolve);
     w.once('error', reject);
@@ -38,4 +43,16 @@ test('two workers compute beside each other and free what they drop', { timeout:
     // collections freed them (the allocator's count is the whole process's: both jobs)
     expect(r.liveBytes).toBeLessThanOrEqual(8 << 20);
   });
+});
+
+test('a worker that alone loaded the addon exits cleanly', { timeout: 60_000 }, () => {
+  // a fresh process whose main thread never loads the addon: only the worker does
+  const main = `const { Worker } = require('node:worker_threads');
+    const w = new Worker(${JSON.stringify(boot)}, { eval: true, workerData: { seed: 2, rounds: 8 } });
+    w.once('message', (m) => console.log(JSON.stringify(m)));
+    w.once('exit', (code) => { process.exitCode = code; });`;
+  const run = spawnSync(process.execPath, ['-e', main], { cwd: root, encoding: 'utf8', timeout: 50_000 });
+  expect(run.signal).toBeNull();
+  expect(run.status).toBe(0);
+  expect(JSON.parse(run.stdout).sum).toBeCloseTo(expectedSum(2, 8), 5);
 });
