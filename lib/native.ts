@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 
-export interface MemoryStats { liveBytes: number; peakBytes: number; cachedBytes: number; liveBlocks: number }
+export interface MemoryStats { liveBytes: number; peakBytes: number; cachedBytes: number; liveBlocks: number; liveBuffers: number }
 
 export interface NativeAddon {
   /** A new ArrayBuffer from the caching allocator (64-byte aligned). */

@@ -1,7 +1,6 @@
 /** Process-level controls: threads, ISA, memory. */
 import { native } from './native';
 import { freeParkedBuffers } from './storage';
-import { liveTensorCount } from './tensor';
 
 /** Sets the intra-op thread count (default: cores available; env TENSORJIT_NUM_THREADS). */
 export function setNumThreads(n: number): void {
@@ -19,7 +18,11 @@ export function isa(): { selected: string; best: string } {
 
 
 export interface MemoryInfo {
-  liveTensors: number;
+  /**
+   * Data buffers of tensors that are neither disposed nor collected (a tensor and its
+   * views share one). A dropped tensor counts until the collection that frees it.
+   */
+  liveBuffers: number;
   liveBytes: number;
   peakBytes: number;
   cachedBytes: number;
@@ -28,7 +31,7 @@ export interface MemoryInfo {
 /** Allocator statistics: bytes held by live storages, the peak, and the reuse cache. */
 export function memory(): MemoryInfo {
   const s = native.memoryStats();
-  return { liveTensors: liveTensorCount(), liveBytes: s.liveBytes, peakBytes: s.peakBytes, cachedBytes: s.cachedBytes };
+  return { liveBuffers: s.liveBuffers, liveBytes: s.liveBytes, peakBytes: s.peakBytes, cachedBytes: s.cachedBytes };
 }
 
 /** Returns every cached (free) block to the OS. */

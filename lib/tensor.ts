@@ -1,6 +1,6 @@
 import { DType, dtypeCode, itemSize, typedArrayCtor, AnyTypedArray } from './dtype';
 import { native } from './native';
-import { Storage, StorageUsers } from './storage';
+import { Storage } from './storage';
 import { trackTensor } from './scope';
 
 /** Row-major strides (in elements) of a contiguous tensor of `shape`. */
@@ -42,20 +42,6 @@ export const tensorHooks: {
   materialize: ((t: Tensor, reason: string) => Tensor) | null;
 } = { materialize: null };
 
-let liveTensors = 0;
-/** Tensors with storage that are neither disposed nor collected. */
-export function liveTensorCount(): number {
-  return liveTensors;
-}
-// A collected tensor gives up its use of the storage; the storage itself, once
-// unreachable, is freed by the collection (see StorageUsers).
-const collected = new FinalizationRegistry<StorageUsers>((users) => {
-  liveTensors--;
-  if (users.count <= 0) return;
-  if (users.disposedBeside) users.disposedBeside.release();
-  else users.count--;
-});
-
 /**
  * An n-dimensional array. Views (reshape, transpose, slice, ...) share storage.
  * Op methods (`x.add(y)`, ...) are installed from the op registry (lib/ops).
@@ -65,8 +51,7 @@ export class Tensor {
   readonly strides: number[];
   readonly offset: number;
   readonly dtype: DType;
-  /** null for fake tensors (tracing/meta). */
-  readonly storage: Storage | null;
+  private storageRef: Storage | null;
   /** Owned by the tracer: the graph value this tensor stands for while tracing. */
   _trace: unknown = undefined;
   private disposedFlag = false;
@@ -76,13 +61,16 @@ export class Tensor {
     this.dtype = init.dtype;
     this.strides = init.strides ?? contiguousStrides(init.shape);
     this.offset = init.offset ?? 0;
-    this.storage = init.storage;
-    if (this.storage) {
-      this.storage.retain();
-      liveTensors++;
-      collected.register(this, this.storage.users, this);
+    this.storageRef = init.storage;
+    if (this.storageRef) {
+      this.storageRef.retain();
       trackTensor(this);
     }
+  }
+
+  /** The memory this tensor views; null for fake tensors (tracing/meta). */
+  get storage(): Storage | null {
+    return this.storageRef;
   }
 
   /** A new contiguous tensor with uninitialised (or zeroed) native memory. */
@@ -138,9 +126,9 @@ export class Tensor {
   dispose(): void {
     if (this.disposedFlag || !this.storage) return;
     this.disposedFlag = true;
-    collected.unregister(this);
-    liveTensors--;
-    this.storage.release();
+    // While views still use the memory, this handle lets go of it, so dropping the views
+    // frees it even if this disposed tensor stays referenced.
+    if (!this.storageRef!.release()) this.storageRef = Storage.released();
   }
   [Symbol.dispose](): void {
     this.dispose();

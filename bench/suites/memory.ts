@@ -2,7 +2,8 @@
  * What dropping tensors costs: eager code that never calls dispose(), in one synchronous
  * stretch (no turn of the event loop in between), against the same code disposing as it
  * goes or inside tj.tidy. Dropped tensors come back through the garbage collector
- * (native/binding/gc_freed_buffer.h), so what matters is how much they hold meanwhile.
+ * (native/binding/gc_freed_buffer.h), so what matters is how much they hold meanwhile
+ * and what the collections that free them cost.
  */
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
@@ -60,7 +61,37 @@ async function measure(name: string, reps: number, body: (onOp: () => void) => v
   };
 }
 
+/** Live JS objects standing in for a server's heap (module-level, so they stay live). */
+let serverHeap: object[] = [];
+function fillServerHeap(mb: number): void {
+  serverHeap = [];
+  for (let i = 0; i < (mb * 1e6) / 130; i++) serverHeap.push({ id: i, name: `user${i % 1000}`, tags: [i] });
+}
+
+/** 200 muls of 4 MiB, results dropped or disposed, beside `heapMB` MB of other live objects. */
+async function mediumRows(heapMB: number): Promise<Row[]> {
+  fillServerHeap(heapMB);
+  await settle();
+  const used = Math.round(v8.getHeapStatistics().used_heap_size / 1e6);
+  const x = tj.randn([MiB]);
+  const label = `200 x tj.mul(x, 1.5) on 1M floats (4 MiB), JS heap ${used} MB`;
+  const rows = [
+    await measure(`${label}, results dropped`, 3, (onOp) => {
+      for (let i = 0; i < 200; i++) (tj.mul(x, 1.5), onOp());
+    }),
+    await measure(`${label}, results disposed`, 3, (onOp) => {
+      for (let i = 0; i < 200; i++) (tj.mul(x, 1.5).dispose(), onOp());
+    }),
+  ];
+  x.dispose();
+  serverHeap = [];
+  return rows;
+}
+
 export async function runMemory(): Promise<Row[]> {
+  // Medium tensors beside a small and a server-sized heap: a dropped tensor must be freed
+  // by the young-generation collections, whose cost does not grow with the heap.
+  const medium = [...(await mediumRows(0)), ...(await mediumRows(600))];
   const x = tj.randn([M16]);
   const rows = [
     await measure('40 x tj.mul(x, 1.5) on 16M floats, results dropped', 1, (onOp) => {
@@ -75,5 +106,5 @@ export async function runMemory(): Promise<Row[]> {
     await measure('ten-op chain on 16M floats x 8, in one tj.tidy', 8, (onOp) => tj.tidy(() => chain(x, false, onOp)).dispose()),
   ];
   x.dispose();
-  return rows;
+  return [...medium, ...rows];
 }

@@ -119,6 +119,7 @@ Napi::Value MemoryStatsJs(const Napi::CallbackInfo& info) {
   o.Set("peakBytes", static_cast<double>(s.peakBytes));
   o.Set("cachedBytes", static_cast<double>(s.cachedBytes));
   o.Set("liveBlocks", static_cast<double>(s.liveBlocks));
+  o.Set("liveBuffers", static_cast<double>(binding::liveStorageCount()));
   return o;
 }
 

@@ -27,6 +27,7 @@ struct Storage {
 
 // data pointer -> storage, so dispose() can find the block behind a buffer.
 std::mutex gMu;
+size_t gParkedCount = 0;  // entries of liveStorages() that are parked
 std::unordered_map<void*, Storage*>& liveStorages() {
   static auto* m = new std::unordered_map<void*, Storage*>();
   return *m;
@@ -41,7 +42,10 @@ Storage* findStorage(void* data) {
 void releaseOnce(Storage* s) {
   if (s->released) return;
   s->released = true;
-  if (s->parked) noteUnparked(s->bytes);
+  if (s->parked) {
+    noteUnparked(s->bytes);
+    --gParkedCount;
+  }
   s->parked = false;
   releaseBytes(s->data, s->bytes);
 }
@@ -110,6 +114,7 @@ bool parkStorage(Napi::ArrayBuffer buffer) {
   Storage* s = findStorage(buffer.Data());
   if (!s || s->parked || s->pins > 0) return false;
   s->parked = true;
+  ++gParkedCount;
   noteParked(s->bytes);
   return true;
 }
@@ -121,6 +126,7 @@ void unparkStorage(Napi::ArrayBuffer buffer, bool zeroFill) {
     s = findStorage(buffer.Data());
     if (!s || !s->parked) throwRangeError("unpark: the buffer is not parked");
     s->parked = false;
+    --gParkedCount;
     noteUnparked(s->bytes);
   }
   if (zeroFill) std::memset(s->data, 0, s->bytes);
@@ -133,6 +139,11 @@ void unpinStorage(void* token) {
   if (--s->pins > 0) return;
   if (s->freeRequested || !s->jsAlive) releaseOnce(s);
   if (!s->jsAlive) delete s;
+}
+
+size_t liveStorageCount() {
+  std::lock_guard<std::mutex> lk(gMu);
+  return liveStorages().size() - gParkedCount;
 }
 
 }  // namespace binding

@@ -24,6 +24,9 @@ void unparkStorage(Napi::ArrayBuffer buffer, bool zeroFill);
 // Explicit release (dispose): returns the block now and detaches the buffer.
 // Buffers not made by allocStorage (wrapped user memory) are left alone.
 void freeStorage(Napi::ArrayBuffer buffer);
+// Storages JS holds that are neither freed, collected nor parked: the data buffers of
+// live tensors (views share one).
+size_t liveStorageCount();
 
 }  // namespace binding
 }  // namespace tensorjit

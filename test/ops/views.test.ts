@@ -67,12 +67,20 @@ describe('creation', () => {
 
 describe('memory', () => {
   test('dispose returns live bytes to baseline', () => {
+    // two full collections: earlier tests' garbage is freed (and its sweeping finished)
+    // before the baseline, so no collection can lower liveBytes during the loop
+    const gc = (globalThis as { gc?: () => void }).gc!;
+    gc();
+    gc();
     const before = tj.memory().liveBytes;
+    const kept: tj.Tensor[] = []; // referenced, so only dispose() can have freed them
     for (let i = 0; i < 10000; i++) {
       const t = tj.zeros([64]);
       t.dispose();
+      kept.push(t);
     }
     expect(tj.memory().liveBytes).toBe(before);
+    expect(kept.every((t) => t.disposed)).toBe(true);
   });
 });
 

@@ -30,7 +30,7 @@ describe('tidy', () => {
     expect(x.disposed).toBe(false);
     expect(Array.from(y.dataSync())).toEqual(refAffineRelu(xs));
     const after = tj.memory();
-    expect(after.liveTensors - before.liveTensors).toBe(1);
+    expect(after.liveBuffers - before.liveBuffers).toBe(1);
     expect(after.liveBytes - before.liveBytes).toBe(y.numel() * 4);
     y.dispose();
     x.dispose();
