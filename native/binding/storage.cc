@@ -27,7 +27,6 @@ struct Storage {
 
 // data pointer -> storage, so dispose() can find the block behind a buffer.
 std::mutex gMu;
-size_t gParkedCount = 0;  // entries of liveStorages() that are parked
 std::unordered_map<void*, Storage*>& liveStorages() {
   static auto* m = new std::unordered_map<void*, Storage*>();
   return *m;
@@ -42,10 +41,7 @@ Storage* findStorage(void* data) {
 void releaseOnce(Storage* s) {
   if (s->released) return;
   s->released = true;
-  if (s->parked) {
-    noteUnparked(s->bytes);
-    --gParkedCount;
-  }
+  if (s->parked) noteUnparked(s->bytes);
   s->parked = false;
   releaseBytes(s->data, s->bytes);
 }
@@ -114,7 +110,6 @@ bool parkStorage(Napi::ArrayBuffer buffer) {
   Storage* s = findStorage(buffer.Data());
   if (!s || s->parked || s->pins > 0) return false;
   s->parked = true;
-  ++gParkedCount;
   noteParked(s->bytes);
   return true;
 }
@@ -126,7 +121,6 @@ void unparkStorage(Napi::ArrayBuffer buffer, bool zeroFill) {
     s = findStorage(buffer.Data());
     if (!s || !s->parked) throwRangeError("unpark: the buffer is not parked");
     s->parked = false;
-    --gParkedCount;
     noteUnparked(s->bytes);
   }
   if (zeroFill) std::memset(s->data, 0, s->bytes);
@@ -143,7 +137,9 @@ void unpinStorage(void* token) {
 
 size_t liveStorageCount() {
   std::lock_guard<std::mutex> lk(gMu);
-  return liveStorages().size() - gParkedCount;
+  size_t n = 0;
+  for (const auto& entry : liveStorages()) n += entry.second->parked ? 0 : 1;
+  return n;
 }
 
 }  // namespace binding
