@@ -56,6 +56,8 @@ export class Storage {
     if (--this.users > 0) return false;
     this.users = -1;
     if (this.owned && !park(this.buffer)) native.free(this.buffer);
+    // a parked buffer goes to the next storage of its size: nothing here may still reach it
+    this.buffer = EMPTY_BUFFER;
     return true;
   }
 }

@@ -26,6 +26,19 @@ describe('large buffer reuse', () => {
     b.dispose();
   });
 
+  test('a disposed tensor does not reach the buffer handed to the next tensor of its size', () => {
+    const a = tj.full([BIG], 3);
+    const buffer = a.storage!.buffer;
+    a.dispose();
+    const b = tj.full([BIG], 5); // takes the parked buffer
+    expect(b.storage!.buffer).toBe(buffer);
+    expect(a.storage!.buffer).not.toBe(buffer);
+    expect(a.storage!.buffer.byteLength).toBe(0);
+    expect(() => a.dataSync()).toThrow(/disposed/);
+    expect((b.dataSync() as Float32Array)[BIG - 1]).toBe(5);
+    b.dispose();
+  });
+
   test('emptyCache frees parked buffers', () => {
     tj.full([BIG], 1).dispose();
     tj.emptyCache();
