@@ -10,7 +10,7 @@ import * as vm from 'node:vm';
 import * as tj from '../../lib/index';
 import { Row } from '../lib/report';
 import { median } from '../lib/timing';
-import { pointwiseChainSteps } from './models';
+import { encoderWorkload, pointwiseChainSteps } from './models';
 
 const M16 = 16 * 1024 * 1024;
 const MiB = 1 << 20;
@@ -71,18 +71,15 @@ function fillServerHeap(mb: number): void {
   for (let i = 0; i < (mb * 1e6) / 130; i++) serverHeap.push({ id: i, name: `user${i % 1000}`, tags: [i] });
 }
 
-/**
- * 200 muls of 4 MiB, results dropped or disposed, beside `heapMB` MB of other live objects.
- * No forced collection once the heap is built: a server does not force any, and forced
- * ones leave V8 with tight heap limits, so that it marks the whole heap again and again.
- */
-async function mediumRows(heapMB: number): Promise<Row[]> {
-  await settle();
-  fillServerHeap(heapMB);
-  await turn();
-  const used = Math.round(v8.getHeapStatistics().used_heap_size / 1e6);
+/** The current JS heap, as row labels give it. */
+function heapLabel(): string {
+  return `JS heap ${Math.round(v8.getHeapStatistics().used_heap_size / 1e6)} MB`;
+}
+
+/** 200 muls of 4 MiB, results dropped or disposed. */
+async function mediumRows(): Promise<Row[]> {
   const x = tj.randn([MiB]);
-  const label = `200 x tj.mul(x, 1.5) on 1M floats (4 MiB), JS heap ${used} MB`;
+  const label = `200 x tj.mul(x, 1.5) on 1M floats (4 MiB), ${heapLabel()}`;
   const rows = [
     // disposed first: the dropped row leaves garbage that later code pays to collect
     await measure(`${label}, results disposed`, 3, (onOp) => {
@@ -93,14 +90,58 @@ async function mediumRows(heapMB: number): Promise<Row[]> {
     }, false),
   ];
   x.dispose();
+  return rows;
+}
+
+/**
+ * A model served the way a Node service calls it: the BERT encoder layer at batch 8 (its
+ * output 1.5 MiB), 20 calls per rep, each output read with dataSync() and then disposed or
+ * dropped; compiled, and eager (where every intermediate is dropped too).
+ */
+async function servingRows(): Promise<Row[]> {
+  const enc = encoderWorkload(8, 1);
+  const inputs = enc.inputs();
+  const compiled = tj.compile(enc.fn);
+  const call = (f: (...xs: tj.Tensor[]) => tj.Tensor, dispose: boolean) => {
+    const out = f(...inputs);
+    if (Number.isNaN(out.dataSync()[0])) throw new Error('encoder output is NaN');
+    if (dispose) out.dispose();
+  };
+  for (let i = 0; i < 3; i++) call(compiled, true);
+  const label = `20 calls of the encoder layer batch 8 seq 128, output read, ${heapLabel()}`;
+  const rows = [
+    await measure(`${label}: compiled, output disposed`, 3, (onOp) => {
+      for (let i = 0; i < 20; i++) (call(compiled, true), onOp());
+    }, false),
+    await measure(`${label}: compiled, output dropped`, 3, (onOp) => {
+      for (let i = 0; i < 20; i++) (call(compiled, false), onOp());
+    }, false),
+    await measure(`${label}: eager, everything dropped`, 3, (onOp) => {
+      for (let i = 0; i < 20; i++) (call(enc.fn, false), onOp());
+    }, false),
+  ];
+  inputs.forEach((t) => t.dispose());
+  return rows;
+}
+
+/**
+ * The medium and serving rows beside `heapMB` MB of other live objects. No forced
+ * collection once the heap is built: a server does not force any, and forced ones leave
+ * V8 with tight heap limits, so that it marks the whole heap again and again.
+ */
+async function heapRows(heapMB: number): Promise<Row[]> {
+  await settle();
+  fillServerHeap(heapMB);
+  await turn();
+  const rows = [...(await mediumRows()), ...(await servingRows())];
   serverHeap = [];
   return rows;
 }
 
 export async function runMemory(): Promise<Row[]> {
-  // Medium tensors beside a small and a server-sized heap: a dropped tensor must be freed
-  // by the young-generation collections, whose cost does not grow with the heap.
-  const medium = [...(await mediumRows(0)), ...(await mediumRows(600))];
+  // Beside a small and a server-sized heap: a dropped tensor must be freed by the
+  // young-generation collections, whose cost does not grow with the heap.
+  const medium = [...(await heapRows(0)), ...(await heapRows(600))];
   const x = tj.randn([M16]);
   const rows = [
     await measure('40 x tj.mul(x, 1.5) on 16M floats, results dropped', 1, (onOp) => {
