@@ -20,7 +20,8 @@ export function isa(): { selected: string; best: string } {
 export interface MemoryInfo {
   /**
    * Data buffers of tensors that are neither disposed nor collected (a tensor and its
-   * views share one). A dropped tensor counts until the collection that frees it.
+   * views share one; memory wrapped by fromBuffer is not counted). A dropped tensor counts
+   * until the collection that frees it.
    */
   liveBuffers: number;
   liveBytes: number;
