@@ -96,6 +96,9 @@ test('a collection frees dropped tensors inside one synchronous stretch', async 
 test('a young-generation collection frees dropped tensors and their views', async () => {
   // Nothing may keep a dropped tensor alive through a scavenge (a FinalizationRegistry
   // entry did: each one then waited for a full mark-compact, 0.8 s with a 650 MB heap).
+  // No parked buffers either: one that outlived a collection is an old-generation object,
+  // which only a full collection frees when the tensor reusing it is dropped.
+  tj.emptyCache();
   await settle();
   const before = tj.memory();
   const numel = 1 << 18; // 1 MiB per tensor
@@ -116,7 +119,26 @@ test('a young-generation collection frees dropped tensors and their views', asyn
   expect(after.liveBuffers - before.liveBuffers).toBe(0);
 });
 
+test('a young-generation collection frees the dropped outputs of compiled calls', async () => {
+  const f = tj.compile((x: tj.Tensor) => tj.relu(tj.mul(x, 2)));
+  const x = tj.full([1 << 18], -1); // 1 MiB
+  f(x).dispose(); // compile outside the measured stretch
+  tj.emptyCache(); // its output's buffer was parked: see above
+  await settle();
+  const before = tj.memory();
+  (() => {
+    for (let i = 0; i < 8; i++) if ((f(x) as tj.Tensor).shape[0] !== 1 << 18) throw new Error('unexpected shape');
+  })();
+  expect(tj.memory().liveBytes - before.liveBytes).toBeGreaterThan(0);
+  (globalThis as { gc?: (o: { type: string }) => void }).gc!({ type: 'minor' });
+  waitSync(() => tj.memory().liveBytes <= before.liveBytes, 3000);
+  expect(tj.memory().liveBytes - before.liveBytes).toBe(0);
+  expect(tj.memory().liveBuffers - before.liveBuffers).toBe(0);
+  x.dispose();
+});
+
 test('a disposed tensor whose views live on holds no memory: the views keep it, and free it when collected', async () => {
+  tj.emptyCache(); // no parked (old-generation) buffer for the tensor below: see above
   await settle();
   const before = tj.memory().liveBytes;
   const base = tj.arange(0, 1 << 18, 1, { dtype: 'float32' }); // 1 MiB, kept referenced below
