@@ -72,7 +72,11 @@ const EMPTY_BUFFER = new ArrayBuffer(0);
  * (16M-float pointwise ops ran 3-4x slower than into a kept output). Parked blocks count
  * as cached in tj.memory(); tj.emptyCache() frees them.
  */
-const PARK_MIN_BYTES = 1 << 20;
+// Only buffers this large: parking makes a buffer an old-generation object once it
+// outlives a collection, and a dropped tensor over an old buffer is freed only by a full
+// collection. Below 16 MiB a fresh ArrayBuffer per op costs nothing measurable (200
+// disposed 4 MiB muls: 43-52 ms either way, `npm run bench -- memory`).
+const PARK_MIN_BYTES = 16 << 20;
 // Enough for a tidy() that frees a chain's ten same-sized results at once (with 4, the
 // ten-op chain in one tidy ran ~2x slower than disposing as it goes: 72-91 vs 42-45 ms
 // with 16, `npm run bench -- memory`). Parking holds no more memory than the allocator's
