@@ -11,7 +11,7 @@ export function getNumThreads(): number {
   return native.getNumThreads();
 }
 
-/** The kernel table in use ('avx512' | 'avx2' | 'scalar'; env TENSORJIT_ISA caps it). */
+/** The kernel table in use ('avx512' | 'avx2' | 'neon' | 'scalar'; env TENSORJIT_ISA caps it). */
 export function isa(): { selected: string; best: string } {
   return native.isaInfo();
 }

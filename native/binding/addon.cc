@@ -138,7 +138,7 @@ void selectIsaOnce() {
   static bool done = false;
   if (done) return;
   done = true;
-  Isa cap = Isa::Avx512;
+  Isa cap = kHighestIsa;
   if (const char* env = std::getenv("TENSORJIT_ISA")) parseIsa(env, &cap);
   KernelRegistry::instance().selectIsa(cap);
 }

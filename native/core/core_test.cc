@@ -73,7 +73,7 @@ TJ_TEST(registryHasTheCopyKernelForEveryIsa) {
   auto& reg = KernelRegistry::instance();
   const int id = reg.idOf("copy");
   TJ_CHECK(id >= 0);
-  for (Isa cap : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+  for (Isa cap : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
     reg.selectIsa(cap);
     TJ_CHECK(reg.get(id) != nullptr);
     TJ_CHECK(static_cast<int>(reg.selectedIsa()) <= static_cast<int>(cap));

@@ -16,6 +16,7 @@ const char* isaName(Isa isa) {
     case Isa::Scalar: return "scalar";
     case Isa::Avx2: return "avx2";
     case Isa::Avx512: return "avx512";
+    case Isa::Neon: return "neon";
   }
   return "?";
 }
@@ -26,6 +27,7 @@ bool parseIsa(const char* text, Isa* out) {
   if (s == "scalar") *out = Isa::Scalar;
   else if (s == "avx2") *out = Isa::Avx2;
   else if (s == "avx512") *out = Isa::Avx512;
+  else if (s == "neon") *out = Isa::Neon;
   else return false;
   return true;
 }
@@ -55,6 +57,8 @@ Isa bestSupportedIsa() {
   if (!(ymmOs && avx2 && fma && f16c)) return Isa::Scalar;
   if (zmmOs && avx512f && avx512dq && avx512bw && avx512vl) return Isa::Avx512;
   return Isa::Avx2;
+#elif defined(__aarch64__)
+  return Isa::Neon;  // Advanced SIMD is mandatory in AArch64
 #else
   return Isa::Scalar;
 #endif

@@ -70,4 +70,12 @@
 #else
 #pragma GCC pop_options
 #endif
-#endif  // x86-64
+#elif defined(__aarch64__)
+// ---- NEON (part of the AArch64 base ISA: no target attributes needed)
+#define TJ_ISA_NS neon
+#define TJ_ISA_ENUM ::tensorjit::Isa::Neon
+#include "simd/vec_neon.h"
+#include TJ_ISA_SELF
+#undef TJ_ISA_NS
+#undef TJ_ISA_ENUM
+#endif  // x86-64 / aarch64

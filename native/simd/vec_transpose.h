@@ -4,6 +4,8 @@
 // r[i] holds row i on entry and column i on exit. The scalar table's 1x1 tile is a no-op.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
 #endif
 
 namespace tensorjit {
@@ -11,7 +13,11 @@ namespace TJ_ISA_NS {
 
 template <class V>
 inline void transposeSquare(typename V::Reg* r) {
-  if constexpr (V::kLanes == 16) {
+  if constexpr (V::kLanes == 1) {
+    return;
+  }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  else if constexpr (V::kLanes == 16) {
     __m512 t[16];
     // 2x2 blocks of single floats, then of pairs, then 128-bit and 256-bit lanes.
     for (int i = 0; i < 16; i += 2) {
@@ -51,8 +57,21 @@ inline void transposeSquare(typename V::Reg* r) {
       t[j + 4] = _mm256_permute2f128_ps(r[j], r[j + 4], 0x31);
     }
     for (int j = 0; j < 8; ++j) r[j] = t[j];
-  } else {
-    static_assert(V::kLanes == 1, "transposeSquare: unsupported lane count");
+  }
+#elif defined(__aarch64__)
+  else if constexpr (V::kLanes == 4) {
+    // pairs of rows interleaved, then 64-bit halves swapped across the pairs
+    const float32x4_t t0 = vtrn1q_f32(r[0], r[1]), t1 = vtrn2q_f32(r[0], r[1]);
+    const float32x4_t t2 = vtrn1q_f32(r[2], r[3]), t3 = vtrn2q_f32(r[2], r[3]);
+    auto d = [](float32x4_t v) { return vreinterpretq_f64_f32(v); };
+    r[0] = vreinterpretq_f32_f64(vtrn1q_f64(d(t0), d(t2)));
+    r[1] = vreinterpretq_f32_f64(vtrn1q_f64(d(t1), d(t3)));
+    r[2] = vreinterpretq_f32_f64(vtrn2q_f64(d(t0), d(t2)));
+    r[3] = vreinterpretq_f32_f64(vtrn2q_f64(d(t1), d(t3)));
+  }
+#endif
+  else {
+    static_assert(V::kLanes == 0, "transposeSquare: unsupported lane count");
   }
 }
 

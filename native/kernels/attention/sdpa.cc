@@ -53,7 +53,7 @@ using gemm::NR;
 using R = Vec::Reg;
 
 constexpr int64_t kQueryBlock = 2 * MR;
-constexpr int64_t kKeyBlock = 256;
+constexpr int64_t kKeyBlock = 256 / NR * NR;  // 256 keys, or the most whole panels below it
 static_assert(kKeyBlock % NR == 0, "key blocks hold whole panels");
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 

@@ -205,6 +205,12 @@ void runGemmList(const GemmImpl& impl, int64_t count, const std::function<void(i
                                                                               &fn<::tensorjit::Isa::Avx2>);   \
   static const ::tensorjit::KernelRegistration TJ_CONCAT(kGemmRegB, __LINE__)(name, ::tensorjit::Isa::Avx512, \
                                                                               &fn<::tensorjit::Isa::Avx512>)
+#elif defined(__aarch64__)
+#define TJ_REGISTER_GEMM_KERNEL(name, fn)                                                                 \
+  static const ::tensorjit::KernelRegistration TJ_CONCAT(kGemmRegS, __LINE__)(name, ::tensorjit::Isa::Scalar, \
+                                                                              &fn<::tensorjit::Isa::Scalar>); \
+  static const ::tensorjit::KernelRegistration TJ_CONCAT(kGemmRegN, __LINE__)(name, ::tensorjit::Isa::Neon,   \
+                                                                              &fn<::tensorjit::Isa::Neon>)
 #else
 #define TJ_REGISTER_GEMM_KERNEL(name, fn)                                                                 \
   static const ::tensorjit::KernelRegistration TJ_CONCAT(kGemmRegS, __LINE__)(name, ::tensorjit::Isa::Scalar, \

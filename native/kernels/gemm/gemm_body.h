@@ -135,7 +135,7 @@ inline void packAPanel(const float* src, int64_t rs, int64_t cs, int mr, int64_t
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) dst[k * MR + r] = s[r];
     }
-  } else if (cs == 1 && mr == MR && L > 1) {
+  } else if (cs == 1 && mr == MR && L > 1 && MR <= L) {
     // Row-major A: transpose L x L tiles in registers (rows MR..L-1 are padding).
     R t[L];
     for (int64_t k0 = 0; k0 < kc; k0 += L) {
