@@ -15,6 +15,7 @@
 
 #include "core/kernel.h"
 #include "graph/passes.h"
+#include "kernels/fused/fused_pointwise.h"
 #include "kernels/fused/vm_ops.h"
 
 namespace tensorjit {
@@ -299,6 +300,7 @@ class Fuser {
     fused.attrs = {static_cast<double>(numRegs), static_cast<double>(code.size() / kVmInstrWords)};
     fused.attrs.insert(fused.attrs.end(), code.begin(), code.end());
     fused.label = label + "]";
+    fused.run = prepareFusedPointwise(fused.attrs, static_cast<int>(fused.inputs.size()), static_cast<int>(fused.outputs.size()));
     fused_ += static_cast<int>(g.members.size());
     out.push_back(std::move(fused));
   }

@@ -3,6 +3,8 @@
 // outputs: contiguous float32 tensors of one shape. attrs: the program.
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "core/kernel.h"
 #include "core/thread_pool.h"
 #include "kernels/common/strided_loop.h"
+#include "kernels/fused/fused_pointwise.h"
 #include "kernels/fused/vm_ops.h"
 #include "kernels/pointwise/elem.h"
 
@@ -98,12 +101,14 @@ int checkedIndex(double v, int limit, const char* what) {
   return static_cast<int>(v);
 }
 
-VmProgram decode(const KernelArgs& args) {
-  if (args.numAttrs < 2) throwRangeError("fused_pointwise: missing program");
+// attrs: the program words (numAttrs of them) of a call with numInputs inputs and
+// numOutputs outputs.
+VmProgram decode(const double* attrs, int numAttrs, int numInputs, int numOutputs) {
+  if (numAttrs < 2) throwRangeError("fused_pointwise: missing program");
   VmProgram p;
-  p.numRegs = checkedIndex(args.attr(0), kVmMaxRegs + 1, "register count");
-  const int n = checkedIndex(args.attr(1), 1 << 16, "instruction count");
-  if (args.numAttrs != 2 + n * kVmInstrWords) throwRangeError("fused_pointwise: program length mismatch");
+  p.numRegs = checkedIndex(attrs[0], kVmMaxRegs + 1, "register count");
+  const int n = checkedIndex(attrs[1], 1 << 16, "instruction count");
+  if (numAttrs != 2 + n * kVmInstrWords) throwRangeError("fused_pointwise: program length mismatch");
   // Registers hold a block only once written: reading one earlier is a malformed program.
   std::vector<bool> written(static_cast<size_t>(p.numRegs), false);
   auto readReg = [&](double v) {
@@ -112,20 +117,20 @@ VmProgram decode(const KernelArgs& args) {
     return r;
   };
   for (int i = 0; i < n; ++i) {
-    const double* w = args.attrs + 2 + i * kVmInstrWords;
+    const double* w = attrs + 2 + i * kVmInstrWords;
     // range-checked before the cast (casting NaN or a huge double to int is undefined)
     if (!(w[0] >= 0 && w[0] < 1024) || w[0] != std::floor(w[0])) throwRangeError("fused_pointwise: bad opcode " + std::to_string(w[0]));
     DecodedInstr d{static_cast<int>(w[0]), 0, 0, 0, 0, 0.f};
     const int op = d.op;
     if (op == static_cast<int>(VmOp::Load)) {
       d.dst = checkedIndex(w[1], p.numRegs, "register");
-      d.a = checkedIndex(w[2], args.numInputs, "input index");
+      d.a = checkedIndex(w[2], numInputs, "input index");
     } else if (op == static_cast<int>(VmOp::Const)) {
       d.dst = checkedIndex(w[1], p.numRegs, "register");
       d.imm = static_cast<float>(w[2]);
     } else if (op == static_cast<int>(VmOp::Store)) {
       d.dst = readReg(w[1]);
-      d.a = checkedIndex(w[2], args.numOutputs, "output index");
+      d.a = checkedIndex(w[2], numOutputs, "output index");
     } else if (vmIsUnary(op) || vmIsBinary(op) || vmIsTernary(op)) {
       d.dst = checkedIndex(w[1], p.numRegs, "register");
       d.a = readReg(w[2]);
@@ -328,7 +333,43 @@ void checkOperands(const KernelArgs& args) {
   }
 }
 
+// A program decoded once and planned for both cases a call can be in (see planExecution).
+struct PlannedProgram {
+  VmProgram storesFused;  // outputs do not overlap inputs
+  VmProgram storesKept;   // an output overlaps an input
+  int numInputs = 0, numOutputs = 0;
+};
+
+// Runs a planned program over a call's operands: one per ISA pass, registered below it.
+using ProgramRunner = void (*)(const VmProgram&, const KernelArgs&);
+ProgramRunner gRunners[kNumIsas] = {};
+struct RunnerRegistration {
+  RunnerRegistration(Isa isa, ProgramRunner run) { gRunners[static_cast<int>(isa)] = run; }
+};
+
 }  // namespace
+
+std::function<void(const KernelArgs&)> prepareFusedPointwise(const std::vector<double>& attrs, int numInputs,
+                                                             int numOutputs) {
+  auto planned = std::make_shared<PlannedProgram>();
+  planned->storesFused = decode(attrs.data(), static_cast<int>(attrs.size()), numInputs, numOutputs);
+  planned->storesKept = planned->storesFused;
+  planExecution(planned->storesFused, true);
+  planExecution(planned->storesKept, false);
+  planned->numInputs = numInputs;
+  planned->numOutputs = numOutputs;
+  const KernelRegistry& reg = KernelRegistry::instance();
+  const ProgramRunner run = gRunners[static_cast<int>(reg.isaOf(reg.idOf("fused_pointwise")))];
+  return [planned, run](const KernelArgs& args) {
+    if (args.numInputs != planned->numInputs || args.numOutputs != planned->numOutputs)
+      throwRangeError("fused_pointwise: called with " + std::to_string(args.numInputs) + " inputs and " +
+                      std::to_string(args.numOutputs) + " outputs, prepared for " + std::to_string(planned->numInputs) +
+                      " and " + std::to_string(planned->numOutputs));
+    checkOperands(args);
+    run(outputsAliasInputs(args) ? planned->storesKept : planned->storesFused, args);
+  };
+}
+
 }  // namespace tensorjit
 
 #define TJ_ISA_SELF "kernels/fused/fused_pointwise.cc"
@@ -608,10 +649,7 @@ const float* loadBlock(const StridedLoop<1>& loop, const TensorView& in, int64_t
   return dst;
 }
 
-void fusedPointwiseKernel(const KernelArgs& args) {
-  checkOperands(args);
-  VmProgram prog = decode(args);
-  planExecution(prog, !outputsAliasInputs(args));
+void runProgram(const VmProgram& prog, const KernelArgs& args) {
   const TensorView& out0 = args.out(0);
   std::vector<StridedLoop<1>> loops;
   loops.reserve(static_cast<size_t>(args.numInputs));
@@ -645,7 +683,10 @@ void fusedPointwiseKernel(const KernelArgs& args) {
   for (const DecodedInstr& in : prog.code) maxSteps = std::max(maxSteps, in.numSteps);
   // ~32K elements per thread at least, so small tensors stay on one thread.
   parallelFor(blocks, 32768 / kBlock, [&](int64_t b0, int64_t b1) {
-    std::vector<float> scratch(static_cast<size_t>(prog.numRegs) * kRegStride);
+    // the registers' blocks: kept per thread across calls (a fresh zeroed 8 KiB per register
+    // cost small calls more than their compute)
+    static thread_local std::vector<float> scratch;
+    if (scratch.size() < static_cast<size_t>(prog.numRegs) * kRegStride) scratch.resize(static_cast<size_t>(prog.numRegs) * kRegStride);
     std::vector<const float*> regs(static_cast<size_t>(prog.numRegs), nullptr);
     std::vector<RunStep> steps(static_cast<size_t>(maxSteps));
     auto reg = [&](int r) { return scratch.data() + static_cast<size_t>(r) * kRegStride; };
@@ -699,7 +740,17 @@ void fusedPointwiseKernel(const KernelArgs& args) {
   });
 }
 
+// The registered kernel decodes and plans on every call (programs built outside the graph
+// passes); the passes prepare theirs once (prepareFusedPointwise).
+void fusedPointwiseKernel(const KernelArgs& args) {
+  checkOperands(args);
+  VmProgram prog = decode(args.attrs, args.numAttrs, args.numInputs, args.numOutputs);
+  planExecution(prog, !outputsAliasInputs(args));
+  runProgram(prog, args);
+}
+
 TJ_REGISTER_KERNEL("fused_pointwise", fusedPointwiseKernel);
+const RunnerRegistration kRunnerRegistration(TJ_ISA_ENUM, &runProgram);
 
 }  // namespace
 }  // namespace TJ_ISA_NS
