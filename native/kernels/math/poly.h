@@ -3,14 +3,16 @@ namespace tensorjit {
 namespace TJ_ISA_NS {
 namespace vmath {
 
-// c0 + x*(c1 + x*(c2 + ...)): Horner with FMA, lowest order first.
-template <class V>
-inline typename V::Reg horner(typename V::Reg, float c) {
-  return V::set1(c);
-}
+// c0 + x*(c1 + x*(c2 + ...)): Horner with FMA, lowest order first. One template (clang
+// finds a separate one-coefficient overload ambiguous with this one).
 template <class V, class... Cs>
 inline typename V::Reg horner(typename V::Reg x, float c0, Cs... rest) {
-  return V::fma(horner<V>(x, rest...), x, V::set1(c0));
+  if constexpr (sizeof...(rest) == 0) {
+    (void)x;
+    return V::set1(c0);
+  } else {
+    return V::fma(horner<V>(x, rest...), x, V::set1(c0));
+  }
 }
 
 // |mag| with the sign bit of `sign` (mag must be >= 0 or NaN).
