@@ -10,6 +10,24 @@ struct KernelRegistration {
   }
 };
 
+// Per-ISA companions of a kernel (its weight packing, its prepared-program runner): each
+// ISA pass sets its own entry, and forActiveIsa() returns the entry of the body the kernel
+// runs with now, so state prepared through it fits the kernel that later uses it.
+template <class T>
+class IsaCompanions {
+ public:
+  explicit IsaCompanions(const char* kernel) : kernel_(kernel) {}
+  void set(Isa isa, const T& value) { byIsa_[static_cast<int>(isa)] = value; }
+  const T& forActiveIsa() const {
+    const KernelRegistry& reg = KernelRegistry::instance();
+    return byIsa_[static_cast<int>(reg.isaOf(reg.idOf(kernel_)))];
+  }
+
+ private:
+  const char* kernel_;
+  T byIsa_[kNumIsas] = {};
+};
+
 }  // namespace tensorjit
 
 #define TJ_CONCAT_INNER(a, b) a##b

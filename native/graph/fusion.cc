@@ -300,7 +300,8 @@ class Fuser {
     fused.attrs = {static_cast<double>(numRegs), static_cast<double>(code.size() / kVmInstrWords)};
     fused.attrs.insert(fused.attrs.end(), code.begin(), code.end());
     fused.label = label + "]";
-    fused.run = prepareFusedPointwise(fused.attrs, static_cast<int>(fused.inputs.size()), static_cast<int>(fused.outputs.size()));
+    fused.run = prepareFusedPointwise(fused.attrs, static_cast<int>(fused.inputs.size()),
+                                      static_cast<int>(fused.outputs.size()));
     fused_ += static_cast<int>(g.members.size());
     out.push_back(std::move(fused));
   }

@@ -21,15 +21,16 @@ struct VecF32 {
   static inline Reg load(const float* p) { return vld1q_f32(p); }
   static inline void store(float* p, Reg v) { vst1q_f32(p, v); }
   // Through a stack copy: never touches memory past the n floats (the tail may end a page).
+  static inline size_t tailBytes(int n) { return static_cast<size_t>(n < 0 ? 0 : (n > 4 ? 4 : n)) * sizeof(float); }
   static inline Reg loadPartial(const float* p, int n) {
     float buf[4] = {0.f, 0.f, 0.f, 0.f};
-    std::memcpy(buf, p, static_cast<size_t>(n < 4 ? (n > 0 ? n : 0) : 4) * sizeof(float));
+    std::memcpy(buf, p, tailBytes(n));
     return vld1q_f32(buf);
   }
   static inline void storePartial(float* p, Reg v, int n) {
     float buf[4];
     vst1q_f32(buf, v);
-    std::memcpy(p, buf, static_cast<size_t>(n < 4 ? (n > 0 ? n : 0) : 4) * sizeof(float));
+    std::memcpy(p, buf, tailBytes(n));
   }
   static inline Reg set1(float x) { return vdupq_n_f32(x); }
   static inline Reg zero() { return vdupq_n_f32(0.f); }

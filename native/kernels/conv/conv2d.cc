@@ -39,24 +39,17 @@
 #ifndef TJ_ISA_PASS
 namespace tensorjit {
 namespace {
-struct ConvImplTable {
-  ConvImpl impls[kNumIsas];
-};
-ConvImplTable& convImpls() {
-  static ConvImplTable table;
+// The packed layout follows the conv2d body that runs it.
+IsaCompanions<ConvImpl>& convImpls() {
+  static IsaCompanions<ConvImpl> table("conv2d");
   return table;
-}
-// The ISA kernel conv2d resolves to now: the packed layout follows the kernel that runs it.
-Isa convIsa() {
-  const KernelRegistry& reg = KernelRegistry::instance();
-  return reg.isaOf(reg.idOf("conv2d"));
 }
 }  // namespace
 
-void registerConvImpl(Isa isa, const ConvImpl& impl) { convImpls().impls[static_cast<int>(isa)] = impl; }
+void registerConvImpl(Isa isa, const ConvImpl& impl) { convImpls().set(isa, impl); }
 
 std::shared_ptr<const PackedConvWeights> packConvWeights(const TensorView& w, const std::vector<double>& attrs) {
-  const ConvImpl& impl = convImpls().impls[static_cast<int>(convIsa())];
+  const ConvImpl& impl = convImpls().forActiveIsa();
   auto packed = std::make_shared<PackedConvWeights>();
   if (!impl.pack(w, attrs, *packed)) return nullptr;
   packed->run = impl.run;

@@ -342,9 +342,12 @@ struct PlannedProgram {
 
 // Runs a planned program over a call's operands: one per ISA pass, registered below it.
 using ProgramRunner = void (*)(const VmProgram&, const KernelArgs&);
-ProgramRunner gRunners[kNumIsas] = {};
+IsaCompanions<ProgramRunner>& runners() {
+  static IsaCompanions<ProgramRunner> table("fused_pointwise");
+  return table;
+}
 struct RunnerRegistration {
-  RunnerRegistration(Isa isa, ProgramRunner run) { gRunners[static_cast<int>(isa)] = run; }
+  RunnerRegistration(Isa isa, ProgramRunner run) { runners().set(isa, run); }
 };
 
 }  // namespace
@@ -358,8 +361,7 @@ std::function<void(const KernelArgs&)> prepareFusedPointwise(const std::vector<d
   planExecution(planned->storesKept, false);
   planned->numInputs = numInputs;
   planned->numOutputs = numOutputs;
-  const KernelRegistry& reg = KernelRegistry::instance();
-  const ProgramRunner run = gRunners[static_cast<int>(reg.isaOf(reg.idOf("fused_pointwise")))];
+  const ProgramRunner run = runners().forActiveIsa();
   return [planned, run](const KernelArgs& args) {
     if (args.numInputs != planned->numInputs || args.numOutputs != planned->numOutputs)
       throwRangeError("fused_pointwise: called with " + std::to_string(args.numInputs) + " inputs and " +
@@ -686,7 +688,8 @@ void runProgram(const VmProgram& prog, const KernelArgs& args) {
     // the registers' blocks: kept per thread across calls (a fresh zeroed 8 KiB per register
     // cost small calls more than their compute)
     static thread_local std::vector<float> scratch;
-    if (scratch.size() < static_cast<size_t>(prog.numRegs) * kRegStride) scratch.resize(static_cast<size_t>(prog.numRegs) * kRegStride);
+    const size_t scratchFloats = static_cast<size_t>(prog.numRegs) * kRegStride;
+    if (scratch.size() < scratchFloats) scratch.resize(scratchFloats);
     std::vector<const float*> regs(static_cast<size_t>(prog.numRegs), nullptr);
     std::vector<RunStep> steps(static_cast<size_t>(maxSteps));
     auto reg = [&](int r) { return scratch.data() + static_cast<size_t>(r) * kRegStride; };

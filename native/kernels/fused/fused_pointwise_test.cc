@@ -65,7 +65,8 @@ TJ_TEST(preparingChecksTheProgramAndCallsCheckTheOperands) {
   const auto prepared = prepareFusedPointwise(kTripleProgram, 1, 1);
   std::vector<float> x = ramp(), y(kN);
   int64_t shape[1] = {kN};
-  TensorView ins[2] = {contiguousView(x.data(), DType::Float32, 1, shape), contiguousView(x.data(), DType::Float32, 1, shape)};
+  const TensorView xView = contiguousView(x.data(), DType::Float32, 1, shape);
+  TensorView ins[2] = {xView, xView};
   TensorView out = contiguousView(y.data(), DType::Float32, 1, shape);
   TJ_CHECK_THROWS(prepared(KernelArgs{ins, 2, &out, 1, nullptr, 0}), "prepared for 1 and 1");
 }
