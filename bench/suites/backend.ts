@@ -166,6 +166,9 @@ export async function runBackend(limits: MachineLimits): Promise<Row[]> {
     return { median: median(lags), worst: Math.max(...lags), durationMs: median(runs.map((r) => r.durationMs)) };
   };
   const ours = await lagRuns(async () => (await compiledEnc.runAsync(...inputs)).dispose());
+  // The control: the same timer over an idle loop for as long, since a VM's own scheduling
+  // delays timers too (seen here: 11.5 ms with nothing running).
+  const idle = await lagRuns(() => new Promise((resolve) => setTimeout(resolve, ours.durationMs)));
   const g = new OnnxGraph();
   enc.onnx(g, inputs);
   const session = await ortSession(g, limits.threads);
@@ -179,6 +182,12 @@ export async function runBackend(limits: MachineLimits): Promise<Row[]> {
     'eager ms': null,
     'compiled ms': describeLag(ours, ', runAsync'),
     'onnxruntime ms': describeLag(theirs, ''),
+  });
+  rows.push({
+    workload: 'event-loop lag of an idle loop over as long (the control, ms)',
+    'eager ms': null,
+    'compiled ms': describeLag(idle, ', nothing running'),
+    'onnxruntime ms': null,
   });
   void ort;
   return rows;
