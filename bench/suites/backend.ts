@@ -82,8 +82,8 @@ function peakBytesOf(run: () => tj.Tensor): number {
 /**
  * A compiled 10-layer encoder whose runAsync takes ~200 ms or more on this machine: batch
  * 8, or larger where the machine is faster, chosen from the time of one layer so that only
- * one 10-layer model (~70 MB of weights) is ever built (a second one's garbage would be
- * collected during the measured runs). Warm-up runs until the collection V8 starts for
+ * one 10-layer model (~70 MB of weights) is built: a second one's weights would be garbage
+ * for V8 to collect, perhaps during the measured runs. Warm-up runs until the collection V8 starts for
  * building the weights has finished: measured alone, its final pause (3-6 ms) lands in
  * the first run after one warm-up, and no collection runs in later runs. The rows measure
  * a served model.
