@@ -1,6 +1,7 @@
 // Thread pool, allocator and kernel registry behaviour.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <cstdint>
 #include <cstring>
@@ -26,6 +27,31 @@ TJ_TEST(parallelForCoversEveryIndexOnce) {
       for (auto& h : hits) once &= h.load() == 1;
       TJ_CHECK(once);
     }
+  }
+  setNumThreads(2);
+}
+
+// Workers poll for the next region for a while before they sleep (TENSORJIT_SPIN_US):
+// regions that come back to back, after gaps inside and beyond the polling window, and
+// across a resize must each run every chunk once.
+TJ_TEST(regionsAfterAnyIdleGapRunEveryChunk) {
+  for (int threads : {2, 3}) {
+    setNumThreads(threads);
+    int bad = 0;
+    for (int r = 0; r < 3000; ++r) {
+      const int gapMicros = r % 7 == 0 ? 400 : r % 3 == 0 ? 60 : 0;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(gapMicros);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      std::atomic<int64_t> covered{0};
+      std::atomic<int> calls{0};
+      parallelFor(threads, 1, [&](int64_t b, int64_t e) {
+        covered += e - b;
+        ++calls;
+      });
+      bad += covered.load() != threads || calls.load() != threads;
+    }
+    TJ_CHECK(bad == 0);
   }
   setNumThreads(2);
 }
