@@ -178,7 +178,7 @@ class Pool {
     if (micros <= 0) return;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(micros);
     for (unsigned i = 1;; ++i) {
-      if (generation_.load(std::memory_order_acquire) != seen || stopping_.load(std::memory_order_relaxed)) return;
+      if (generation_.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_relaxed)) return;
       cpuRelax();
       if (i % 256 == 0 && std::chrono::steady_clock::now() >= deadline) return;
     }
@@ -188,12 +188,10 @@ class Pool {
     {
       std::lock_guard<std::mutex> lk(mu_);
       stop_ = true;
-      stopping_.store(true, std::memory_order_relaxed);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
     workers_.clear();
-    stopping_.store(false, std::memory_order_relaxed);
   }
 
   std::mutex owner_;  // held by the thread running a parallel region
@@ -206,8 +204,7 @@ class Pool {
   std::atomic<uint64_t> generation_{0};  // written under mu_; polled without it
   std::atomic<int> pending_{0};
   int sleepers_ = 0;                     // workers waiting on cv_ (under mu_)
-  bool stop_ = false;
-  std::atomic<bool> stopping_{false};    // stop_, for polling workers
+  std::atomic<bool> stop_{false};        // written under mu_; polled without it
   int threads_ = 1;
   const bool background_;
 };

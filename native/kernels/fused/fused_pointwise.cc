@@ -79,6 +79,10 @@ struct VmProgram {
   int numRegs = 0;
   std::vector<DecodedInstr> code;
   std::vector<ChainStep> steps;
+  // Filled in by planExecution:
+  std::vector<int> runOrder;  // the instructions that run (not skipped), in order
+  int numPasses = 0;          // those that take time (not Load): prefetches are spread over them
+  int maxSteps = 0;           // the most steps one pass chains
 };
 
 // Ops that cost about one instruction per vector: chained onto the op before them
@@ -217,11 +221,51 @@ void chainCheapOps(VmProgram& p) {
   }
 }
 
+// Store fusion: the Store's register is written by the instruction right before it, an
+// op (not Load, which may alias the input, nor Const), and no later instruction reads
+// that value. Liveness, one backward pass: live[r] = r's current value is read later.
+void fuseStoresIntoWriters(VmProgram& p) {
+  const int n = static_cast<int>(p.code.size());
+  // the pass each op runs in (its own index, or its head's when chained)
+  std::vector<int> headOf(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) headOf[i] = i;
+  for (int i = 0; i < n; ++i) {
+    const DecodedInstr& d = p.code[i];
+    for (int k = 1, j = i + 1; k <= d.numSteps; ++j)
+      if (p.code[j].skip && p.code[j].op != static_cast<int>(VmOp::Const)) headOf[j] = i, ++k;
+  }
+  std::vector<bool> live(static_cast<size_t>(p.numRegs), false);
+  for (int i = n - 1; i >= 0; --i) {
+    DecodedInstr& d = p.code[i];
+    if (d.op == static_cast<int>(VmOp::Store)) {
+      DecodedInstr* src = i > 0 ? &p.code[i - 1] : nullptr;
+      const bool isOp = src && isComputeOp(src->op);
+      if (isOp && src->dst == d.dst && !live[d.dst]) {
+        p.code[headOf[i - 1]].toOutput = d.a;
+        d.skip = true;
+      } else {
+        live[d.dst] = true;
+      }
+      continue;
+    }
+    live[d.dst] = false;
+    if (vmIsUnary(d.op)) {
+      live[d.a] = true;
+    } else if (vmIsBinary(d.op)) {
+      if (!d.aImm) live[d.a] = true;
+      if (!d.bImm) live[d.b] = true;
+    } else if (vmIsTernary(d.op)) {
+      live[d.a] = live[d.b] = live[d.c] = true;
+    }
+  }
+}
+
 // Saves passes over the block (each costs about as much as a cheap op):
 //  - a binary operand written by Const is used as a broadcast register, and a Const whose
 //    every reader takes it that way is not filled;
 //  - cheap ops are chained onto the op before them (chainCheapOps);
 //  - an op whose result is only stored writes the output directly, and the Store is skipped.
+// It also lists what runs (runOrder, numPasses, maxSteps), so a call only binds operands.
 void planExecution(VmProgram& p, bool fuseStores) {
   const int n = static_cast<int>(p.code.size());
   std::vector<int> writer(static_cast<size_t>(p.numRegs), -1);  // last instruction writing a register
@@ -262,42 +306,15 @@ void planExecution(VmProgram& p, bool fuseStores) {
     if (p.code[i].op == static_cast<int>(VmOp::Const) && !constNeeded[i]) p.code[i].skip = true;
 
   chainCheapOps(p);
-
-  // Store fusion: the Store's register is written by the instruction right before it, an
-  // op (not Load, which may alias the input, nor Const), and no later instruction reads
-  // that value. Liveness, one backward pass: live[r] = r's current value is read later.
-  if (!fuseStores) return;
-  // the pass each op runs in (its own index, or its head's when chained)
-  std::vector<int> headOf(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) headOf[i] = i;
+  if (fuseStores) fuseStoresIntoWriters(p);
+  p.runOrder.clear();
+  p.numPasses = p.maxSteps = 0;
   for (int i = 0; i < n; ++i) {
     const DecodedInstr& d = p.code[i];
-    for (int k = 1, j = i + 1; k <= d.numSteps; ++j)
-      if (p.code[j].skip && p.code[j].op != static_cast<int>(VmOp::Const)) headOf[j] = i, ++k;
-  }
-  std::vector<bool> live(static_cast<size_t>(p.numRegs), false);
-  for (int i = n - 1; i >= 0; --i) {
-    DecodedInstr& d = p.code[i];
-    if (d.op == static_cast<int>(VmOp::Store)) {
-      DecodedInstr* src = i > 0 ? &p.code[i - 1] : nullptr;
-      const bool isOp = src && isComputeOp(src->op);
-      if (isOp && src->dst == d.dst && !live[d.dst]) {
-        p.code[headOf[i - 1]].toOutput = d.a;
-        d.skip = true;
-      } else {
-        live[d.dst] = true;
-      }
-      continue;
-    }
-    live[d.dst] = false;
-    if (vmIsUnary(d.op)) {
-      live[d.a] = true;
-    } else if (vmIsBinary(d.op)) {
-      if (!d.aImm) live[d.a] = true;
-      if (!d.bImm) live[d.b] = true;
-    } else if (vmIsTernary(d.op)) {
-      live[d.a] = live[d.b] = live[d.c] = true;
-    }
+    if (d.skip) continue;
+    p.runOrder.push_back(i);
+    p.numPasses += d.op != static_cast<int>(VmOp::Load);
+    p.maxSteps = std::max(p.maxSteps, d.numSteps);
   }
 }
 
@@ -673,16 +690,8 @@ void runProgram(const VmProgram& prog, const KernelArgs& args) {
     if (in.dtype == DType::Float32 && in.isContiguous() && in.numel() == numel && stream) dense.push_back(in.ptr<char>());
   }
   const int64_t blockLines = kBlock * static_cast<int64_t>(sizeof(float)) / 64;
-  std::vector<const DecodedInstr*> exec;  // the instructions that run (not skipped)
-  int64_t numPasses = 0;                  // those that take time: prefetches are spread over them
-  for (const DecodedInstr& in : prog.code) {
-    if (in.skip) continue;
-    exec.push_back(&in);
-    numPasses += in.op != static_cast<int>(VmOp::Load);
-  }
-  const int64_t linesPerPass = (blockLines + std::max<int64_t>(1, numPasses) - 1) / std::max<int64_t>(1, numPasses);
-  int maxSteps = 0;
-  for (const DecodedInstr& in : prog.code) maxSteps = std::max(maxSteps, in.numSteps);
+  const int64_t passes = std::max(1, prog.numPasses);
+  const int64_t linesPerPass = (blockLines + passes - 1) / passes;
   // ~32K elements per thread at least, so small tensors stay on one thread.
   parallelFor(blocks, 32768 / kBlock, [&](int64_t b0, int64_t b1) {
     // the registers' blocks: kept per thread across calls (a fresh zeroed 8 KiB per register
@@ -691,7 +700,7 @@ void runProgram(const VmProgram& prog, const KernelArgs& args) {
     const size_t scratchFloats = static_cast<size_t>(prog.numRegs) * kRegStride;
     if (scratch.size() < scratchFloats) scratch.resize(scratchFloats);
     std::vector<const float*> regs(static_cast<size_t>(prog.numRegs), nullptr);
-    std::vector<RunStep> steps(static_cast<size_t>(maxSteps));
+    std::vector<RunStep> steps(static_cast<size_t>(prog.maxSteps));
     auto reg = [&](int r) { return scratch.data() + static_cast<size_t>(r) * kRegStride; };
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t b = blk * kBlock, e = std::min(numel, b + kBlock), n = e - b;
@@ -699,8 +708,8 @@ void runProgram(const VmProgram& prog, const KernelArgs& args) {
       // would stall on the line fill buffers)
       const int64_t aheadEnd = (e + std::min(numel - e, kBlock)) * static_cast<int64_t>(sizeof(float));
       int64_t nextLine = e * static_cast<int64_t>(sizeof(float));
-      for (const DecodedInstr* instr : exec) {
-        const DecodedInstr& in = *instr;
+      for (const int i : prog.runOrder) {
+        const DecodedInstr& in = prog.code[static_cast<size_t>(i)];
         const VmOp op = static_cast<VmOp>(in.op);
         if (op != VmOp::Load)
           for (int64_t k = 0; k < linesPerPass && nextLine < aheadEnd; ++k, nextLine += 64)
