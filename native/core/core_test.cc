@@ -7,6 +7,12 @@
 #include <cstring>
 #include <vector>
 
+#ifdef __linux__
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+#endif
+
 #include "core/allocator.h"
 #include "core/kernel.h"
 #include "core/short_slice.h"
@@ -55,6 +61,49 @@ TJ_TEST(regionsAfterAnyIdleGapRunEveryChunk) {
   }
   setNumThreads(2);
 }
+
+#ifdef __linux__
+// A worker that cannot run (here: held in a signal handler, as a thread preempted by
+// other processes would be) must not hold up a region: its chunks go to the owner.
+std::atomic<bool> gWorkerHeld{false}, gReleaseWorker{false};
+void holdWorker(int) {
+  gWorkerHeld.store(true);
+  for (int i = 0; i < 20000 && !gReleaseWorker.load(); ++i) usleep(100);  // at most ~2 s
+  gWorkerHeld.store(false);
+}
+
+TJ_TEST(aRegionDoesNotWaitForAWorkerThatCannotRun) {
+  setNumThreads(2);
+  const pthread_t owner = pthread_self();
+  pthread_t worker{};
+  bool found = false;
+  for (int attempt = 0; attempt < 50 && !found; ++attempt) {
+    std::mutex mu;
+    parallelFor(2, 1, [&](int64_t, int64_t) {
+      usleep(2000);  // long enough for the worker to wake and claim the other chunk
+      std::lock_guard<std::mutex> lk(mu);
+      if (!pthread_equal(pthread_self(), owner)) worker = pthread_self(), found = true;
+    });
+  }
+  TJ_CHECK(found);
+  if (!found) return;
+  struct sigaction action {}, previous {};
+  action.sa_handler = holdWorker;
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &action, &previous);
+  gReleaseWorker.store(false);
+  pthread_kill(worker, SIGUSR1);
+  while (!gWorkerHeld.load()) usleep(50);
+  std::atomic<int64_t> covered{0};
+  parallelFor(1000, 1, [&](int64_t b, int64_t e) { covered += e - b; });
+  const bool finishedWhileHeld = gWorkerHeld.load();
+  gReleaseWorker.store(true);
+  while (gWorkerHeld.load()) usleep(50);
+  sigaction(SIGUSR1, &previous, nullptr);
+  TJ_CHECK(covered.load() == 1000);
+  TJ_CHECK(finishedWhileHeld);
+}
+#endif
 
 TJ_TEST(parallelChunksAreDeterministic) {
   setNumThreads(2);

@@ -1,4 +1,5 @@
-// The intra-op thread pool: persistent workers, static partitioning.
+// The intra-op thread pool: persistent workers; a region's chunks go to whichever
+// thread claims them first.
 //
 // parallelFor splits [0, n) into at most numThreads() contiguous chunks of at least
 // `grain` items; the split depends only on (n, grain, numThreads), so reductions
