@@ -3,7 +3,7 @@
  * machine's copy bandwidth and FMA throughput. Suites: foundation (eager kernels
  * vs machine limits), backend (eager vs compiled vs onnxruntime-node), compiler (the
  * per-call overhead of tj.compile and trace+compile time), memory (what tensors dropped
- * without dispose() hold).
+ * without dispose() hold), serving (throughput of one process per core, all at once).
  */
 import * as tj from '../lib/index';
 import { measureLimits } from './lib/probes';
@@ -12,12 +12,14 @@ import { runBackend } from './suites/backend';
 import { runFoundation } from './suites/foundation';
 import { runCompiler } from './suites/compiler';
 import { runMemory } from './suites/memory';
+import { runServing } from './suites/serving';
 
 const suites: Record<string, (limits: ReturnType<typeof measureLimits>) => Promise<unknown> | unknown> = {
   foundation: (limits) => runFoundation(limits),
   backend: (limits) => runBackend(limits),
   compiler: () => runCompiler(),
   memory: () => runMemory(),
+  serving: (limits) => runServing(limits),
 };
 
 async function main() {
