@@ -54,11 +54,33 @@ Napi::Array wrapOutputs(Napi::Env env, const std::vector<graph::OutputBuffer>& o
   return arr;
 }
 
+// Where an executable's runAsync computes: on the libuv worker itself with the normal pool
+// (short runs) or handed to the low-priority background threads (core/thread_pool.h:
+// runInBackground). A short run is too short to hold the event loop up and would spend
+// more on the hand-off (two thread wake-ups) than the lower priority saves. Decided from
+// the last run's compute time, with a dead band between the two limits so a run near one
+// limit does not alternate between the two pools (each alternation finds the other pool's
+// workers asleep: a batch-1 MLP of ~90 us took 230-260 us per runAsync with a single
+// limit, ~180 us always in the background, ~150 us always inline). The first run goes to
+// the background.
+class RunPlacement {
+ public:
+  bool inlineRun() const { return inline_.load(std::memory_order_relaxed); }
+  void record(int64_t computeNs) {
+    if (computeNs < kInlineBelowNs) inline_.store(true, std::memory_order_relaxed);
+    else if (computeNs > kBackgroundAboveNs) inline_.store(false, std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr int64_t kInlineBelowNs = 250 * 1000, kBackgroundAboveNs = 1000 * 1000;
+  std::atomic<bool> inline_{false};
+};
+
 class RunWorker : public Napi::AsyncWorker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<graph::Executable> exe, std::shared_ptr<std::atomic<int64_t>> lastRunNs,
+  RunWorker(Napi::Env env, std::shared_ptr<graph::Executable> exe, std::shared_ptr<RunPlacement> placement,
             std::vector<TensorView> inputs, std::vector<TensorView> outputs, const Napi::Array& buffers)
-      : Napi::AsyncWorker(env, "tensorjit.runAsync"), exe_(std::move(exe)), lastRunNs_(std::move(lastRunNs)),
+      : Napi::AsyncWorker(env, "tensorjit.runAsync"), exe_(std::move(exe)), placement_(std::move(placement)),
         inputs_(std::move(inputs)), given_(std::move(outputs)), deferred_(Napi::Promise::Deferred::New(env)) {
     for (uint32_t i = 0; i < buffers.Length(); ++i) pins_.add(buffers.Get(i).As<Napi::ArrayBuffer>());
     // the event loop wakes promptly while this run computes (see core/short_slice.h);
@@ -69,19 +91,17 @@ class RunWorker : public Napi::AsyncWorker {
   ~RunWorker() override { finishSlice(); }
   Napi::Promise promise() { return deferred_.Promise(); }
 
-  // On a libuv worker, which hands the run to the low-priority background threads (see
-  // core/thread_pool.h: runInBackground) and waits. A run of an executable whose last run
-  // took under kInlineRunNs runs here instead, with the normal pool: too short to hold
-  // the event loop up, it would spend more on the hand-off (two thread wake-ups) than the
-  // lower priority saves.
+  // On a libuv worker: the run computes here or in the background (RunPlacement).
   void Execute() override {
     try {
-      const auto start = std::chrono::steady_clock::now();
-      auto body = [&] { outputs_ = exe_->run(inputs_, given_.empty() ? nullptr : &given_); };
-      if (lastRunNs_->load(std::memory_order_relaxed) < kInlineRunNs) body();
+      auto body = [&] {
+        const auto start = std::chrono::steady_clock::now();
+        outputs_ = exe_->run(inputs_, given_.empty() ? nullptr : &given_);
+        placement_->record(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+      };
+      if (placement_->inlineRun()) body();
       else runInBackground(body);
-      lastRunNs_->store(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count(),
-                        std::memory_order_relaxed);
     } catch (const Error& e) {
       kind_ = e.kind();
       message_ = e.what();
@@ -110,11 +130,9 @@ class RunWorker : public Napi::AsyncWorker {
     sliced_ = false;
   }
 
-  static constexpr int64_t kInlineRunNs = 100 * 1000;
-
   bool sliced_ = false;
   std::shared_ptr<graph::Executable> exe_;
-  std::shared_ptr<std::atomic<int64_t>> lastRunNs_;  // shared by the runs of one executable
+  std::shared_ptr<RunPlacement> placement_;  // shared by the runs of one executable
   std::vector<TensorView> inputs_, given_;
   std::vector<graph::OutputBuffer> outputs_;
   PinnedBuffers pins_;
@@ -129,8 +147,7 @@ class RunWorker : public Napi::AsyncWorker {
 struct ExecutableWrap::Impl {
   std::shared_ptr<graph::Executable> exe;
   PinnedBuffers consts;
-  // how long its last runAsync took (unknown at first: the first runs in the background)
-  std::shared_ptr<std::atomic<int64_t>> lastRunNs = std::make_shared<std::atomic<int64_t>>(INT64_MAX);
+  std::shared_ptr<RunPlacement> placement = std::make_shared<RunPlacement>();
 };
 
 Napi::Function ExecutableWrap::define(Napi::Env env) {
@@ -210,7 +227,7 @@ Napi::Value ExecutableWrap::runAsync(const Napi::CallbackInfo& info) {
     Napi::Array buffers = info[0].As<Napi::Array>();
     std::vector<TensorView> inputs = decodeTensors(buffers, info[1].As<Napi::Float64Array>(), "runAsync");
     std::vector<TensorView> outputs = splitOutputs(info, inputs, "runAsync");
-    auto* worker = new RunWorker(env, impl_->exe, impl_->lastRunNs, std::move(inputs), std::move(outputs), buffers);
+    auto* worker = new RunWorker(env, impl_->exe, impl_->placement, std::move(inputs), std::move(outputs), buffers);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return static_cast<Napi::Value>(promise);
