@@ -7,7 +7,7 @@ export const servingWorkloads: Record<string, () => models.Workload> = {
   encoder1: () => models.encoderWorkload(1, 1),
 };
 
-export type Engine = 'eager' | 'compiled' | 'ort';
+export type Engine = 'eager' | 'compiled' | 'runAsync' | 'ort';
 export interface PhaseRequest {
   engine: Engine;
   durationMs: number;

@@ -1,7 +1,7 @@
 /**
  * One serving process of the serving suite (bench/suites/serving.ts): builds one workload
- * three ways (eager, tj.compile, an onnxruntime-node session with the same seeded weights
- * and thread count), then on each message from the coordinator runs one of them in a loop
+ * three ways (eager, tj.compile called and through runAsync, an onnxruntime-node session
+ * with the same seeded weights and thread count), then on each message from the coordinator runs one of them in a loop
  * for the given time and reports how many calls finished and their median latency.
  */
 import * as tj from '../../lib/index';
@@ -9,7 +9,7 @@ import { OnnxGraph, ortSession, ortTensor } from '../lib/onnx';
 import { median } from '../lib/timing';
 import { servingWorkloads, type Engine, type PhaseReport, type PhaseRequest } from './serving-protocol';
 
-type Compiled = (...xs: tj.Tensor[]) => tj.Tensor;
+type Compiled = ((...xs: tj.Tensor[]) => tj.Tensor) & { runAsync(...xs: tj.Tensor[]): Promise<tj.Tensor> };
 
 async function main() {
   const [key, threadsArg] = process.argv.slice(2);
@@ -26,6 +26,7 @@ async function main() {
   const engines: Record<Engine, () => unknown> = {
     eager: () => w.fn(...inputs).dispose(),
     compiled: () => compiled(...inputs).dispose(),
+    runAsync: async () => (await compiled.runAsync(...inputs)).dispose(),
     ort: () => session.run(feeds),
   };
   for (const run of Object.values(engines)) for (let i = 0; i < 20; i++) await run();

@@ -14,8 +14,8 @@ import { Row } from '../lib/report';
 import { median } from '../lib/timing';
 import { servingWorkloads, type Engine, type PhaseReport, type PhaseRequest } from './serving-protocol';
 
-const engines: Engine[] = ['eager', 'compiled', 'ort'];
-const phaseMs = 1500;
+const engines: Engine[] = ['eager', 'compiled', 'runAsync', 'ort'];
+const phaseMs = 1000;
 const rounds = 3;
 
 function startWorker(key: string, threads: number): Promise<ChildProcess> {
@@ -45,9 +45,8 @@ async function servingRow(key: string, processes: number, threads: number): Prom
   const children: ChildProcess[] = [];
   try {
     for (let i = 0; i < processes; i++) children.push(await startWorker(key, threads));
-    const together: Record<Engine, number[]> = { eager: [], compiled: [], ort: [] };
-    const alone: Record<Engine, number[]> = { eager: [], compiled: [], ort: [] };
-    const latency: Record<Engine, number[]> = { eager: [], compiled: [], ort: [] };
+    const perEngine = () => Object.fromEntries(engines.map((e) => [e, [] as number[]])) as Record<Engine, number[]>;
+    const together = perEngine(), alone = perEngine(), latency = perEngine();
     for (let round = 0; round < rounds; round++) {
       for (let k = 0; k < engines.length; k++) {
         const engine = engines[(round + k) % engines.length];
@@ -69,9 +68,10 @@ async function servingRow(key: string, processes: number, threads: number): Prom
       'compiled vs eager': `${(rate('compiled') / rate('eager')).toFixed(2)}x`,
       'compiled vs ort': `${(rate('compiled') / rate('ort')).toFixed(2)}x`,
       'compiled rate':
-        `${rate('compiled').toFixed(0)} calls/s (ort ${rate('ort').toFixed(0)}); one process alone ` +
-        `${median(alone.compiled).toFixed(0)} (ort ${median(alone.ort).toFixed(0)}); ` +
-        `latency p50 ${median(latency.compiled).toFixed(3)} ms (ort ${median(latency.ort).toFixed(3)})`,
+        `${rate('compiled').toFixed(0)} calls/s, runAsync ${rate('runAsync').toFixed(0)} (ort ${rate('ort').toFixed(0)}); ` +
+        `one process alone ${median(alone.compiled).toFixed(0)}, runAsync ${median(alone.runAsync).toFixed(0)} ` +
+        `(ort ${median(alone.ort).toFixed(0)}); latency p50 ${median(latency.compiled).toFixed(3)} ms, ` +
+        `runAsync ${median(latency.runAsync).toFixed(3)} (ort ${median(latency.ort).toFixed(3)})`,
     };
   } finally {
     for (const child of children) if (child.connected) child.send('exit');
