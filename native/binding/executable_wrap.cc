@@ -54,27 +54,46 @@ Napi::Array wrapOutputs(Napi::Env env, const std::vector<graph::OutputBuffer>& o
   return arr;
 }
 
-// Where an executable's runAsync computes: on the libuv worker itself with the normal pool
-// (short runs) or handed to the low-priority background threads (core/thread_pool.h:
-// runInBackground). A short run is too short to hold the event loop up and would spend
-// more on the hand-off (two thread wake-ups) than the lower priority saves. Decided from
-// the last run's compute time, with a dead band between the two limits so a run near one
-// limit does not alternate between the two pools (each alternation finds the other pool's
-// workers asleep: a batch-1 MLP of ~90 us took 230-260 us per runAsync with a single
-// limit, ~180 us always in the background, ~150 us always inline). The first run goes to
-// the background.
+// Where an executable's runAsync computes, from the compute time of its last run:
+// - under 30 us, on the calling (event-loop) thread, the promise settled at once: queueing
+//   the run costs the loop more than that (a one-op graph: ~55 us per runAsync, ~4 us per
+//   call), besides the two thread wake-ups;
+// - under 250 us, on the libuv worker itself with the normal pool: too short to hold the
+//   loop up, it would spend more on the hand-off than the lower priority saves;
+// - over 1 ms, handed to the low-priority background threads (core/thread_pool.h:
+//   runInBackground).
+// Between the limits a run keeps its place, so a run near one does not alternate between
+// two pools (each alternation finds the other pool's workers asleep: a batch-1 MLP of
+// ~90 us took 230-260 us per runAsync with one 100 us limit, ~180 always in the
+// background, ~150 always on the libuv worker). The first run goes to the background.
 class RunPlacement {
  public:
-  bool inlineRun() const { return inline_.load(std::memory_order_relaxed); }
+  enum Place { kCallingThread, kLibuvWorker, kBackground };
+  Place place() const { return place_.load(std::memory_order_relaxed); }
   void record(int64_t computeNs) {
-    if (computeNs < kInlineBelowNs) inline_.store(true, std::memory_order_relaxed);
-    else if (computeNs > kBackgroundAboveNs) inline_.store(false, std::memory_order_relaxed);
+    const Place now = place();
+    Place next = now;
+    if (computeNs < kCallingThreadBelowNs) next = kCallingThread;
+    else if (computeNs > kBackgroundAboveNs) next = kBackground;
+    else if (now == kBackground && computeNs < kLibuvWorkerBelowNs) next = kLibuvWorker;
+    else if (now == kCallingThread && computeNs > 2 * kCallingThreadBelowNs) next = kLibuvWorker;
+    if (next != now) place_.store(next, std::memory_order_relaxed);
   }
 
  private:
-  static constexpr int64_t kInlineBelowNs = 250 * 1000, kBackgroundAboveNs = 1000 * 1000;
-  std::atomic<bool> inline_{false};
+  static constexpr int64_t kCallingThreadBelowNs = 30 * 1000, kLibuvWorkerBelowNs = 250 * 1000,
+                           kBackgroundAboveNs = 1000 * 1000;
+  std::atomic<Place> place_{kBackground};
 };
+
+// Runs exe and tells placement how long it computed.
+std::vector<graph::OutputBuffer> timedRun(graph::Executable& exe, RunPlacement& placement,
+                                          const std::vector<TensorView>& inputs, std::vector<TensorView>* outputs) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<graph::OutputBuffer> result = exe.run(inputs, outputs);
+  placement.record(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+  return result;
+}
 
 class RunWorker : public Napi::AsyncWorker {
  public:
@@ -94,13 +113,8 @@ class RunWorker : public Napi::AsyncWorker {
   // On a libuv worker: the run computes here or in the background (RunPlacement).
   void Execute() override {
     try {
-      auto body = [&] {
-        const auto start = std::chrono::steady_clock::now();
-        outputs_ = exe_->run(inputs_, given_.empty() ? nullptr : &given_);
-        placement_->record(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
-      };
-      if (placement_->inlineRun()) body();
+      auto body = [&] { outputs_ = timedRun(*exe_, *placement_, inputs_, given_.empty() ? nullptr : &given_); };
+      if (placement_->place() == RunPlacement::kLibuvWorker) body();
       else runInBackground(body);
     } catch (const Error& e) {
       kind_ = e.kind();
@@ -227,6 +241,17 @@ Napi::Value ExecutableWrap::runAsync(const Napi::CallbackInfo& info) {
     Napi::Array buffers = info[0].As<Napi::Array>();
     std::vector<TensorView> inputs = decodeTensors(buffers, info[1].As<Napi::Float64Array>(), "runAsync");
     std::vector<TensorView> outputs = splitOutputs(info, inputs, "runAsync");
+    if (impl_->placement->place() == RunPlacement::kCallingThread) {
+      Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+      try {
+        deferred.Resolve(guarded(env, [&] {
+          return wrapOutputs(env, timedRun(*impl_->exe, *impl_->placement, inputs, outputs.empty() ? nullptr : &outputs));
+        }));
+      } catch (const Napi::Error& e) {
+        deferred.Reject(e.Value());
+      }
+      return static_cast<Napi::Value>(deferred.Promise());
+    }
     auto* worker = new RunWorker(env, impl_->exe, impl_->placement, std::move(inputs), std::move(outputs), buffers);
     Napi::Promise promise = worker->promise();
     worker->Queue();

@@ -190,6 +190,27 @@ describe('malformed compact programs given to the Executable constructor', () =>
     expect(() => exe.run(buffers, lying)).toThrow(RangeError);
     expect(() => exe.run([new ArrayBuffer(4), buffers[1]], meta)).toThrow(RangeError);
   });
+
+  test('once its runs are known to be short, runAsync computes at once: values as run, errors as rejections', async () => {
+    const b = bases[0];
+    const exe = new Executable(b.words, b.consts, b.offsets);
+    const pack = (ts: Tensor[]) => { const { buffers, meta } = packTensors(ts); return [buffers, meta.slice()] as const; };
+    const want = exe.run(...pack(b.inputs)).map((buf) => Array.from(new Float32Array(buf)));
+    // The first run goes to the background threads, and a cold first run can take longer:
+    // a few runs until one has computed before runAsync returned (an already settled
+    // promise wins a race against an already resolved one listed after it).
+    const pending = Symbol('pending');
+    let atOnce: unknown = pending;
+    for (let i = 0; i < 10 && atOnce === pending; i++) {
+      const run = exe.runAsync(...pack(b.inputs));
+      atOnce = await Promise.race([run, Promise.resolve(pending)]);
+      expect((await run).map((buf) => Array.from(new Float32Array(buf)))).toEqual(want);
+    }
+    expect(atOnce, 'a run computed before runAsync returned').not.toBe(pending);
+    let bad: Promise<unknown> | undefined;
+    expect(() => { bad = exe.runAsync(...pack([b.inputs[0], tj.ones([3, 4])])); }).not.toThrow();
+    await expect(bad).rejects.toThrow(RangeError);
+  });
 });
 
 // Values: 0 input f32[2,3], 1 input int64[2], 2 input bool[2,3], 3 temp f32[2,3], 4 output f32[2,3], 5 output int64[2]
