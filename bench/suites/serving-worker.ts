@@ -1,8 +1,9 @@
 /**
  * One serving process of the serving suite (bench/suites/serving.ts): builds one workload
- * three ways (eager, tj.compile called and through runAsync, an onnxruntime-node session
- * with the same seeded weights and thread count), then on each message from the coordinator runs one of them in a loop
- * for the given time and reports how many calls finished and their median latency.
+ * as eager code, as tj.compile (called, and through runAsync) and as an onnxruntime-node
+ * session with the same seeded weights and thread count; then, on each message from the
+ * coordinator, runs one of them in a loop for the given time and reports how many calls
+ * finished and their median latency.
  */
 import * as tj from '../../lib/index';
 import { OnnxGraph, ortSession, ortTensor } from '../lib/onnx';

@@ -21,21 +21,31 @@ const rounds = 3;
 function startWorker(key: string, threads: number): Promise<ChildProcess> {
   // fork inherits this process's execArgv (--import tsx under `npm run bench`)
   const child = fork(path.join(__dirname, 'serving-worker.ts'), [key, String(threads)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return reply(child, `starting ${key}`).then((m) => {
+    if (m !== 'ready') throw new Error(`serving worker: ${String(m)}`);
+    return child;
+  });
+}
+
+/** The child's next message; an error if it exits first. */
+function reply(child: ChildProcess, during: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    child.once('message', (m) => (m === 'ready' ? resolve(child) : reject(new Error(`serving worker: ${String(m)}`))));
-    child.once('exit', (code) => reject(new Error(`serving worker for ${key} exited with ${code}`)));
+    const onExit = (code: number | null) => reject(new Error(`serving worker exited with ${code} while ${during}`));
+    child.once('exit', onExit);
+    child.once('message', (m) => {
+      child.off('exit', onExit);
+      resolve(m);
+    });
   });
 }
 
 function runPhase(children: ChildProcess[], engine: Engine): Promise<PhaseReport[]> {
   return Promise.all(
-    children.map(
-      (child) =>
-        new Promise<PhaseReport>((resolve) => {
-          child.once('message', (m) => resolve(m as PhaseReport));
-          child.send({ engine, durationMs: phaseMs } satisfies PhaseRequest);
-        }),
-    ),
+    children.map((child) => {
+      const report = reply(child, `running ${engine}`) as Promise<PhaseReport>;
+      child.send({ engine, durationMs: phaseMs } satisfies PhaseRequest);
+      return report;
+    }),
   );
 }
 

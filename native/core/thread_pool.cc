@@ -125,7 +125,8 @@ class Pool {
       jobN_ = n;
       jobChunks_ = chunks;
       done_.store(0, std::memory_order_relaxed);
-      generation = (claim_.load(std::memory_order_relaxed) >> 32) + 1;
+      // the claim word holds 32 bits of it: wrap here too, or the owner could not claim
+      generation = (generationLocked() + 1) & 0xffffffffu;
       claim_.store(generation << 32, std::memory_order_release);
       anyAsleep = sleepers_ > 0;
     }
