@@ -169,9 +169,16 @@ describe('the event loop during a long runAsync', () => {
     const x = makeTensor(randomValues(64 * 64, 901), [64, 64]);
     const compiled = tj.compile((v: tj.Tensor) => tj.matmul(v, v));
     (await compiled.runAsync(x)).dispose();  // a first run always goes to the background threads
-    const seen = new Set(fs.readdirSync('/proc/self/task').map(niceOf));
+    const tasks = fs.readdirSync('/proc/self/task');
+    const seen = new Set(tasks.map(niceOf));
     const step = Number(process.env.TENSORJIT_BACKGROUND_NICE ?? 10);
     expect([...seen]).toContain(Math.min(19, mainNice + step));
+    // and they are named, so `top -H` tells them apart
+    const nameOf = (tid: string) => fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+    const runners = tasks.filter((t) => nameOf(t) === 'tj-bg-runner');
+    expect(runners.length).toBeGreaterThan(0);
+    for (const t of runners) expect(niceOf(t)).toBe(Math.min(19, mainNice + step));
+    expect(tasks.map(nameOf)).toContain('tj-pool');
     expect(niceOf(String(process.pid)), 'the event-loop thread keeps its priority').toBe(mainNice);
   });
 });
