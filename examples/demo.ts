@@ -44,7 +44,8 @@ function median(xs: number[]): number {
 }
 
 function timeMs(fn: () => unknown, runs = 20): number {
-  fn();
+  // warm up: V8 still optimizes (and collects the compile's garbage) over the first calls
+  for (let i = 0; i < 10; i++) fn();
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
