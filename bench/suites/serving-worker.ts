@@ -48,7 +48,7 @@ async function main() {
     const report: PhaseReport = { calls: latencies.length, wallMs: performance.now() - start, medianMs: median(latencies) };
     process.send!(report);
   });
-  process.send!('ready');
+  process.send!({ ready: w.name });
 }
 
 main().catch((e) => {

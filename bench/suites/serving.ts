@@ -18,12 +18,14 @@ const engines: Engine[] = ['eager', 'compiled', 'runAsync', 'ort'];
 const phaseMs = 1000;
 const rounds = 3;
 
-function startWorker(key: string, threads: number): Promise<ChildProcess> {
+/** A started serving process and the name of the workload it built. */
+function startWorker(key: string, threads: number): Promise<{ child: ChildProcess; name: string }> {
   // fork inherits this process's execArgv (--import tsx under `npm run bench`)
   const child = fork(path.join(__dirname, 'serving-worker.ts'), [key, String(threads)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return reply(child, `starting ${key}`).then((m) => {
-    if (m !== 'ready') throw new Error(`serving worker: ${String(m)}`);
-    return child;
+    const name = (m as { ready?: unknown } | null)?.ready;
+    if (typeof name !== 'string') throw new Error(`serving worker: ${String(m)}`);
+    return { child, name };
   });
 }
 
@@ -53,8 +55,13 @@ const callsPerSecond = (reports: PhaseReport[]) => reports.reduce((sum, r) => su
 
 async function servingRow(key: string, processes: number, threads: number): Promise<Row> {
   const children: ChildProcess[] = [];
+  let name = key;
   try {
-    for (let i = 0; i < processes; i++) children.push(await startWorker(key, threads));
+    for (let i = 0; i < processes; i++) {
+      const started = await startWorker(key, threads);
+      children.push(started.child);
+      name = started.name;
+    }
     const perEngine = () => Object.fromEntries(engines.map((e) => [e, [] as number[]])) as Record<Engine, number[]>;
     const together = perEngine(), alone = perEngine(), latency = perEngine();
     for (let round = 0; round < rounds; round++) {
@@ -69,7 +76,6 @@ async function servingRow(key: string, processes: number, threads: number): Prom
     const rate = (e: Engine) => median(together[e]);
     // ms per call of the machine as a whole, so the ratios read as in the backend table
     const msPerCall = (e: Engine) => 1000 / rate(e);
-    const name = servingWorkloads[key]().name;
     return {
       workload: `${name}: ${processes} processes x ${threads} threads at once (ms per call of all together)`,
       'eager ms': msPerCall('eager'),

@@ -111,7 +111,7 @@ class Pool {
     threads_ = std::max(1, n);
     stop_ = false;
     // New workers must not pick up a job that finished before they existed.
-    const uint64_t current = generationLocked();
+    const uint64_t current = generationOf(claim_.load(std::memory_order_relaxed));
     for (int i = 1; i < threads_; ++i)
       workers_.emplace_back([this, current] {
         nameThisThread(background_ ? "tj-bg-pool" : "tj-pool");
@@ -135,9 +135,8 @@ class Pool {
       jobN_ = n;
       jobChunks_ = chunks;
       done_.store(0, std::memory_order_relaxed);
-      // the claim word holds 32 bits of it: wrap here too, or the owner could not claim
-      generation = (generationLocked() + 1) & 0xffffffffu;
-      claim_.store(generation << 32, std::memory_order_release);
+      generation = nextGeneration(generationOf(claim_.load(std::memory_order_relaxed)));
+      claim_.store(firstClaimOf(generation), std::memory_order_release);
       anyAsleep = sleepers_ > 0;
     }
     if (anyAsleep) cv_.notify_all();  // polling workers see the generation move
@@ -166,9 +165,9 @@ class Pool {
     for (;;) {
       uint64_t claim = claim_.load(std::memory_order_acquire);
       do {
-        if ((claim >> 32) != generation || static_cast<int>(claim & 0xffffffffu) >= chunks) return;
+        if (generationOf(claim) != generation || chunkOf(claim) >= chunks) return;
       } while (!claim_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel));
-      const int64_t c = static_cast<int64_t>(claim & 0xffffffffu);
+      const int64_t c = chunkOf(claim);
       fn(n * c / chunks, n * (c + 1) / chunks);
       done_.fetch_add(1, std::memory_order_acq_rel);
     }
@@ -183,13 +182,14 @@ class Pool {
       pollForRegion(seen);
       {
         std::unique_lock<std::mutex> lk(mu_);
-        if (stop_ || generationLocked() == seen) {
+        const auto current = [&] { return generationOf(claim_.load(std::memory_order_relaxed)); };
+        if (stop_ || current() == seen) {
           ++sleepers_;
-          cv_.wait(lk, [&] { return stop_ || generationLocked() != seen; });
+          cv_.wait(lk, [&] { return stop_ || current() != seen; });
           --sleepers_;
         }
         if (stop_) return;
-        seen = generationLocked();
+        seen = current();
         job = job_;
         n = jobN_;
         chunks = jobChunks_;
@@ -197,8 +197,6 @@ class Pool {
       runClaimedChunks(seen, *job, n, chunks);
     }
   }
-
-  uint64_t generationLocked() const { return claim_.load(std::memory_order_relaxed) >> 32; }
 
   // Polls up to spinMicros() for a region after `seen` (or stop). Every 256 polls (~5 us)
   // it reads the clock and yields the core: when other processes' threads want it (two
@@ -210,7 +208,7 @@ class Pool {
     if (micros <= 0) return;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(micros);
     for (unsigned i = 1;; ++i) {
-      if ((claim_.load(std::memory_order_acquire) >> 32) != seen || stop_.load(std::memory_order_relaxed)) return;
+      if (generationOf(claim_.load(std::memory_order_acquire)) != seen || stop_.load(std::memory_order_relaxed)) return;
       cpuRelax();
       if (i % 256 == 0) {
         if (std::chrono::steady_clock::now() >= deadline) return;
@@ -236,8 +234,13 @@ class Pool {
   RangeFn* job_ = nullptr;
   int64_t jobN_ = 0;
   int jobChunks_ = 0;
-  // The open region's generation (high 32 bits) and its next unclaimed chunk (low 32);
-  // a new generation is published under mu_, chunks are claimed without it.
+  // The claim word: the open region's generation (high 32 bits, wrapping) and its next
+  // unclaimed chunk (low 32). A new generation is published under mu_; chunks are claimed
+  // without it.
+  static uint64_t generationOf(uint64_t claim) { return claim >> 32; }
+  static int chunkOf(uint64_t claim) { return static_cast<int>(claim & 0xffffffffu); }
+  static uint64_t nextGeneration(uint64_t generation) { return (generation + 1) & 0xffffffffu; }
+  static uint64_t firstClaimOf(uint64_t generation) { return generation << 32; }
   std::atomic<uint64_t> claim_{0};
   std::atomic<int> done_{0};  // chunks of the open region that have finished
   int sleepers_ = 0;                     // workers waiting on cv_ (under mu_)
