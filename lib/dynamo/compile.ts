@@ -128,7 +128,8 @@ export class CompiledFunction implements SessionHost {
 
   // ---- calling
 
-  call(thisArg: unknown, args: unknown[]): unknown {
+  /** With `async`, a call that compiles runs its new graph with runAsync and returns its Promise. */
+  call(thisArg: unknown, args: unknown[], async = false): unknown {
     if (this.generation !== runtime.generation) this.clear();
     if (runtime.disableDepth > 0) return this.fn.apply(thisArg, args);
     const outer = activeSession() as Session | null;
@@ -142,7 +143,7 @@ export class CompiledFunction implements SessionHost {
       const inputs = entries[i].guard.check(args);
       if (inputs) return this.runEntry(entries[i], inputs, entries[i].run(...inputs) as unknown[]);
     }
-    return this.miss(thisArg, args);
+    return this.miss(thisArg, args, async);
   }
 
   runAsync(thisArg: unknown, args: unknown[]): Promise<unknown> {
@@ -161,7 +162,8 @@ export class CompiledFunction implements SessionHost {
           return e.run.runAsync(...inputs).then((outs) => this.runEntry(e, inputs, outs as unknown[]));
         }
       }
-      return Promise.resolve(this.call(thisArg, args));
+      // a miss traces here; the new graph's first run (and its native build) then leave the loop
+      return Promise.resolve(this.call(thisArg, args, true));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -194,7 +196,7 @@ export class CompiledFunction implements SessionHost {
     }
   }
 
-  private miss(thisArg: unknown, args: unknown[]): unknown {
+  private miss(thisArg: unknown, args: unknown[], async: boolean): unknown {
     if (this.entries.length >= config.cacheSizeLimit) {
       if (!this.warned) {
         this.warned = true;
@@ -214,7 +216,7 @@ export class CompiledFunction implements SessionHost {
       log('recompiles', () => `recompiling '${this.name}': guard failed: ${last.guard.failure(args)}`);
       this.noteChangedDims(flat);
     }
-    return this.trace(thisArg, args, flat);
+    return this.trace(thisArg, args, flat, async);
   }
 
   /** Automatic dynamic: dims that differ from an existing entry's become dynamic candidates. */
@@ -242,7 +244,7 @@ export class CompiledFunction implements SessionHost {
     return new Session({ kind, dynamo, fullgraph, host: this });
   }
 
-  private trace(thisArg: unknown, args: unknown[], flat: Flat): unknown {
+  private trace(thisArg: unknown, args: unknown[], flat: Flat, async: boolean): unknown {
     const names = this.leafNames(args, flat);
     const session = this.newSession('compile', Boolean(this.opts.fullgraph));
     let record: TraceRecord;
@@ -260,6 +262,7 @@ export class CompiledFunction implements SessionHost {
     const inputs = record.inputs as Tensor[];
     const entry = this.install(record, thisArg, args, flat, names);
     record.inputs = []; // the cache keeps the graph, not this call's tensors
+    if (async && entry.run.runAsync) return entry.run.runAsync(...inputs).then((outs) => this.runEntry(entry, inputs, outs as unknown[]));
     return this.runEntry(entry, inputs, entry.run(...inputs) as unknown[]);
   }
 

@@ -1,5 +1,7 @@
 // JS handle of a graph::Executable: built once per compile, run sync or async.
 //   new Executable(program: Float64Array, consts: ArrayBuffer[], constOffsets: Float64Array)
+//   Executable.build(program, consts, constOffsets) -> Promise<Executable>   (built off the
+//     event loop: folding and prepacking a large model's constants takes 100+ ms)
 //   run(buffers, meta[, numOutputs]) -> ArrayBuffer[]   (packed tensors as in exec)
 //   runAsync(buffers, meta[, numOutputs]) -> Promise<ArrayBuffer[]>   (off the event loop)
 // With numOutputs > 0 the last numOutputs packed tensors receive the program's outputs
@@ -30,6 +32,15 @@ namespace {
 // Keeps JS buffers and their native blocks alive while native code holds pointers to them.
 class PinnedBuffers {
  public:
+  PinnedBuffers() = default;
+  PinnedBuffers(PinnedBuffers&&) = default;
+  PinnedBuffers& operator=(PinnedBuffers&& other) {
+    clear();
+    refs_ = std::move(other.refs_);
+    tokens_ = std::move(other.tokens_);
+    other.tokens_.clear();
+    return *this;
+  }
   void add(Napi::ArrayBuffer buffer) {
     refs_.push_back(Napi::Persistent(buffer.As<Napi::Object>()));
     tokens_.push_back(pinStorage(buffer));
@@ -95,6 +106,51 @@ std::vector<graph::OutputBuffer> timedRun(graph::Executable& exe, RunPlacement& 
   return result;
 }
 
+// A failure on a worker thread, kept for the JS thread to turn into a JS error.
+class WorkerFailure {
+ public:
+  // Runs body, keeping what it throws.
+  template <class F>
+  void capture(F&& body) {
+    try {
+      body();
+    } catch (const Error& e) {
+      set(e.kind(), e.what());
+    } catch (const std::bad_alloc&) {
+      set(ErrorKind::Range, "tensorjit: out of memory");
+    } catch (const std::exception& e) {
+      set(ErrorKind::Generic, e.what());
+    }
+  }
+  bool failed() const { return failed_; }
+  Napi::Error toJs(Napi::Env env) const { return makeError(env, kind_, message_); }
+
+ private:
+  void set(ErrorKind kind, std::string message) {
+    failed_ = true;
+    kind_ = kind;
+    message_ = std::move(message);
+  }
+  bool failed_ = false;
+  ErrorKind kind_ = ErrorKind::Generic;
+  std::string message_;
+};
+
+// The event loop wakes promptly while work it waits for computes (see core/short_slice.h).
+// Begun and ended on the JS thread (a worker's constructor and OnOK or destructor).
+class PromptLoopWakeups {
+ public:
+  PromptLoopWakeups() { beginShortSlice(); }
+  ~PromptLoopWakeups() { end(); }
+  void end() {
+    if (active_) endShortSlice();
+    active_ = false;
+  }
+
+ private:
+  bool active_ = true;
+};
+
 class RunWorker : public Napi::AsyncWorker {
  public:
   RunWorker(Napi::Env env, std::shared_ptr<graph::Executable> exe, std::shared_ptr<RunPlacement> placement,
@@ -102,59 +158,72 @@ class RunWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(env, "tensorjit.runAsync"), exe_(std::move(exe)), placement_(std::move(placement)),
         inputs_(std::move(inputs)), given_(std::move(outputs)), deferred_(Napi::Promise::Deferred::New(env)) {
     for (uint32_t i = 0; i < buffers.Length(); ++i) pins_.add(buffers.Get(i).As<Napi::ArrayBuffer>());
-    // the event loop wakes promptly while this run computes (see core/short_slice.h);
-    // constructed and finished on the JS thread
-    beginShortSlice();
-    sliced_ = true;
   }
-  ~RunWorker() override { finishSlice(); }
   Napi::Promise promise() { return deferred_.Promise(); }
 
   // On a libuv worker: the run computes here or in the background (RunPlacement).
   void Execute() override {
-    try {
+    failure_.capture([&] {
       auto body = [&] { outputs_ = timedRun(*exe_, *placement_, inputs_, given_.empty() ? nullptr : &given_); };
       if (placement_->place() == RunPlacement::kLibuvWorker) body();
       else runInBackground(body);
-    } catch (const Error& e) {
-      kind_ = e.kind();
-      message_ = e.what();
-      failed_ = true;
-    } catch (const std::exception& e) {
-      kind_ = ErrorKind::Generic;
-      message_ = e.what();
-      failed_ = true;
-    }
+    });
   }
   void OnOK() override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     pins_.clear();
-    finishSlice();
-    if (failed_) {
-      deferred_.Reject(makeError(env, kind_, message_).Value());
-      return;
-    }
-    deferred_.Resolve(wrapOutputs(env, outputs_));
+    wakeups_.end();
+    if (failure_.failed()) deferred_.Reject(failure_.toJs(env).Value());
+    else deferred_.Resolve(wrapOutputs(env, outputs_));
   }
 
  private:
-  void finishSlice() {
-    if (sliced_) endShortSlice();
-    sliced_ = false;
-  }
-
-  bool sliced_ = false;
+  PromptLoopWakeups wakeups_;
   std::shared_ptr<graph::Executable> exe_;
   std::shared_ptr<RunPlacement> placement_;  // shared by the runs of one executable
   std::vector<TensorView> inputs_, given_;
   std::vector<graph::OutputBuffer> outputs_;
   PinnedBuffers pins_;
   Napi::Promise::Deferred deferred_;
-  bool failed_ = false;
-  ErrorKind kind_ = ErrorKind::Generic;
-  std::string message_;
+  WorkerFailure failure_;
 };
+
+// What building an executable takes, read and checked on the JS thread: the decoded
+// program, its constants' memory, and pins keeping that memory alive.
+struct BuildArgs {
+  graph::Program program;
+  std::vector<graph::ConstBuffer> consts;
+  PinnedBuffers pins;
+};
+
+BuildArgs readBuildArgs(const Napi::CallbackInfo& info, const std::string& what) {
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+    throwTypeError(what + ": program must be a Float64Array");
+  if (!info[1].IsArray()) throwTypeError(what + ": consts must be an array of ArrayBuffers");
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+    throwTypeError(what + ": constOffsets must be a Float64Array");
+  Napi::Float64Array program = info[0].As<Napi::Float64Array>();
+  Napi::Array consts = info[1].As<Napi::Array>();
+  Napi::Float64Array offsets = info[2].As<Napi::Float64Array>();
+  if (offsets.ElementLength() != consts.Length()) throwRangeError(what + ": one byte offset per constant");
+  BuildArgs args;
+  std::vector<int64_t> constBytes;
+  for (uint32_t i = 0; i < consts.Length(); ++i) {
+    Napi::Value v = consts.Get(i);
+    if (!v.IsArrayBuffer()) throwTypeError(what + ": constant " + std::to_string(i) + " is not an ArrayBuffer");
+    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
+    const double off = offsets[i];
+    if (!(off >= 0 && off <= static_cast<double>(ab.ByteLength())) || off != static_cast<double>(static_cast<int64_t>(off)))
+      throwRangeError(what + ": constant " + std::to_string(i) + " has a bad byte offset");
+    args.consts.push_back({static_cast<char*>(ab.Data()) + static_cast<int64_t>(off),
+                           static_cast<int64_t>(ab.ByteLength()) - static_cast<int64_t>(off)});
+    constBytes.push_back(args.consts.back().bytes);
+    args.pins.add(ab);
+  }
+  args.program = graph::decodeProgram(program.Data(), program.ElementLength(), constBytes);
+  return args;
+}
 
 }  // namespace
 
@@ -164,43 +233,86 @@ struct ExecutableWrap::Impl {
   std::shared_ptr<RunPlacement> placement = std::make_shared<RunPlacement>();
 };
 
+namespace {
+
+// Builds an executable on a background thread (as a long run: low priority, its own pool),
+// then wraps it in a JS Executable made with `ctor`.
+class BuildWorker : public Napi::AsyncWorker {
+ public:
+  BuildWorker(Napi::Env env, Napi::Function ctor, BuildArgs args)
+      : Napi::AsyncWorker(env, "tensorjit.buildExecutable"), ctor_(Napi::Persistent(ctor)), args_(std::move(args)),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    failure_.capture([&] {
+      runInBackground([&] { exe_ = std::make_shared<graph::Executable>(std::move(args_.program), std::move(args_.consts)); });
+    });
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    wakeups_.end();
+    if (failure_.failed()) {
+      args_.pins.clear();
+      deferred_.Reject(failure_.toJs(env).Value());
+      return;
+    }
+    auto impl = std::make_unique<ExecutableWrap::Impl>();
+    impl->exe = std::move(exe_);
+    impl->consts = std::move(args_.pins);
+    try {
+      Napi::Object wrapped = ctor_.New({Napi::External<ExecutableWrap::Impl>::New(env, impl.get())});
+      impl.release();  // the new Executable owns it
+      deferred_.Resolve(wrapped);
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+ private:
+  PromptLoopWakeups wakeups_;
+  Napi::FunctionReference ctor_;
+  BuildArgs args_;
+  std::shared_ptr<graph::Executable> exe_;
+  Napi::Promise::Deferred deferred_;
+  WorkerFailure failure_;
+};
+
+}  // namespace
+
 Napi::Function ExecutableWrap::define(Napi::Env env) {
   return DefineClass(env, "Executable",
                      {InstanceMethod<&ExecutableWrap::run>("run"), InstanceMethod<&ExecutableWrap::runAsync>("runAsync"),
                       InstanceMethod<&ExecutableWrap::describe>("describe"),
-                      InstanceMethod<&ExecutableWrap::memoryPlan>("memoryPlan")});
+                      InstanceMethod<&ExecutableWrap::memoryPlan>("memoryPlan"),
+                      // writable and configurable, as a JS class's static methods are
+                      StaticMethod<&ExecutableWrap::build>(
+                          "build", static_cast<napi_property_attributes>(napi_writable | napi_configurable))});
 }
 
 ExecutableWrap::ExecutableWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ExecutableWrap>(info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
-    throw Napi::TypeError::New(env, "Executable: program must be a Float64Array");
-  if (!info[1].IsArray()) throw Napi::TypeError::New(env, "Executable: consts must be an array of ArrayBuffers");
-  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
-    throw Napi::TypeError::New(env, "Executable: constOffsets must be a Float64Array");
-  Napi::Float64Array program = info[0].As<Napi::Float64Array>();
-  Napi::Array consts = info[1].As<Napi::Array>();
-  Napi::Float64Array offsets = info[2].As<Napi::Float64Array>();
-  if (offsets.ElementLength() != consts.Length())
-    throw Napi::RangeError::New(env, "Executable: one byte offset per constant");
+  // From BuildWorker: an executable already built. (JS cannot make an External.)
+  if (info.Length() == 1 && info[0].IsExternal()) {
+    impl_.reset(info[0].As<Napi::External<Impl>>().Data());
+    return;
+  }
   impl_ = std::make_unique<Impl>();
-  guarded(env, [&] {
-    std::vector<graph::ConstBuffer> constBuffers;
-    std::vector<int64_t> constBytes;
-    for (uint32_t i = 0; i < consts.Length(); ++i) {
-      Napi::Value v = consts.Get(i);
-      if (!v.IsArrayBuffer()) throwTypeError("Executable: constant " + std::to_string(i) + " is not an ArrayBuffer");
-      Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
-      const double off = offsets[i];
-      if (!(off >= 0 && off <= static_cast<double>(ab.ByteLength())) || off != static_cast<double>(static_cast<int64_t>(off)))
-        throwRangeError("Executable: constant " + std::to_string(i) + " has a bad byte offset");
-      constBuffers.push_back({static_cast<char*>(ab.Data()) + static_cast<int64_t>(off),
-                              static_cast<int64_t>(ab.ByteLength()) - static_cast<int64_t>(off)});
-      constBytes.push_back(constBuffers.back().bytes);
-      impl_->consts.add(ab);
-    }
-    graph::Program p = graph::decodeProgram(program.Data(), program.ElementLength(), constBytes);
-    impl_->exe = std::make_shared<graph::Executable>(std::move(p), std::move(constBuffers));
+  guarded(info.Env(), [&] {
+    BuildArgs args = readBuildArgs(info, "Executable");
+    impl_->exe = std::make_shared<graph::Executable>(std::move(args.program), std::move(args.consts));
+    impl_->consts = std::move(args.pins);
+  });
+}
+
+Napi::Value ExecutableWrap::build(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info.This().IsFunction()) throw Napi::TypeError::New(env, "Executable.build: call it as Executable.build(...)");
+  return guarded(env, [&] {
+    auto* worker = new BuildWorker(env, info.This().As<Napi::Function>(), readBuildArgs(info, "Executable.build"));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return static_cast<Napi::Value>(promise);
   });
 }
 

@@ -1,6 +1,7 @@
 /**
  * A lowered program bound to a native Executable: runs on the calling thread or,
- * with runAsync, off the event loop. Outputs come back as new tensors.
+ * with runAsync, off the event loop (its first runAsync also builds the executable
+ * there). Outputs come back as new tensors.
  */
 import { native } from '../../native';
 import { Tensor, packTensors } from '../../tensor';
@@ -14,48 +15,103 @@ interface NativeExecutable {
   memoryPlan(): { arenaBytes: number; unplannedBytes: number };
 }
 
-type ExecutableCtor = new (program: Float64Array, consts: ArrayBuffer[], offsets: Float64Array) => NativeExecutable;
+type BuildArgs = [program: Float64Array, consts: ArrayBuffer[], offsets: Float64Array];
+interface ExecutableClass {
+  new (...args: BuildArgs): NativeExecutable;
+  /** Builds off the event loop (folding and prepacking a large model's weights takes 100+ ms). */
+  build(...args: BuildArgs): Promise<NativeExecutable>;
+}
+const Executable = (native as unknown as { Executable: ExecutableClass }).Executable;
+
+/** An executable and the versions of the constants it was built from. */
+interface Built {
+  exe: NativeExecutable;
+  constVersions: number[];
+}
 
 export class CompiledProgram {
-  private exe: NativeExecutable;
+  private built: Built | null = null;
+  private building: Promise<NativeExecutable> | null = null;
   private readonly encoded: Float64Array;
-  private constVersions: number[];
 
-  constructor(readonly lowered: LoweredProgram) {
+  /**
+   * The native executable is built on first use: by `run` on the calling thread, by
+   * `runAsync` off the event loop. `onBuilt` hears of every build (for logs).
+   */
+  constructor(
+    readonly lowered: LoweredProgram,
+    private readonly onBuilt?: (program: CompiledProgram) => void,
+  ) {
     this.encoded = lowered.builder.encode();
-    this.constVersions = lowered.builder.consts.map((c) => c.storage.version);
-    this.exe = this.build();
-  }
-
-  private build(): NativeExecutable {
-    const consts = this.lowered.builder.consts;
-    const Ctor = (native as unknown as { Executable: ExecutableCtor }).Executable;
-    return new Ctor(this.encoded, consts.map((c) => c.storage.buffer), Float64Array.from(consts.map((c) => c.byteOffset)));
   }
 
   /**
    * The executable folds and prepacks constants once; an in-place update of a constant
    * (its storage version moved) rebuilds it so the update stays visible.
    */
-  private current(): NativeExecutable {
+  private fresh(): NativeExecutable | null {
+    const built = this.built;
+    if (!built) return null;
     const consts = this.lowered.builder.consts;
-    for (let i = 0; i < consts.length; i++) {
-      if (consts[i].storage.version !== this.constVersions[i]) {
-        if (consts[i].storage.released) throw new Error('compiled graph: a constant it uses was disposed');
-        this.constVersions = consts.map((c) => c.storage.version);
-        this.exe = this.build();
-        break;
-      }
-    }
-    return this.exe;
+    for (let i = 0; i < consts.length; i++) if (consts[i].storage.version !== built.constVersions[i]) return null;
+    return built.exe;
   }
 
-  /** The program and its memory plan, as the native side sees them. */
+  private buildArgs(): { args: BuildArgs; constVersions: number[] } {
+    const consts = this.lowered.builder.consts;
+    if (consts.some((c) => c.storage.released)) throw new Error('compiled graph: a constant it uses was disposed');
+    return {
+      args: [this.encoded, consts.map((c) => c.storage.buffer), Float64Array.from(consts.map((c) => c.byteOffset))],
+      constVersions: consts.map((c) => c.storage.version),
+    };
+  }
+
+  private adopt(built: Built): NativeExecutable {
+    this.built = built;
+    this.onBuilt?.(this);
+    return built.exe;
+  }
+
+  /** The executable, built (or rebuilt) on the calling thread when needed. */
+  private current(): NativeExecutable {
+    const exe = this.fresh();
+    if (exe) return exe;
+    const { args, constVersions } = this.buildArgs();
+    return this.adopt({ exe: new Executable(...args), constVersions });
+  }
+
+  /** The same, built off the event loop; concurrent callers share one build. */
+  private currentAsync(): Promise<NativeExecutable> {
+    const exe = this.fresh();
+    if (exe) return Promise.resolve(exe);
+    if (!this.building) {
+      const { args, constVersions } = this.buildArgs();
+      const building: Promise<NativeExecutable> = Executable.build(...args).then(
+        (exe) => {
+          if (this.building === building) this.building = null;
+          return this.adopt({ exe, constVersions });
+        },
+        (e: unknown) => {
+          if (this.building === building) this.building = null;
+          throw e;
+        },
+      );
+      this.building = building;
+    }
+    return this.building;
+  }
+
+  /** Whether an executable has been built (a later constant update may still rebuild it). */
+  get isBuilt(): boolean {
+    return this.built !== null;
+  }
+
+  /** The program and its memory plan, as the native side sees them (builds it if not yet built). */
   describe(): string {
-    return this.exe.describe();
+    return this.current().describe();
   }
   memoryPlan(): { arenaBytes: number; unplannedBytes: number } {
-    return this.exe.memoryPlan();
+    return this.current().memoryPlan();
   }
 
   /** Outputs are allocated here (so large buffers are reused, lib/storage.ts) and filled by the run. */
@@ -73,14 +129,37 @@ export class CompiledProgram {
 
   async runAsync(inputs: Tensor[]): Promise<unknown> {
     const outputs = this.newOutputs();
-    const { buffers, meta } = packTensors([...inputs, ...outputs]);
     try {
-      await this.current().runAsync(buffers, meta, outputs.length);
+      const exe = this.fresh();
+      if (exe) {
+        const { buffers, meta } = packTensors([...inputs, ...outputs]);
+        await exe.runAsync(buffers, meta, outputs.length);
+      } else {
+        await this.buildThenRun(inputs, outputs);
+      }
     } catch (e) {
       for (const t of outputs) t.dispose();
       throw e;
     }
     return mapOutputs(this.lowered.outputSpec, outputs);
+  }
+
+  /**
+   * A runAsync that finds no fresh executable: builds one off the event loop, then runs.
+   * The inputs' storages are held meanwhile, as a run's own pins hold them: a tensor
+   * disposed before the promise settles is freed after the run, not before.
+   */
+  private async buildThenRun(inputs: Tensor[], outputs: Tensor[]): Promise<void> {
+    const { buffers, meta } = packTensors([...inputs, ...outputs]);
+    const ownMeta = meta.slice();  // packTensors reuses its meta array on the next call
+    const held = inputs.map((t) => t.storage!);
+    for (const s of held) s.retain();
+    try {
+      const exe = await this.currentAsync();
+      await exe.runAsync(buffers, ownMeta, outputs.length);
+    } finally {
+      for (const s of held) s.release();
+    }
   }
 
   private newOutputs(): Tensor[] {

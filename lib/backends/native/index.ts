@@ -26,9 +26,13 @@ function signature(inputs: readonly unknown[]): string {
 
 /**
  * Compiles `graph` (a callable GraphModule, or any function of tensors built from
- * registered ops) for the native executor.
+ * registered ops) for the native executor. A signature's executable is built by its
+ * first call: on the calling thread, or off the event loop when that call is runAsync.
  */
-export function compileNative(graph: (...inputs: unknown[]) => unknown, log?: (topic: string, msg: string) => void): NativeCompiled {
+export function compileNative(
+  graph: (...inputs: unknown[]) => unknown,
+  log?: (topic: string, msg: string | (() => string)) => void,
+): NativeCompiled {
   const programs = new Map<string, CompiledProgram | null>();
   let last: CompiledProgram | null = null;
 
@@ -37,8 +41,7 @@ export function compileNative(graph: (...inputs: unknown[]) => unknown, log?: (t
     let p = programs.get(key);
     if (p === undefined) {
       try {
-        p = new CompiledProgram(lowerGraph(graph, inputs));
-        log?.('graph_code', `native program for ${key}:\n${p.describe()}`);
+        p = new CompiledProgram(lowerGraph(graph, inputs), (built) => log?.('graph_code', () => `native program for ${key}:\n${built.describe()}`));
       } catch (e) {
         if (!(e instanceof LoweringError)) throw e;
         log?.('perf', `native backend: running the graph eagerly (${e.message})`);
@@ -65,6 +68,4 @@ export function compileNative(graph: (...inputs: unknown[]) => unknown, log?: (t
 
 /** The 'native' backend: `tj.compile(fn)` uses it unless told otherwise. */
 export const nativeBackend: BackendFn = (gm: GraphModule) =>
-  compileNative(graphRunner(gm), (topic, msg) =>
-    log(topic as 'graph_code' | 'perf', msg),
-  );
+  compileNative(graphRunner(gm), (topic, msg) => log(topic as 'graph_code' | 'perf', msg));

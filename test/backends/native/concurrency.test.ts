@@ -7,6 +7,7 @@
 import { describe, expect, test, vi } from 'vitest';
 import * as tj from '../../../lib/index';
 import { CompiledProgram } from '../../../lib/backends/native/executable';
+import { native } from '../../../lib/native';
 import { eagerFallbacks, recordingNativeBackend } from '../../helpers/native_backend';
 import { makeTensor, randomValues } from '../../helpers/reference';
 
@@ -180,5 +181,85 @@ describe('the event loop during a long runAsync', () => {
     for (const t of runners) expect(niceOf(t)).toBe(Math.min(19, mainNice + step));
     expect(tasks.map(nameOf)).toContain('tj-pool');
     expect(niceOf(String(process.pid)), 'the event-loop thread keeps its priority').toBe(mainNice);
+  });
+});
+
+describe('the first runAsync builds the executable off the event loop', () => {
+  // a prepacked weight and a fused tail: building folds and prepacks, as a model's first call does
+  const Wb = makeTensor(randomValues(48 * 48, 950, 'float32', -0.2, 0.2), [48, 48]);
+  const layer = (x: tj.Tensor) => tj.tanh(tj.linear(x, Wb)).mul(0.5).add(x);
+  const input = (seed: number) => makeTensor(randomValues(8 * 48, seed), [8, 48]);
+  const Executable = (native as unknown as { Executable: { build: (...args: unknown[]) => Promise<unknown> } }).Executable;
+
+  test('runAsync returns before the executable is built, and the run gives the eager result', async () => {
+    const { backend, graphs } = recordingNativeBackend();
+    const compiled = tj.compile(layer, { backend });
+    const x = input(951);
+    const want = snapshot(layer(x));
+    const pending = compiled.runAsync(x);
+    expect(graphs.length, 'traced on the calling thread').toBe(1);
+    const program = graphs[0].compiled.lastProgram()!;
+    expect(program.isBuilt, 'not built when runAsync returns').toBe(false);
+    expectCloseTo(await pending, want, 'first runAsync');
+    expect(program.isBuilt).toBe(true);
+    expectCloseTo(compiled(x), want, 'a sync call after it');
+  });
+
+  test('concurrent first calls share one build; inputs disposed during it stay alive', async () => {
+    const build = vi.spyOn(Executable, 'build');
+    try {
+      const compiled = tj.compile(layer);
+      const runs = Array.from({ length: 12 }, (_, i) => {
+        const x = input(960 + i);
+        const want = snapshot(layer(x));
+        const pending = compiled.runAsync(x);
+        x.dispose();
+        return { pending, want };
+      });
+      const junk = Array.from({ length: 12 }, () => tj.full([8, 48], 77));
+      for (const [i, r] of runs.entries()) expectCloseTo(await r.pending, r.want, `run ${i}`);
+      junk.forEach((t) => t.dispose());
+      expect(build).toHaveBeenCalledTimes(1);
+    } finally {
+      build.mockRestore();
+    }
+  });
+
+  test('a sync call while the build is pending, and a constant updated in place during it', async () => {
+    const W = makeTensor(randomValues(48 * 48, 970, 'float32', -0.2, 0.2), [48, 48]);
+    const f = (x: tj.Tensor) => tj.linear(x, W).relu();
+    const compiled = tj.compile(f);
+    const x = input(971);
+    const before = snapshot(f(x));
+    const pending = compiled.runAsync(x);
+    expectCloseTo(compiled(x), before, 'sync call during the build');
+    expectCloseTo(await pending, before, 'the pending run');
+    // an in-place update of a constant while the build that reads it is in flight: the
+    // executable is built from the versions seen when the build began, so the next call
+    // rebuilds and sees the update
+    const W2 = makeTensor(randomValues(48 * 48, 973, 'float32', -0.2, 0.2), [48, 48]);
+    const g = (v: tj.Tensor) => tj.linear(v, W2).relu();
+    const compiledG = tj.compile(g);
+    const inFlight = compiledG.runAsync(x);
+    W2.mul_(-2);
+    await inFlight;  // the update races the build reading W2: this result is not asserted
+    const after = snapshot(g(x));
+    expectCloseTo(await compiledG.runAsync(x), after, 'runAsync after the update');
+    expectCloseTo(compiledG(x), after, 'sync call after the update');
+  });
+
+  test('a build that fails rejects the call, and the next call can still run', async () => {
+    const W = makeTensor(randomValues(48 * 48, 980), [48, 48]);
+    const compiled = tj.compile((x: tj.Tensor) => tj.linear(x, W));
+    const x = input(981);
+    const want = snapshot(tj.linear(x, W));
+    const build = vi.spyOn(Executable, 'build').mockImplementationOnce(() => Promise.reject(new RangeError('Executable.build: injected failure')));
+    try {
+      await expect(compiled.runAsync(x)).rejects.toThrow(/injected failure/);
+      expectCloseTo(await compiled.runAsync(x), want, 'the call after the failure');
+      expect(build).toHaveBeenCalledTimes(2);
+    } finally {
+      build.mockRestore();
+    }
   });
 });
