@@ -254,7 +254,7 @@ export class CompiledFunction implements SessionHost {
       const result = this.fn.apply(thisArg, unflatten(flat.spec, leaves) as unknown[]);
       if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function')
         throw new TypeError(`tensorjit.compile: '${this.name}' returned a Promise; compiled functions must be synchronous (await outside them)`);
-      if (session.breaks.length > 0) return session.finishWithBreaks(result);
+      if (session.breaks.length > 0) return session.finishWithBreaks(result, async);
       record = session.finishGraph(result);
     } finally {
       session.end();

@@ -44,7 +44,8 @@ export interface BreakInfo {
   location: string;
 }
 
-export type RunGraph = (...inputs: Tensor[]) => unknown;
+/** A compiled graph; backends that can run it off the event loop also give `runAsync`. */
+export type RunGraph = ((...inputs: Tensor[]) => unknown) & { runAsync?: (...inputs: Tensor[]) => Promise<unknown> };
 
 /** What the compiler around a session provides. */
 export interface SessionHost {
@@ -414,8 +415,10 @@ export class Session implements DispatchMode, ActiveTrace {
     this.flush(needed, false);
   }
 
-  private flush(needed: readonly Tensor[], final: boolean): void {
+  /** Ends the current segment, running its graph; with `async`, through runAsync (the returned Promise). */
+  private flush(needed: readonly Tensor[], final: boolean, async = false): Promise<void> | null {
     const seg = this.seg;
+    let pending: Promise<void> | null = null;
     const calls = seg.graph.nodes.filter((n) => n.op === 'call_function');
     if (calls.length > 0) {
       const outRoots: Root[] = [];
@@ -435,17 +438,28 @@ export class Session implements DispatchMode, ActiveTrace {
       outRoots.sort((a, b) => order.get(a.node!)! - order.get(b.node!)!);
       seg.graph.output(outRoots.map((r) => r.node!));
       if (final) seg.graph.eliminateDeadCode();
-      if (seg.graph.nodes.some((n) => n.op === 'call_function')) this.runSegment(seg, outRoots);
+      if (seg.graph.nodes.some((n) => n.op === 'call_function')) pending = this.runSegment(seg, outRoots, async);
     }
     seg.flushed = true;
     this.seg = new Segment(seg.index + 1);
+    return pending;
   }
 
-  private runSegment(seg: Segment, outRoots: Root[]): void {
+  /** Compiles (or reuses) and runs a segment's graph; with `async` and a backend that has runAsync, off the loop. */
+  private runSegment(seg: Segment, outRoots: Root[], async: boolean): Promise<void> | null {
     seg.graph.hoistPlaceholders();
     const gm = new GraphModule(seg.graph, seg.attrs);
     const run = this.runSuspended(() => this.opts.host.compileSegment(this, seg.index, gm, seg.inputs));
-    const results = this.runSuspended(() => run(...seg.inputs)) as Tensor[];
+    if (async && run.runAsync) {
+      const runAsync = run.runAsync;
+      return this.runSuspended(() => runAsync(...seg.inputs)).then((results) => this.adoptResults(seg, outRoots, results as Tensor[]));
+    }
+    this.adoptResults(seg, outRoots, this.runSuspended(() => run(...seg.inputs)) as Tensor[]);
+    return null;
+  }
+
+  /** A segment's results become the real values of its output roots (and of the values it wrote in place). */
+  private adoptResults(seg: Segment, outRoots: Root[], results: Tensor[]): void {
     const env = new Map<Node, unknown>();
     seg.graph.placeholders().forEach((n, i) => env.set(n, seg.inputs[i]));
     for (const n of seg.graph.nodes) if (n.op === 'get_attr') env.set(n, seg.attrs[String(n.target)]);
@@ -704,12 +718,17 @@ export class Session implements DispatchMode, ActiveTrace {
 
   // ---- the end of a trace
 
-  /** For a trace with breaks: runs the last graph and returns the function's real result. */
-  finishWithBreaks(result: unknown): unknown {
+  /**
+   * For a trace with breaks: runs the last graph and returns the function's real result;
+   * with `async` (runAsync), the last graph runs off the event loop and a Promise of the
+   * result comes back (the graphs before it ran at their breaks: their values were needed).
+   */
+  finishWithBreaks(result: unknown, async = false): unknown {
     const needed: Tensor[] = [];
     forEachTensorDeep(result, (t) => needed.push(t));
-    this.flush(needed, true);
-    return mapTensorsDeep(result, (t) => this.realOf(t));
+    const realResult = () => mapTensorsDeep(result, (t) => this.realOf(t));
+    const pending = this.flush(needed, true, async);
+    return pending ? pending.then(realResult) : realResult();
   }
 
   /** For a break-free trace: the graph and how to assemble results (the caller compiles and runs it). */

@@ -1,6 +1,7 @@
 /**
  * Graph breaks: each cause in DESIGN.md's list, what a graph outputs at a break, reuse
- * of compiled graphs by position and structure, recomputation, fullgraph errors.
+ * of compiled graphs by position and structure, recomputation, fullgraph errors, runAsync
+ * (the last graph off the event loop).
  */
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import * as tj from '../../lib/index';
@@ -302,4 +303,92 @@ describe('fullgraph: true', () => {
 test('async functions are rejected with a clear error', () => {
   const f = tj.compile(async (x: tj.Tensor) => x.clone(), { backend: 'eager' });
   expect(() => f(tj.ones([1]))).toThrow(/returned a Promise/);
+});
+
+describe('runAsync of a function with breaks', () => {
+  // a backend whose compiled graphs record how they were called
+  function callRecorder() {
+    const calls: string[] = [];
+    const backend = (gm: GraphModule) => {
+      const index = calls.filter((c) => c.startsWith('compile')).length;
+      calls.push(`compile ${index}`);
+      const run = (...xs: tj.Tensor[]) => {
+        calls.push(`run ${index}`);
+        return gm(...xs);
+      };
+      return Object.assign(run, {
+        runAsync: async (...xs: tj.Tensor[]) => {
+          calls.push(`runAsync ${index}`);
+          await new Promise((r) => setImmediate(r));
+          return gm(...xs);
+        },
+      });
+    };
+    return { calls, backend };
+  }
+  const fn = (x: tj.Tensor, w: tj.Tensor) => {
+    const s = tj.sum(tj.matmul(x, w)).item() as number;  // the break: its graph must run first
+    return s > 0 ? tj.softmax(tj.matmul(x, w).mul(2), -1) : tj.tanh(tj.matmul(x, w));
+  };
+
+  test('the graphs before a break run at it; the last one goes through runAsync', async () => {
+    const { calls, backend } = callRecorder();
+    const f = tj.compile(fn, { backend });
+    const x = rand([3, 4], 40), w = rand([4, 5], 41);
+    const want = toRef(fn(x, w));
+    const pending = f.runAsync(x, w);
+    expect(calls).toEqual(['compile 0', 'run 0', 'compile 1', 'runAsync 1']);
+    expectClose((await pending) as tj.Tensor, want);
+    // a later call re-runs the JS: graph 0 again at the break, the reused last graph async
+    calls.length = 0;
+    expectClose((await f.runAsync(x, w)) as tj.Tensor, want);
+    expect(calls).toEqual(['run 0', 'runAsync 1']);
+    // and a synchronous call runs both on the calling thread
+    calls.length = 0;
+    expectClose(f(x, w) as tj.Tensor, want);
+    expect(calls).toEqual(['run 0', 'run 1']);
+  });
+
+  test('an in-place update in the last graph lands before the promise settles', async () => {
+    const { backend } = callRecorder();
+    const g = (x: tj.Tensor, acc: tj.Tensor) => {
+      const n = tj.sum(x).item() as number;
+      acc.add_(x.mul(n));
+      return acc.sum();
+    };
+    const f = tj.compile(g, { backend });
+    const x = rand([6], 42);
+    const acc = tj.zeros([6]), accRef = tj.zeros([6]);
+    const want = toRef(g(x, accRef));
+    const total = (await f.runAsync(x, acc)) as tj.Tensor;
+    expectClose(total, want);
+    expectClose(acc, toRef(accRef));
+  });
+
+  test('natively, the last graph computes off the event loop: a timer fires before it settles', async () => {
+    const n = 384;
+    const a = makeTensor(randomValues(n * n, 43, 'float32', -0.05, 0.05), [n, n]);
+    const long = (x: tj.Tensor) => {
+      if ((tj.sum(x).item() as number) > 1e9) return x;  // a break before the long part
+      let h = x;
+      for (let i = 0; i < 8; i++) h = tj.tanh(tj.matmul(h, x));
+      return h;
+    };
+    const f = tj.compile(long);
+    const want = toRef(long(a));
+    expectClose(f(a) as tj.Tensor, want);  // compiled and run once: the runs below only run
+    let ticks = 0, ticksAtFinish = -1;
+    const timer = setInterval(() => ticks++, 1);
+    try {
+      const run = f.runAsync(a).then((r) => {
+        ticksAtFinish = ticks;
+        return r;
+      });
+      await new Promise((r) => setTimeout(r, 1));
+      expect(ticksAtFinish, 'the last graph is still in flight when a timer fires').toBe(-1);
+      expectClose((await run) as tj.Tensor, want);
+    } finally {
+      clearInterval(timer);
+    }
+  });
 });
