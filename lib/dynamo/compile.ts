@@ -26,7 +26,12 @@ export interface CompileOptions {
   fullgraph?: boolean;
   /** true: shape-polymorphic from the first call; false: always specialise (except markDynamic dims); unset: automatic. */
   dynamic?: boolean;
-  /** Passed to the backend ('default', 'reduce-overhead', 'max-autotune'). */
+  /**
+   * Passed to the backend. The built-in backends take torch.compile's names ('default',
+   * 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs') and compile the same
+   * way for all of them: per-call overhead is already a few µs, and kernels are chosen
+   * by shape without autotuning. Another value is an error for them.
+   */
   mode?: string;
 }
 
@@ -618,6 +623,8 @@ export interface CompiledFn<F extends (...args: any[]) => any> {
   runAsync(...args: Parameters<F>): Promise<ReturnType<F>>;
 }
 
+const COMPILE_MODES = ['default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs'];
+
 function checkOptions(opts: unknown): CompileOptions {
   if (opts === undefined || opts === null) return {};
   if (typeof opts !== 'object') throw new TypeError(`tensorjit.compile: options must be an object, got ${typeof opts}`);
@@ -626,6 +633,12 @@ function checkOptions(opts: unknown): CompileOptions {
     if (!['backend', 'fullgraph', 'dynamic', 'mode'].includes(k)) throw new TypeError(`tensorjit.compile: unknown option '${k}' (backend, fullgraph, dynamic, mode)`);
   if (o.dynamic !== undefined && o.dynamic !== null && typeof o.dynamic !== 'boolean') throw new TypeError(`tensorjit.compile: option 'dynamic' must be a boolean`);
   resolveBackend(o.backend ?? 'native');
+  if (o.mode !== undefined && o.mode !== null) {
+    if (typeof o.mode !== 'string') throw new TypeError(`tensorjit.compile: option 'mode' must be a string`);
+    const builtIn = o.backend === undefined || o.backend === 'native' || o.backend === 'eager';
+    if (builtIn && !COMPILE_MODES.includes(o.mode))
+      throw new TypeError(`tensorjit.compile: unknown mode '${o.mode}' (one of ${COMPILE_MODES.map((m) => `'${m}'`).join(', ')})`);
+  }
   return { ...o, dynamic: o.dynamic ?? undefined };
 }
 

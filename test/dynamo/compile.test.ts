@@ -71,6 +71,23 @@ describe('results equal eager', () => {
     expect(() => tj.compile(attentionish, { bogus: 1 } as never)).toThrow(/unknown option 'bogus'/);
     expect(() => tj.compile(42 as never)).toThrow(TypeError);
   });
+
+  test("mode: torch.compile's names are accepted, others are errors for the built-in backends", () => {
+    const x = tj.tensor([[1, 2], [3, 4]]), w = tj.tensor([[0.5, -1], [2, 0.25]]);
+    const want = attentionish(x, w);
+    for (const mode of ['default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs'])
+      expectClose(tj.compile(attentionish, { mode })(x, w) as tj.Tensor, toRef(want));
+    expect(() => tj.compile(attentionish, { mode: 'fast' })).toThrow(/unknown mode 'fast' \(one of 'default', 'reduce-overhead'/);
+    expect(() => tj.compile(attentionish, { mode: 3 } as never)).toThrow(/option 'mode' must be a string/);
+    // a custom backend receives any mode it is given
+    const seen: unknown[] = [];
+    const backend = (gm: GraphModule, _inputs: tj.Tensor[], opts?: { mode?: string }) => {
+      seen.push(opts?.mode);
+      return (...xs: tj.Tensor[]) => gm(...xs);
+    };
+    tj.compile(attentionish, { backend, mode: 'my-mode' })(x, w);
+    expect(seen).toEqual(['my-mode']);
+  });
 });
 
 describe('guards and caches', () => {
