@@ -151,6 +151,23 @@ class PromptLoopWakeups {
   bool active_ = true;
 };
 
+// Settles a worker's promise on the JS thread. While the environment shuts down (a worker
+// thread terminated with work in flight) JS cannot run and every N-API call fails: the
+// error must not escape OnOK, where node-addon-api would rethrow it into std::terminate
+// and abort the whole process. The promise is rejected if that can still be done, else
+// left (nothing can observe it any more).
+template <class F>
+void settle(Napi::Promise::Deferred& deferred, F&& body) {
+  try {
+    body();
+  } catch (const Napi::Error& e) {
+    try {
+      deferred.Reject(e.Value());
+    } catch (const Napi::Error&) {
+    }
+  }
+}
+
 class RunWorker : public Napi::AsyncWorker {
  public:
   RunWorker(Napi::Env env, std::shared_ptr<graph::Executable> exe, std::shared_ptr<RunPlacement> placement,
@@ -170,12 +187,14 @@ class RunWorker : public Napi::AsyncWorker {
     });
   }
   void OnOK() override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
     pins_.clear();
     wakeups_.end();
-    if (failure_.failed()) deferred_.Reject(failure_.toJs(env).Value());
-    else deferred_.Resolve(wrapOutputs(env, outputs_));
+    settle(deferred_, [&] {
+      Napi::Env env = Env();
+      Napi::HandleScope scope(env);
+      if (failure_.failed()) deferred_.Reject(failure_.toJs(env).Value());
+      else deferred_.Resolve(wrapOutputs(env, outputs_));
+    });
   }
 
  private:
@@ -250,24 +269,22 @@ class BuildWorker : public Napi::AsyncWorker {
     });
   }
   void OnOK() override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
     wakeups_.end();
-    if (failure_.failed()) {
-      args_.pins.clear();
-      deferred_.Reject(failure_.toJs(env).Value());
-      return;
-    }
-    auto impl = std::make_unique<ExecutableWrap::Impl>();
-    impl->exe = std::move(exe_);
-    impl->consts = std::move(args_.pins);
-    try {
+    if (failure_.failed()) args_.pins.clear();
+    settle(deferred_, [&] {
+      Napi::Env env = Env();
+      Napi::HandleScope scope(env);
+      if (failure_.failed()) {
+        deferred_.Reject(failure_.toJs(env).Value());
+        return;
+      }
+      auto impl = std::make_unique<ExecutableWrap::Impl>();
+      impl->exe = std::move(exe_);
+      impl->consts = std::move(args_.pins);
       Napi::Object wrapped = ctor_.New({Napi::External<ExecutableWrap::Impl>::New(env, impl.get())});
       impl.release();  // the new Executable owns it
       deferred_.Resolve(wrapped);
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    }
+    });
   }
 
  private:

@@ -4,6 +4,7 @@
  * worker that alone loaded the addon exits cleanly: Node unloads the addon with the
  * worker's environment, before the isolate frees the buffers whose deleters live in it,
  * so the addon is linked never to be unmapped (-z nodelete); without that, a segfault.
+ * A worker terminated while its runs and builds are in flight does not abort the process.
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -55,4 +56,24 @@ test('a worker that alone loaded the addon exits cleanly', { timeout: 60_000 }, 
   expect(run.signal).toBeNull();
   expect(run.status).toBe(0);
   expect(JSON.parse(run.stdout).sum).toBeCloseTo(expectedSum(2, 8), 5);
+});
+
+test('a worker terminated with runAsync calls and a build in flight leaves the process running', { timeout: 60_000 }, () => {
+  const inflight = path.join(__dirname, 'fixtures', 'worker_inflight.ts');
+  const bootInflight = `require('tsx/cjs/api').register(); require(${JSON.stringify(inflight)});`;
+  // workers terminated at once and after a few ms, one after another; then the process exits 0
+  const main = `const { Worker } = require('node:worker_threads');
+    const delays = [0, 0, 2, 5, 10, 20];
+    const next = (i) => {
+      if (i === delays.length) return console.log('done');
+      const w = new Worker(${JSON.stringify(bootInflight)}, { eval: true });
+      w.once('message', () => setTimeout(() => w.terminate(), delays[i]));
+      w.once('exit', () => next(i + 1));
+    };
+    next(0);`;
+  const run = spawnSync(process.execPath, ['-e', main], { cwd: root, encoding: 'utf8', timeout: 50_000 });
+  expect(run.stderr).not.toMatch(/terminate called/);
+  expect(run.signal).toBeNull();
+  expect(run.status).toBe(0);
+  expect(run.stdout.trim()).toBe('done');
 });
