@@ -20,6 +20,12 @@ export function shapeNumel(shape: readonly number[]): number {
   return n;
 }
 
+/**
+ * The most elements a tensor (or view) may have: sizes, element counts and byte offsets
+ * are doubles here (exact to 2^53) and int64 natively, where a larger count would wrap.
+ */
+export const MAX_ELEMENTS = 2 ** 50;
+
 /** "[2, 3] float32": how errors name a tensor. */
 export function describeTensor(t: { shape: readonly number[]; dtype: DType }): string {
   return `[${t.shape.join(', ')}] ${t.dtype}`;
@@ -57,6 +63,8 @@ export class Tensor {
   private disposedFlag = false;
 
   constructor(init: TensorInit) {
+    if (shapeNumel(init.shape) > MAX_ELEMENTS)
+      throw new RangeError(`tensorjit: shape [${init.shape.join(', ')}] has ${shapeNumel(init.shape)} elements, more than a tensor can hold (2^50)`);
     this.shape = init.shape;
     this.dtype = init.dtype;
     this.strides = init.strides ?? contiguousStrides(init.shape);

@@ -1,6 +1,6 @@
 /** Argument checks shared by op declarations. Errors name the op, the argument, shapes and dtypes. */
 import { DType } from '../dtype';
-import { Tensor, describeTensor } from '../tensor';
+import { MAX_ELEMENTS, Tensor, describeTensor } from '../tensor';
 
 export function isTensor(x: unknown): x is Tensor {
   return x instanceof Tensor;
@@ -34,6 +34,9 @@ export function expectShape(op: string, arg: string, x: unknown): number[] {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0)
       throw new RangeError(`${op}: argument '${arg}' has an invalid size ${String(d)} in [${x.join(', ')}]`);
   }
+  const numel = x.reduce((a: number, b: number) => a * b, 1);
+  if (numel > MAX_ELEMENTS)
+    throw new RangeError(`${op}: argument '${arg}' [${x.join(', ')}] has ${numel} elements, more than a tensor can hold (2^50)`);
   return x.slice();
 }
 

@@ -182,10 +182,15 @@ function checkLive(op: AnyOp, inputs: readonly Tensor[]): void {
 /** Runs a checked kernel call on real tensors. */
 export function runKernelCall(op: AnyOp, call: KernelCall): Tensor[] {
   checkLive(op, call.inputs);
-  const outputs =
-    call.inplace !== undefined
-      ? [call.inputs[call.inplace], ...call.outputs.slice(1).map((m) => Tensor.empty(m.shape, m.dtype))]
-      : call.outputs.map((m) => Tensor.empty(m.shape, m.dtype));
+  let outputs: Tensor[];
+  try {
+    outputs =
+      call.inplace !== undefined
+        ? [call.inputs[call.inplace], ...call.outputs.slice(1).map((m) => Tensor.empty(m.shape, m.dtype))]
+        : call.outputs.map((m) => Tensor.empty(m.shape, m.dtype));
+  } catch (e) {
+    throw prefixError(op, e);
+  }
   const { buffers, meta } = packTensors([...call.inputs, ...outputs]);
   try {
     native.exec(kernelId(call.kernel), buffers, meta, call.inputs.length, Float64Array.from(call.attrs));
@@ -216,7 +221,11 @@ export function runEager(op: AnyOp, args: unknown[]): unknown {
   if (spec.view) {
     const v = spec.view(...args);
     checkLive(op, [v.base]);
-    return makeView(v);
+    try {
+      return makeView(v);
+    } catch (e) {
+      throw prefixError(op, e);
+    }
   }
   if (spec.decompose) return spec.decompose(...args);
   return spec.impl!(...args);

@@ -9,6 +9,9 @@
 namespace tensorjit {
 
 constexpr int kMaxDims = 8;
+// The most elements a tensor may have (lib/tensor.ts MAX_ELEMENTS): counts and byte sizes
+// stay far from int64 overflow, and exact as the doubles the JS side holds them in.
+constexpr int64_t kMaxElements = int64_t(1) << 50;
 
 struct TensorView {
   void* data = nullptr;

@@ -23,8 +23,7 @@ int Program::rootOf(int v) const {
 
 namespace {
 
-constexpr int64_t kMaxCount = 1 << 24;           // values, instructions, operands
-constexpr int64_t kMaxElements = int64_t(1) << 40;
+constexpr int64_t kMaxCount = 1 << 24;  // values, instructions, operands
 
 class Reader {
  public:
@@ -73,8 +72,9 @@ Program decodeProgram(const double* data, size_t length, const std::vector<int64
     int64_t numel = 1;
     for (int d = 0; d < v.ndim; ++d) {
       v.shape[d] = r.integer("dim size", 0, kMaxElements);
+      if (v.shape[d] != 0 && numel > kMaxElements / v.shape[d])  // checked before the product can overflow
+        throwRangeError("program: value " + std::to_string(vi) + " is too large");
       numel *= v.shape[d];
-      if (numel > kMaxElements) throwRangeError("program: value " + std::to_string(vi) + " is too large");
     }
     switch (v.kind) {
       case ValueKind::Input: {
@@ -97,16 +97,22 @@ Program decodeProgram(const double* data, size_t length, const std::vector<int64
         for (int d = 0; d < v.ndim; ++d) v.strides[d] = r.integer("view stride", -kMaxElements, kMaxElements);
         const Value& src = p.values[v.index];
         if (src.dtype != v.dtype) throwTypeError("program: view " + std::to_string(vi) + " changes dtype");
-        // The view must stay inside its source's (contiguous or view) extent.
+        // The view must stay inside its source's (contiguous or view) extent; each reach is
+        // bounded before it is formed (size x stride could overflow int64).
+        const Value& root = p.values[p.rootOf(v.index)];
+        const int64_t extent = root.numel();
+        auto outside = [&] { throwRangeError("program: view " + std::to_string(vi) + " reaches outside its source buffer"); };
+        bool empty = false;
+        for (int d = 0; d < v.ndim; ++d) empty = empty || v.shape[d] == 0;
+        if (empty) break;  // touches nothing
         int64_t lo = v.offset, hi = v.offset;
         for (int d = 0; d < v.ndim; ++d) {
-          if (v.shape[d] == 0) { lo = 0; hi = -1; break; }
+          const int64_t stride = v.strides[d] < 0 ? -v.strides[d] : v.strides[d];
+          if (stride != 0 && v.shape[d] - 1 > extent / stride) outside();
           const int64_t reach = (v.shape[d] - 1) * v.strides[d];
           if (reach < 0) lo += reach; else hi += reach;
         }
-        const Value& root = p.values[p.rootOf(v.index)];
-        if (hi >= lo && (lo < 0 || hi >= root.numel()))
-          throwRangeError("program: view " + std::to_string(vi) + " reaches outside its source buffer");
+        if (lo < 0 || hi >= extent) outside();
         break;
       }
       case ValueKind::Temp:

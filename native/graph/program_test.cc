@@ -65,6 +65,27 @@ TJ_TEST(rejectsMalformedPrograms) {
   TJ_CHECK_THROWS(decodeProgram(base.data(), base.size(), {64}), "constant count");
 }
 
+// Sizes and strides whose products overflow int64 (and could wrap into range) are rejected
+// before any product is formed.
+TJ_TEST(rejectsSizesAndReachesThatWouldOverflow) {
+  const double copy = kernel("copy");
+  // x:[16]; a view of it with 2^24 + 1 elements 2^40 apart: 2^24 * 2^40 wraps to 0
+  std::vector<double> view = {double(kProgramMagic), 1, 1, 0, 3,
+                              0, 0, 1, 16, 0, 0,
+                              4, 0, 1, 16777217, 0, 0, std::ldexp(1.0, 40),
+                              3, 0, 1, 16777217,
+                              1, copy, 1, 1, 1, 2, 0,
+                              1, 2};
+  TJ_CHECK_THROWS(decodeProgram(view.data(), view.size(), {}), "reaches outside");
+  // an output of [2^32, 2^32]: 2^64 elements wrap to 0
+  std::vector<double> big = {double(kProgramMagic), 1, 1, 0, 2,
+                             0, 0, 1, 16, 0, 0,
+                             3, 0, 2, std::ldexp(1.0, 32), std::ldexp(1.0, 32),
+                             1, copy, 1, 0, 1, 1, 0,
+                             1, 1};
+  TJ_CHECK_THROWS(decodeProgram(big.data(), big.size(), {}), "too large");
+}
+
 TJ_TEST(rejectsUseBeforeDefinitionAndWritesToInputs) {
   // instruction 0 reads value 2 (defined by instruction 1)
   auto w = copyChain(8, 3);

@@ -340,3 +340,31 @@ describe('data-movement kernels check shapes themselves', () => {
     expect(Array.from(dst.dataSync() as Float32Array).slice(12)).toEqual(Array.from(row.dataSync() as Float32Array));
   });
 });
+
+describe('tensor descriptors whose sizes or reaches would overflow int64', () => {
+  // meta words per tensor: dtype, ndim, offset, shape..., strides...
+  const f32 = 0;
+  const call = (shape: number[], strides: number[]) => {
+    const x = tj.tensor(seq(16), { shape: [16] });
+    const out = tj.zeros([1]);
+    const meta = Float64Array.from([2, f32, shape.length, 0, ...shape, ...strides, f32, 1, 0, 1, 1]);
+    return () => native.exec(kernelId('copy'), [x.storage!.buffer, out.storage!.buffer], meta, 1, new Float64Array(0));
+  };
+
+  test('a view of 2^24 + 1 elements 2^40 apart (2^24 * 2^40 wraps to 0) is outside its storage', () => {
+    expect(call([2 ** 24 + 1], [2 ** 40])).toThrow(/reaches outside its storage/);
+  });
+
+  test('a broadcast view of 2^64 elements is too large (the count would wrap to 0)', () => {
+    expect(call([2 ** 32, 2 ** 32], [0, 0])).toThrow(/more than 2\^50 elements/);
+  });
+
+  test('the JS side refuses such views with the op that makes them', () => {
+    // a sum over 2^80 broadcast ones returned 0 and [2^31, 2^31] crashed the process
+    expect(() => tj.ones([1, 1]).expand([2 ** 40, 2 ** 40])).toThrow(/^expand: .*shape \[1099511627776, 1099511627776\] has .* elements, more than a tensor can hold \(2\^50\)/);
+    expect(() => tj.ones([1, 1]).expand([2 ** 31, 2 ** 31]).sum()).toThrow(RangeError);
+    expect(() => tj.zeros([2 ** 26, 2 ** 26])).toThrow(/^full: argument 'shape' \[67108864, 67108864\] has .* more than a tensor can hold/);
+    // up to the limit a broadcast view is fine, and reduces to the right value
+    expect(tj.ones([1, 1]).expand([2 ** 16, 2 ** 16]).sum().item()).toBe(2 ** 32);
+  });
+});
