@@ -4,7 +4,7 @@
  * there). Outputs come back as new tensors.
  */
 import { native } from '../../native';
-import { Tensor, packTensors } from '../../tensor';
+import { Tensor, describeTensor, packTensors } from '../../tensor';
 import { LoweredProgram, mapTensorsDeep } from './lower';
 
 interface NativeExecutable {
@@ -122,7 +122,7 @@ export class CompiledProgram {
       this.current().run(buffers, meta, outputs.length);
     } catch (e) {
       for (const t of outputs) t.dispose();
-      throw e;
+      throw disposedInputError(inputs) ?? e;
     }
     return mapOutputs(this.lowered.outputSpec, outputs);
   }
@@ -139,7 +139,7 @@ export class CompiledProgram {
       }
     } catch (e) {
       for (const t of outputs) t.dispose();
-      throw e;
+      throw disposedInputError(inputs) ?? e;
     }
     return mapOutputs(this.lowered.outputSpec, outputs);
   }
@@ -165,6 +165,12 @@ export class CompiledProgram {
   private newOutputs(): Tensor[] {
     return this.lowered.outputMeta.map((m) => Tensor.empty(m.shape.slice(), m.dtype));
   }
+}
+
+/** The error to give when a run failed because an input was disposed (the native one only says its view is empty). */
+function disposedInputError(inputs: readonly Tensor[]): Error | null {
+  const i = inputs.findIndex((t) => t.disposed);
+  return i < 0 ? null : new Error(`compiled graph: input ${i} (${describeTensor(inputs[i])}) was disposed`);
 }
 
 function mapOutputs(spec: unknown, tensors: Tensor[]): unknown {

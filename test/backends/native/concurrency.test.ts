@@ -108,6 +108,21 @@ describe('inputs kept alive while a run uses them', () => {
     junk.forEach((t) => t.dispose());
   });
 
+  test('an input disposed before the call is an Error naming it (sync, async, and a first async call)', async () => {
+    const compiled = tj.compile(chain);
+    const y = tj.ones([256]);
+    const gone = () => {
+      const x = tj.ones([64, 256]);
+      x.dispose();
+      return x;
+    };
+    const message = /^compiled graph: input 0 \(\[64, 256\] float32\) was disposed$/;
+    await expect(compiled.runAsync(gone(), y)).rejects.toThrow(message);  // builds first
+    expect(() => compiled(gone(), y)).toThrow(message);
+    await expect(compiled.runAsync(gone(), y)).rejects.toThrow(message);
+    expectCloseTo(compiled(tj.ones([64, 256]), y), snapshot(chain(tj.ones([64, 256]), y)), 'a live input after');
+  });
+
   test('inputs dropped and garbage-collected right after the call is issued', async () => {
     const gc = (globalThis as { gc?: () => void }).gc;
     expect(gc, 'vitest runs with --expose-gc').toBeTypeOf('function');
