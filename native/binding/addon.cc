@@ -105,8 +105,9 @@ Napi::Value IsaInfo(const Napi::CallbackInfo& info) {
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   const int64_t n = requireInt(info[0], "setNumThreads: n");
-  if (n < 1 || n > 1024) throw Napi::RangeError::New(info.Env(), "setNumThreads: n must be in [1, 1024]");
-  setNumThreads(static_cast<int>(n));
+  if (n < 1 || n > kMaxThreads)
+    throw Napi::RangeError::New(info.Env(), "setNumThreads: n must be in [1, " + std::to_string(kMaxThreads) + "]");
+  guarded(info.Env(), [&] { setNumThreads(static_cast<int>(n)); });
   return info.Env().Undefined();
 }
 

@@ -1,5 +1,7 @@
 #include "core/thread_pool.h"
 
+#include "core/error.h"
+
 #include <pthread.h>
 #include <sched.h>
 #ifdef __linux__
@@ -15,7 +17,10 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
+#include <cstdio>
 #include <exception>
+#include <string>
+#include <system_error>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -42,9 +47,12 @@ int backgroundNice() {
 namespace {
 
 int defaultThreads() {
-  if (const char* env = std::getenv("TENSORJIT_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return n;
+  const char* env = std::getenv("TENSORJIT_NUM_THREADS");
+  if (env && *env) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n >= 1 && n <= kMaxThreads) return static_cast<int>(n);
+    std::fprintf(stderr, "tensorjit: ignoring TENSORJIT_NUM_THREADS=%s (expected an integer in [1, %d])\n", env, kMaxThreads);
   }
 #ifdef __linux__
   cpu_set_t set;
@@ -105,19 +113,26 @@ class Pool {
 
   int size() const { return threads_; }
 
-  void resize(int n) {
+  // Returns the pool's size, the caller included: less than n when the system refuses to
+  // start more threads (a process or container thread limit); the pool keeps those it got.
+  int resize(int n) {
     std::lock_guard<std::mutex> own(owner_);
     stopWorkers();
-    threads_ = std::max(1, n);
     stop_ = false;
     // New workers must not pick up a job that finished before they existed.
     const uint64_t current = generationOf(claim_.load(std::memory_order_relaxed));
-    for (int i = 1; i < threads_; ++i)
-      workers_.emplace_back([this, current] {
-        nameThisThread(background_ ? "tj-bg-pool" : "tj-pool");
-        if (background_) lowerToBackgroundPriority();
-        workerLoop(current);
-      });
+    int started = 1;
+    try {
+      for (; started < std::max(1, n); ++started)
+        workers_.emplace_back([this, current] {
+          nameThisThread(background_ ? "tj-bg-pool" : "tj-pool");
+          if (background_) lowerToBackgroundPriority();
+          workerLoop(current);
+        });
+    } catch (const std::system_error&) {
+    }
+    threads_ = started;
+    return started;
   }
 
   void run(int64_t n, int64_t grain, RangeFn fn) {
@@ -341,9 +356,16 @@ BackgroundRunners& runners() {
 }  // namespace
 
 void setNumThreads(int n) {
-  pool().resize(n);
-  std::lock_guard<std::mutex> lk(gBackgroundMu);
-  if (Pool* bg = gBackgroundPool.load(std::memory_order_relaxed)) bg->resize(n);
+  if (n < 1 || n > kMaxThreads)
+    throwRangeError("setNumThreads: n must be in [1, " + std::to_string(kMaxThreads) + "], got " + std::to_string(n));
+  int got = pool().resize(n);
+  {
+    std::lock_guard<std::mutex> lk(gBackgroundMu);
+    if (Pool* bg = gBackgroundPool.load(std::memory_order_relaxed)) got = std::min(got, bg->resize(n));
+  }
+  if (got < n)
+    throwRangeError("setNumThreads: the system started only " + std::to_string(got) + " of " + std::to_string(n) +
+                    " threads (a thread limit?); running with " + std::to_string(got));
 }
 int numThreads() { return pool().size(); }
 int numChunks(int64_t n, int64_t grain) { return Pool::chunkCount(n, grain, currentPool().size()); }

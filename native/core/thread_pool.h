@@ -26,7 +26,10 @@ class RangeFn {
   void (*call_)(void*, int64_t, int64_t);
 };
 
-void setNumThreads(int n);  // both pools (below)
+// Both pools (below). n in [1, kMaxThreads]; throws a RangeError when the system starts
+// fewer threads (the pools then run with those it did start).
+void setNumThreads(int n);
+constexpr int kMaxThreads = 1024;
 int numThreads();
 // How many chunks parallelFor would use (for callers that keep per-chunk partials).
 int numChunks(int64_t n, int64_t grain);
