@@ -297,14 +297,21 @@ class BackgroundRunners {
   void run(const std::function<void()>& fn) {
     Job job;
     job.fn = &fn;
+    bool noRunner = false;
     {
       std::lock_guard<std::mutex> lk(mu_);
-      queue_.push_back(&job);
       if (idle_ == 0 && started_ < kMaxRunners) {
-        ++started_;
-        std::thread([this] { runnerLoop(); }).detach();
+        try {
+          std::thread([this] { runnerLoop(); }).detach();
+          ++started_;
+        } catch (const std::system_error&) {
+          // no thread to be had (a thread limit): queue behind the runners there are
+          noRunner = started_ == 0;
+        }
       }
+      if (!noRunner) queue_.push_back(&job);
     }
+    if (noRunner) return fn();  // none at all: on the caller's thread
     wake_.notify_one();
     std::unique_lock<std::mutex> lk(mu_);
     finished_.wait(lk, [&] { return job.done; });

@@ -48,9 +48,15 @@ const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
 const isRoot = process.getuid?.() === 0;
 const nobodyCanRun = () => spawnSync(asNobody[0], [...asNobody.slice(1), 'test', '-r', path.join(root, 'lib', 'index.ts')]).status === 0;
 const canLimit = process.platform === 'linux' && (!isRoot || nobodyCanRun());
-test.runIf(canLimit)('a thread limit makes setNumThreads a RangeError; the pool runs with the threads it got', () => {
+test.runIf(canLimit)('a thread limit makes setNumThreads a RangeError; the pools run with the threads they got', () => {
   const run = child(
-    `try { tj.setNumThreads(200); console.log('no error'); } catch (e) { console.log(e.constructor.name, e.message); } ${check}`,
+    // libuv's own pool starts first (it aborts the process when it cannot start its threads)
+    `require('node:fs').promises.readFile(${entry}).then(() => {
+       try { tj.setNumThreads(200); console.log('no error'); } catch (e) { console.log(e.constructor.name, e.message); } ${check}
+       // runAsync with no thread left for a background runner: the run computes on the libuv worker
+       const f = tj.compile((x) => tj.matmul(x, x).relu());
+       return Promise.all(Array.from({ length: 8 }, () => f.runAsync(tj.ones([64, 64]))));
+     }).then((rs) => console.log(rs.map((r) => r.sum().item()).join(',')));`,
     {},
     (cmd) => {
       const limited = `ulimit -u 60 && exec ${cmd.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')}`;
@@ -59,8 +65,9 @@ test.runIf(canLimit)('a thread limit makes setNumThreads a RangeError; the pool 
   );
   expect(run.signal, run.stderr).toBeNull();
   expect(run.status, run.stderr).toBe(0);
-  const [first, second] = run.stdout.trim().split('\n');
+  const [first, second, third] = run.stdout.trim().split('\n');
   const m = /^RangeError setNumThreads: the system started only (\d+) of 200 threads \(a thread limit\?\); running with (\d+)$/.exec(first);
   expect(m, first).not.toBeNull();
   expect(second).toBe(`${m![2]} 32768`);
+  expect(third).toBe(Array(8).fill(64 * 64 * 64).join(','));
 });
