@@ -1,7 +1,10 @@
 // JS handle of a graph::Executable: built once per compile, run sync or async.
-//   new Executable(program: Float64Array, consts: ArrayBuffer[], constOffsets: Float64Array)
-//   Executable.build(program, consts, constOffsets) -> Promise<Executable>   (built off the
-//     event loop: folding and prepacking a large model's constants takes 100+ ms)
+//   new Executable(program: Float64Array, consts: ArrayBuffer[], constOffsets: Float64Array
+//                  [, constVersions: Float64Array])
+//   Executable.build(program, consts, constOffsets[, constVersions]) -> Promise<Executable>
+//     (built off the event loop: folding and prepacking a large model's constants takes
+//     100+ ms). With versions, prepacked weights are shared with other executables built
+//     from the same constants at the same versions (graph/shared_packs.h).
 //   run(buffers, meta[, numOutputs]) -> ArrayBuffer[]   (packed tensors as in exec)
 //   runAsync(buffers, meta[, numOutputs]) -> Promise<ArrayBuffer[]>   (off the event loop)
 // With numOutputs > 0 the last numOutputs packed tensors receive the program's outputs
@@ -12,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -226,6 +230,12 @@ BuildArgs readBuildArgs(const Napi::CallbackInfo& info, const std::string& what)
   Napi::Array consts = info[1].As<Napi::Array>();
   Napi::Float64Array offsets = info[2].As<Napi::Float64Array>();
   if (offsets.ElementLength() != consts.Length()) throwRangeError(what + ": one byte offset per constant");
+  // Optional: each constant's content version (it changes when the constant is written),
+  // which lets executables built from the same constants share their prepacked forms.
+  const bool versioned = info.Length() > 3 && !info[3].IsUndefined();
+  if (versioned && (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+                    info[3].As<Napi::Float64Array>().ElementLength() != consts.Length()))
+    throwTypeError(what + ": constVersions must be a Float64Array with one version per constant");
   BuildArgs args;
   std::vector<int64_t> constBytes;
   for (uint32_t i = 0; i < consts.Length(); ++i) {
@@ -235,8 +245,16 @@ BuildArgs readBuildArgs(const Napi::CallbackInfo& info, const std::string& what)
     const double off = offsets[i];
     if (!(off >= 0 && off <= static_cast<double>(ab.ByteLength())) || off != static_cast<double>(static_cast<int64_t>(off)))
       throwRangeError(what + ": constant " + std::to_string(i) + " has a bad byte offset");
-    args.consts.push_back({static_cast<char*>(ab.Data()) + static_cast<int64_t>(off),
-                           static_cast<int64_t>(ab.ByteLength()) - static_cast<int64_t>(off)});
+    graph::ConstBuffer c{static_cast<char*>(ab.Data()) + static_cast<int64_t>(off),
+                         static_cast<int64_t>(ab.ByteLength()) - static_cast<int64_t>(off)};
+    if (versioned) {
+      const double version = info[3].As<Napi::Float64Array>()[i];
+      if (!(version >= 0 && version <= 9007199254740992.0) || version != std::floor(version))
+        throwRangeError(what + ": constant " + std::to_string(i) + " has a bad version");
+      c.versioned = true;
+      c.version = static_cast<uint64_t>(version);
+    }
+    args.consts.push_back(c);
     constBytes.push_back(args.consts.back().bytes);
     args.pins.add(ab);
   }

@@ -15,7 +15,8 @@ std::string PassStats::describe() const {
   return "passes: " + std::to_string(deadInstrs) + " dead instructions removed, " +
          std::to_string(commonSubexpressions) + " common subexpressions merged, " + std::to_string(foldedConstants) +
          " constants folded (" + std::to_string(foldedBytes) + " bytes), " + std::to_string(prepackedWeights) +
-         " weights prepacked (" + std::to_string(prepackedBytes) + " bytes), " +
+         " weights prepacked (" + std::to_string(prepackedBytes) + " bytes; " + std::to_string(sharedWeights) +
+         " shared with other executables), " +
          std::to_string(fusedEpilogues) + " epilogues fused, " + std::to_string(fusedPointwise) +
          " pointwise instructions fused\n";
 }
@@ -101,9 +102,14 @@ PassStats optimize(Program& p, std::vector<ConstBuffer>& consts, FoldedBuffers& 
   // Counted with the GEMM epilogues (absorbed pointwise instructions).
   s.fusedEpilogues += fuseReductionPrologues(p);
   // Epilogues first: an activation after a GEMM belongs in its epilogue, not a VM program.
-  s.prepackedWeights = prepackConstantWeights(p, consts, &s.prepackedBytes, &s.fusedEpilogues);
+  s.prepackedWeights = prepackConstantWeights(p, consts, &s.prepackedBytes, &s.fusedEpilogues, &s.sharedWeights);
   s.fusedPointwise = fusePointwise(p);
   return s;
+}
+
+const ConstBuffer* constantSource(const Program& p, const std::vector<ConstBuffer>& consts, int v) {
+  const int root = p.rootOf(v);
+  return p.values[root].kind == ValueKind::Const ? &consts[p.values[root].index] : nullptr;
 }
 
 TensorView constantView(const Program& p, const std::vector<ConstBuffer>& consts, int v) {

@@ -2,6 +2,8 @@
 // linear's and matmul's weight into the GEMM's B panels, conv2d's into the direct conv
 // kernel's panels or, for convs that run as GEMMs (1x1, depthwise, few channels per
 // group, many taps), into the GEMM's A panels.
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +11,7 @@
 #include "core/allocator.h"
 #include "core/error.h"
 #include "graph/passes.h"
+#include "graph/shared_packs.h"
 #include "kernels/conv/conv2d.h"
 #include "kernels/fused/vm_ops.h"
 #include "kernels/gemm/gemm.h"
@@ -50,7 +53,7 @@ bool rowsOf(const TensorView& x, int64_t K, MatrixRef* out, int64_t* rows) {
 struct PrepackedLinear {
   const char* op = "linear";
   std::string weightShape;  // as the program gave it, for errors
-  PackedB weight;
+  std::shared_ptr<const PackedB> weight;
   const float* constBias = nullptr;  // when the bias is a contiguous constant
   bool hasBias = false;
   Activation act = Activation::None;
@@ -60,7 +63,7 @@ struct PrepackedLinear {
   void operator()(const KernelArgs& a) const {
     const TensorView& x = a.in(0);
     TensorView& out = a.out(0);
-    const int64_t K = weight.k(), N = weight.n();
+    const int64_t K = weight->k(), N = weight->n();
     if (x.dtype != DType::Float32 || x.ndim < 1 || x.shape[x.ndim - 1] != K)
       throwRangeError(std::string(op) + ": input " + x.shapeString() + " (" + dtypeName(x.dtype) +
                       ") does not match the prepacked weight " + weightShape);
@@ -112,9 +115,36 @@ struct PrepackedLinear {
       }
       ep.residualFirst = residualFirst;
     }
-    sgemmPacked(M, A, weight, out.ptr<float>(), N, ep);
+    sgemmPacked(M, A, *weight, out.ptr<float>(), N, ep);
   }
 };
+
+// The sharing key of a pack made from constant value `v` with these parameters, or an
+// unshareable key (null data) when its memory is the executable's own.
+PackKey packKey(const Program& p, const std::vector<ConstBuffer>& consts, int v, const TensorView& w,
+                std::vector<int64_t> layout) {
+  PackKey key;
+  const ConstBuffer* src = constantSource(p, consts, v);
+  if (!src || !src->versioned) return key;
+  key.data = w.data;
+  key.version = src->version;
+  layout.push_back(static_cast<int64_t>(KernelRegistry::instance().selectedIsa()));
+  for (int d = 0; d < w.ndim; ++d) layout.push_back(w.shape[d]), layout.push_back(w.strides[d]);
+  key.layout = std::move(layout);
+  return key;
+}
+
+// The pack for key, shared when the key allows, else made for this executable alone;
+// counts those that came from another executable.
+template <class T>
+std::shared_ptr<const T> packOnce(const PackKey& key, const std::function<std::shared_ptr<const T>()>& make,
+                                  int* shared) {
+  if (!key.data) return make();
+  bool reused = false;
+  std::shared_ptr<const T> pack = sharedPack<T>(key, make, &reused);
+  *shared += reused;
+  return pack;
+}
 
 }  // namespace
 
@@ -237,7 +267,7 @@ GemmEpilogueMatch matchEpilogue(const Program& p, const Uses& uses, const std::v
 }  // namespace
 
 int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, int64_t* packedBytes,
-                           int* fusedEpilogues) {
+                           int* fusedEpilogues, int* sharedWeights) {
   const KernelRegistry& reg = KernelRegistry::instance();
   const int linearId = reg.idOf("linear"), matmulId = reg.idOf("matmul"), convId = reg.idOf("conv2d");
   const Uses uses(p);
@@ -249,7 +279,16 @@ int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, i
     if (in.kernelId == convId) {
       // Any operand layout the kernel does not take is left to it, to reject at run time.
       const TensorView w = constantView(p, consts, in.inputs[1]);
-      std::shared_ptr<const PackedConvWeights> packed = w.data ? packConvWeights(w, in.attrs) : nullptr;
+      std::vector<int64_t> layout = {2};  // conv; its attrs, bit for bit
+      for (double a : in.attrs) {
+        int64_t bits;
+        std::memcpy(&bits, &a, sizeof bits);
+        layout.push_back(bits);
+      }
+      std::shared_ptr<const PackedConvWeights> packed =
+          w.data ? packOnce<PackedConvWeights>(packKey(p, consts, in.inputs[1], w, std::move(layout)),
+                                               [&] { return packConvWeights(w, in.attrs); }, sharedWeights)
+                 : nullptr;
       if (!packed) continue;
       *packedBytes += static_cast<int64_t>(packed->bytes());
       in.run = [packed](const KernelArgs& a) { conv2dPrepacked(a, *packed); };
@@ -292,14 +331,16 @@ int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, i
     auto state = std::make_shared<PrepackedLinear>();
     state->op = op;
     state->weightShape = w.shapeString();
-    state->weight = packBStrided(K, N, isLinear ? MatrixRef{w.ptr<float>(), w.strides[1], w.strides[0]}
-                                              : MatrixRef{w.ptr<float>(), w.strides[0], w.strides[1]});
+    state->weight = packOnce<PackedB>(packKey(p, consts, in.inputs[1], w, {isLinear ? 0 : 1}), [&] {
+      return std::make_shared<const PackedB>(packBStrided(
+          K, N, isLinear ? MatrixRef{w.ptr<float>(), w.strides[1], w.strides[0]} : MatrixRef{w.ptr<float>(), w.strides[0], w.strides[1]}));
+    }, sharedWeights);
     state->hasBias = in.inputs.size() == 3;
     if (state->hasBias) {
       const TensorView b = constantView(p, consts, in.inputs[2]);
       if (b.data && b.ndim == 1 && b.shape[0] == N && (N == 1 || b.strides[0] == 1)) state->constBias = b.ptr<float>();
     }
-    *packedBytes += static_cast<int64_t>(state->weight.bytes());
+    *packedBytes += static_cast<int64_t>(state->weight->bytes());
     state->act = ep.act;
     if (ep.residual >= 0) state->residualInput = static_cast<int>(in.inputs.size());
     state->residualFirst = ep.residualFirst;

@@ -15,7 +15,7 @@ interface NativeExecutable {
   memoryPlan(): { arenaBytes: number; unplannedBytes: number };
 }
 
-type BuildArgs = [program: Float64Array, consts: ArrayBuffer[], offsets: Float64Array];
+type BuildArgs = [program: Float64Array, consts: ArrayBuffer[], offsets: Float64Array, versions: Float64Array];
 interface ExecutableClass {
   new (...args: BuildArgs): NativeExecutable;
   /** Builds off the event loop (folding and prepacking a large model's weights takes 100+ ms). */
@@ -60,9 +60,11 @@ export class CompiledProgram {
   private buildArgs(): { args: BuildArgs; constVersions: number[] } {
     const consts = this.lowered.builder.consts;
     if (consts.some((c) => c.storage.released)) throw new Error('compiled graph: a constant it uses was disposed');
+    const constVersions = consts.map((c) => c.storage.version);
+    // with the versions, executables of other input shapes share the prepacked weights
     return {
-      args: [this.encoded, consts.map((c) => c.storage.buffer), Float64Array.from(consts.map((c) => c.byteOffset))],
-      constVersions: consts.map((c) => c.storage.version),
+      args: [this.encoded, consts.map((c) => c.storage.buffer), Float64Array.from(consts.map((c) => c.byteOffset)), Float64Array.from(constVersions)],
+      constVersions,
     };
   }
 

@@ -144,7 +144,7 @@ describe('prepacked constant conv2d weights', () => {
     const compiled = compileNative((xi: unknown) => tj.conv2d(xi as tj.Tensor, w.t, b.t, c.opts));
     const got = compiled(x.t) as tj.Tensor;
     expect(compiled.lastProgram()!.describe()).toContain(`conv2d[prepacked ${c.w.join('x')}]`);
-    expect(compiled.lastProgram()!.describe()).toMatch(/ 1 weights prepacked \([1-9]\d* bytes\)/);
+    expect(compiled.lastProgram()!.describe()).toMatch(/ 1 weights prepacked \([1-9]\d* bytes; 0 shared with other executables\)/);
     expectClose(got, refConv(x.r, w.r, b.r, c.conv), convTol(c.w[1] * c.w[2] * c.w[3]));
   });
 
@@ -191,5 +191,51 @@ describe('prepacked constant conv2d weights', () => {
     expect((compiled(x) as tj.Tensor).dataSync().every((v) => v === 18)).toBe(true);
     w.mul_(-1);
     expect((compiled(x) as tj.Tensor).dataSync().every((v) => v === -18)).toBe(true);
+  });
+});
+
+describe('prepacked weights shared between the executables of other input shapes', () => {
+  const sharedOf = (c: ReturnType<typeof compileNative>) => Number(/weights prepacked \(\d+ bytes; (\d+) shared/.exec(c.lastProgram()!.describe())![1]);
+
+  test('each new batch size reuses the packs of the first (linear, matmul and conv), with the right values', () => {
+    const w1 = makeTensor(randomValues(48 * 40, 60), [48, 40]), b1 = makeTensor(randomValues(48, 61), [48]);
+    const w2 = makeTensor(randomValues(48 * 24, 62), [48, 24]);
+    const wc = makeTensor(randomValues(16 * 4 * 3 * 3, 63), [16, 4, 3, 3]);
+    const mlp = (x: unknown) => tj.matmul(tj.relu(linear(x as tj.Tensor, w1, b1)), w2);
+    const conv = (x: unknown) => tj.conv2d(x as tj.Tensor, wc, null, { padding: 1 });
+    const cm = compileNative(mlp), cc = compileNative(conv);
+    for (const [i, rows] of [1, 5, 33].entries()) {
+      const x = makeTensor(randomValues(rows * 40, 64 + rows), [rows, 40]);
+      expectClose(cm(x) as tj.Tensor, toRef(mlp(x) as tj.Tensor), { rtol: 1e-5, atol: 1e-5 });
+      expect(sharedOf(cm), `rows ${rows}`).toBe(i === 0 ? 0 : 2);
+      const xc = makeTensor(randomValues(rows * 4 * 6 * 7, 70 + rows), [rows, 4, 6, 7]);
+      expectClose(cc(xc) as tj.Tensor, toRef(conv(xc) as tj.Tensor), { rtol: 1e-5, atol: 1e-5 });
+      expect(sharedOf(cc), `conv batch ${rows}`).toBe(i === 0 ? 0 : 1);
+    }
+  });
+
+  test('a weight written in place is packed again, never shared from before the write', () => {
+    const w = makeTensor(randomValues(32 * 16, 80), [32, 16]);
+    const f = (x: unknown) => linear(x as tj.Tensor, w);
+    const c = compileNative(f);
+    const x2 = makeTensor(randomValues(2 * 16, 81), [2, 16]), x3 = makeTensor(randomValues(3 * 16, 82), [3, 16]);
+    c(x2);
+    w.mul_(-3);
+    // a new shape after the write: its pack is new (the old one is of the old values)
+    expectClose(c(x3) as tj.Tensor, toRef(f(x3) as tj.Tensor), { rtol: 1e-5, atol: 1e-5 });
+    expect(sharedOf(c)).toBe(0);
+    // the first shape rebuilds (its weight's version moved) and shares the new pack
+    expectClose(c(x2) as tj.Tensor, toRef(f(x2) as tj.Tensor), { rtol: 1e-5, atol: 1e-5 });
+    expect(sharedOf(c)).toBe(1);
+  });
+
+  test('two compiled functions over the same weight share its pack', () => {
+    const w = makeTensor(randomValues(24 * 20, 90), [24, 20]);
+    const a = compileNative((x: unknown) => tj.relu(linear(x as tj.Tensor, w)));
+    const b = compileNative((x: unknown) => tj.sigmoid(linear(x as tj.Tensor, w)));
+    const x = makeTensor(randomValues(4 * 20, 91), [4, 20]);
+    a(x);
+    expectClose(b(x) as tj.Tensor, toRef(tj.sigmoid(linear(x, w))), { rtol: 1e-5, atol: 1e-5 });
+    expect(sharedOf(b)).toBe(1);
   });
 });
