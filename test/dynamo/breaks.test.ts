@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import * as tj from '../../lib/index';
 import { GraphModule } from '../../lib/fx';
+import { settlesAfterATimer } from '../helpers/event_loop';
 import { expectClose, makeTensor, randomValues, toRef } from '../helpers/reference';
 
 const rand = (shape: number[], seed: number) => makeTensor(randomValues(shape.reduce((a, b) => a * b, 1), seed), shape);
@@ -377,18 +378,8 @@ describe('runAsync of a function with breaks', () => {
     const f = tj.compile(long);
     const want = toRef(long(a));
     expectClose(f(a) as tj.Tensor, want);  // compiled and run once: the runs below only run
-    let ticks = 0, ticksAtFinish = -1;
-    const timer = setInterval(() => ticks++, 1);
-    try {
-      const run = f.runAsync(a).then((r) => {
-        ticksAtFinish = ticks;
-        return r;
-      });
-      await new Promise((r) => setTimeout(r, 1));
-      expect(ticksAtFinish, 'the last graph is still in flight when a timer fires').toBe(-1);
-      expectClose((await run) as tj.Tensor, want);
-    } finally {
-      clearInterval(timer);
-    }
+    const { value, inFlightAtTimer } = await settlesAfterATimer(() => f.runAsync(a));
+    expect(inFlightAtTimer, 'the last graph is still in flight when a timer fires').toBe(true);
+    expectClose(value as tj.Tensor, want);
   });
 });

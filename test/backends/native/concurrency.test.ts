@@ -8,6 +8,7 @@ import { describe, expect, test, vi } from 'vitest';
 import * as tj from '../../../lib/index';
 import { CompiledProgram } from '../../../lib/backends/native/executable';
 import { native } from '../../../lib/native';
+import { settlesAfterATimer } from '../../helpers/event_loop';
 import { eagerFallbacks, recordingNativeBackend } from '../../helpers/native_backend';
 import { makeTensor, randomValues } from '../../helpers/reference';
 
@@ -157,21 +158,11 @@ describe('the event loop during a long runAsync', () => {
     };
     const compiled = tj.compile(long);
     const want = snapshot(compiled(a));
-    let ticks = 0, ticksAtFinish = -1;
-    const timer = setInterval(() => ticks++, 1);
-    try {
-      const run = compiled.runAsync(a).then((r) => {
-        ticksAtFinish = ticks;
-        return r;
-      });
-      // the run is on a worker thread: this timer can only fire if the loop is free
-      await new Promise((r) => setTimeout(r, 1));
-      expect(ticksAtFinish, 'the run is still in flight when a timer fires').toBe(-1);
-      expectCloseTo(await run, want, 'long run');
-      expect(ticksAtFinish).toBeGreaterThanOrEqual(1);
-    } finally {
-      clearInterval(timer);
-    }
+    // the run is on a worker thread: a timer can only fire if the loop is free
+    const { value, inFlightAtTimer, ticks } = await settlesAfterATimer(() => compiled.runAsync(a));
+    expect(inFlightAtTimer, 'the run is still in flight when a timer fires').toBe(true);
+    expectCloseTo(value, want, 'long run');
+    expect(ticks).toBeGreaterThanOrEqual(1);
   });
 
   // Linux: the run computes on the background threads, a nice step below the process
