@@ -48,29 +48,14 @@ std::vector<TensorView> decodeTensors(const Napi::Array& buffers, const Napi::Fl
     Napi::ArrayBuffer ab = b.As<Napi::ArrayBuffer>();
     const int64_t capacity = static_cast<int64_t>(ab.ByteLength() / itemSize(v.dtype));
 
-    // The lowest and highest element the view can touch must lie inside the buffer. Every
-    // product is checked before it is formed: sizes and strides up to 2^53 would overflow.
-    auto outside = [&] {
+    for (int d = 0; d < v.ndim; ++d)
+      if (v.shape[d] < 0) throwRangeError(std::string(what) + ": negative size in shape " + v.shapeString());
+    const int64_t numel = boundedNumel(v.ndim, v.shape);
+    if (numel < 0) throwRangeError(std::string(what) + ": shape " + v.shapeString() + " has more than 2^50 elements");
+    if (!viewFits(v.ndim, v.shape, v.strides, offset, capacity))
       throwRangeError(std::string(what) + ": view " + v.shapeString() + " at offset " + std::to_string(offset) +
                       " reaches outside its storage of " + std::to_string(capacity) + " elements" +
                       (ab.ByteLength() == 0 ? " (was the tensor disposed?)" : ""));
-    };
-    bool empty = false;
-    for (int d = 0; d < v.ndim; ++d) {
-      if (v.shape[d] < 0) throwRangeError(std::string(what) + ": negative size in shape " + v.shapeString());
-      empty = empty || v.shape[d] == 0;
-    }
-    int64_t lo = offset, hi = offset, numel = empty ? 0 : 1;
-    for (int d = 0; d < v.ndim && !empty; ++d) {
-      if (v.shape[d] > kMaxElements / numel)
-        throwRangeError(std::string(what) + ": shape " + v.shapeString() + " has more than 2^50 elements");
-      numel *= v.shape[d];
-      const int64_t stride = v.strides[d] < 0 ? -v.strides[d] : v.strides[d];
-      if (stride != 0 && v.shape[d] - 1 > capacity / stride) outside();
-      const int64_t reach = (v.shape[d] - 1) * v.strides[d];  // |reach| <= capacity
-      if (reach < 0) lo += reach; else hi += reach;
-    }
-    if (numel > 0 && (lo < 0 || hi >= capacity)) outside();
     v.data = numel > 0 ? static_cast<char*>(ab.Data()) + offset * static_cast<int64_t>(itemSize(v.dtype))
                        : ab.Data();
   }

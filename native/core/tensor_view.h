@@ -63,6 +63,36 @@ inline TensorView contiguousView(void* data, DType dtype, int ndim, const int64_
   return v;
 }
 
+// The element count of a shape (sizes >= 0, as the JS side or a program gives them), or -1
+// when it is over kMaxElements; each product is bounded before it is formed, so sizes up
+// to 2^53 cannot overflow it. A zero size makes the count 0 whatever the others are.
+inline int64_t boundedNumel(int ndim, const int64_t* shape) {
+  for (int d = 0; d < ndim; ++d)
+    if (shape[d] == 0) return 0;
+  int64_t n = 1;
+  for (int d = 0; d < ndim; ++d) {
+    if (shape[d] > kMaxElements / n) return -1;
+    n *= shape[d];
+  }
+  return n;
+}
+
+// Whether every element a view can touch (shape, strides and offset in elements) lies in
+// [0, extent). Each size x stride is bounded by the extent before it is formed (strides up
+// to 2^53 would overflow int64, and could wrap into range). Empty views touch nothing.
+inline bool viewFits(int ndim, const int64_t* shape, const int64_t* strides, int64_t offset, int64_t extent) {
+  for (int d = 0; d < ndim; ++d)
+    if (shape[d] == 0) return true;
+  int64_t lo = offset, hi = offset;
+  for (int d = 0; d < ndim; ++d) {
+    const int64_t stride = strides[d] < 0 ? -strides[d] : strides[d];
+    if (stride != 0 && shape[d] - 1 > extent / stride) return false;
+    const int64_t reach = (shape[d] - 1) * strides[d];  // |reach| <= extent
+    if (reach < 0) lo += reach; else hi += reach;
+  }
+  return lo >= 0 && hi < extent;
+}
+
 // Byte range [lo, hi) a view can touch (empty views touch nothing).
 struct ByteRange {
   const char* lo = nullptr;

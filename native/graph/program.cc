@@ -69,13 +69,8 @@ Program decodeProgram(const double* data, size_t length, const std::vector<int64
     v.kind = static_cast<ValueKind>(r.integer("value kind", 0, 4));
     v.dtype = static_cast<DType>(r.integer("dtype", 0, kNumDTypes - 1));
     v.ndim = static_cast<int>(r.integer("ndim", 0, kMaxDims));
-    int64_t numel = 1;
-    for (int d = 0; d < v.ndim; ++d) {
-      v.shape[d] = r.integer("dim size", 0, kMaxElements);
-      if (v.shape[d] != 0 && numel > kMaxElements / v.shape[d])  // checked before the product can overflow
-        throwRangeError("program: value " + std::to_string(vi) + " is too large");
-      numel *= v.shape[d];
-    }
+    for (int d = 0; d < v.ndim; ++d) v.shape[d] = r.integer("dim size", 0, kMaxElements);
+    if (boundedNumel(v.ndim, v.shape) < 0) throwRangeError("program: value " + std::to_string(vi) + " is too large");
     switch (v.kind) {
       case ValueKind::Input: {
         v.index = static_cast<int>(r.integer("input index", 0, p.numInputs - 1));
@@ -97,22 +92,9 @@ Program decodeProgram(const double* data, size_t length, const std::vector<int64
         for (int d = 0; d < v.ndim; ++d) v.strides[d] = r.integer("view stride", -kMaxElements, kMaxElements);
         const Value& src = p.values[v.index];
         if (src.dtype != v.dtype) throwTypeError("program: view " + std::to_string(vi) + " changes dtype");
-        // The view must stay inside its source's (contiguous or view) extent; each reach is
-        // bounded before it is formed (size x stride could overflow int64).
-        const Value& root = p.values[p.rootOf(v.index)];
-        const int64_t extent = root.numel();
-        auto outside = [&] { throwRangeError("program: view " + std::to_string(vi) + " reaches outside its source buffer"); };
-        bool empty = false;
-        for (int d = 0; d < v.ndim; ++d) empty = empty || v.shape[d] == 0;
-        if (empty) break;  // touches nothing
-        int64_t lo = v.offset, hi = v.offset;
-        for (int d = 0; d < v.ndim; ++d) {
-          const int64_t stride = v.strides[d] < 0 ? -v.strides[d] : v.strides[d];
-          if (stride != 0 && v.shape[d] - 1 > extent / stride) outside();
-          const int64_t reach = (v.shape[d] - 1) * v.strides[d];
-          if (reach < 0) lo += reach; else hi += reach;
-        }
-        if (lo < 0 || hi >= extent) outside();
+        // The view must stay inside its source's (contiguous or view) extent.
+        if (!viewFits(v.ndim, v.shape, v.strides, v.offset, p.values[p.rootOf(v.index)].numel()))
+          throwRangeError("program: view " + std::to_string(vi) + " reaches outside its source buffer");
         break;
       }
       case ValueKind::Temp:

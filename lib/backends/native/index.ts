@@ -41,7 +41,8 @@ export function compileNative(
     let p = programs.get(key);
     if (p === undefined) {
       try {
-        p = new CompiledProgram(lowerGraph(graph, inputs), (built) => log?.('graph_code', () => `native program for ${key}:\n${built.describe()}`));
+        const logBuild = (built: CompiledProgram) => log?.('graph_code', () => `native program for ${key}:\n${built.describe()}`);
+        p = new CompiledProgram(lowerGraph(graph, inputs), logBuild);
       } catch (e) {
         if (!(e instanceof LoweringError)) throw e;
         log?.('perf', `native backend: running the graph eagerly (${e.message})`);
