@@ -10,6 +10,10 @@
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_CPP_EXCEPTIONS",
+        # a worker thread terminated while inside one of our calls (or with async work
+        # in flight) cannot take a JS exception: node-addon-api then drops it instead of
+        # rethrowing into std::terminate, which aborted the whole process
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED"
       ],
       "cflags!": ["-fno-exceptions"],

@@ -118,26 +118,17 @@ class WorkerFailure {
   void capture(F&& body) {
     try {
       body();
-    } catch (const Error& e) {
-      set(e.kind(), e.what());
-    } catch (const std::bad_alloc&) {
-      set(ErrorKind::Range, "tensorjit: out of memory");
-    } catch (const std::exception& e) {
-      set(ErrorKind::Generic, e.what());
+    } catch (const std::exception&) {
+      report_ = reportCurrentException();
+      failed_ = true;
     }
   }
   bool failed() const { return failed_; }
-  Napi::Error toJs(Napi::Env env) const { return makeError(env, kind_, message_); }
+  Napi::Error toJs(Napi::Env env) const { return makeError(env, report_.kind, report_.message); }
 
  private:
-  void set(ErrorKind kind, std::string message) {
-    failed_ = true;
-    kind_ = kind;
-    message_ = std::move(message);
-  }
   bool failed_ = false;
-  ErrorKind kind_ = ErrorKind::Generic;
-  std::string message_;
+  ErrorReport report_;
 };
 
 // The event loop wakes promptly while work it waits for computes (see core/short_slice.h).
@@ -155,20 +146,16 @@ class PromptLoopWakeups {
   bool active_ = true;
 };
 
-// Settles a worker's promise on the JS thread. While the environment shuts down (a worker
-// thread terminated with work in flight) JS cannot run and every N-API call fails: the
-// error must not escape OnOK, where node-addon-api would rethrow it into std::terminate
-// and abort the whole process. The promise is rejected if that can still be done, else
-// left (nothing can observe it any more).
+// Settles a promise on the JS thread: body resolves or rejects it, and a JS error it
+// throws rejects it. (In a worker thread being terminated JS cannot run and every N-API
+// call fails; node-addon-api then drops the error, NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS
+// in binding.gyp, where it would otherwise abort the whole process.)
 template <class F>
 void settle(Napi::Promise::Deferred& deferred, F&& body) {
   try {
     body();
   } catch (const Napi::Error& e) {
-    try {
-      deferred.Reject(e.Value());
-    } catch (const Napi::Error&) {
-    }
+    deferred.Reject(e.Value());
   }
 }
 
@@ -390,13 +377,11 @@ Napi::Value ExecutableWrap::runAsync(const Napi::CallbackInfo& info) {
     std::vector<TensorView> outputs = splitOutputs(info, inputs, "runAsync");
     if (impl_->placement->place() == RunPlacement::kCallingThread) {
       Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
-      try {
+      settle(deferred, [&] {
         deferred.Resolve(guarded(env, [&] {
           return wrapOutputs(env, timedRun(*impl_->exe, *impl_->placement, inputs, outputs.empty() ? nullptr : &outputs));
         }));
-      } catch (const Napi::Error& e) {
-        deferred.Reject(e.Value());
-      }
+      });
       return static_cast<Napi::Value>(deferred.Promise());
     }
     auto* worker = new RunWorker(env, impl_->exe, impl_->placement, std::move(inputs), std::move(outputs), buffers);

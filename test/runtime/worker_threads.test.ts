@@ -4,7 +4,8 @@
  * worker that alone loaded the addon exits cleanly: Node unloads the addon with the
  * worker's environment, before the isolate frees the buffers whose deleters live in it,
  * so the addon is linked never to be unmapped (-z nodelete); without that, a segfault.
- * A worker terminated while its runs and builds are in flight does not abort the process.
+ * A worker terminated while its runs and builds are in flight, or inside a call, does not
+ * abort the process.
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -63,7 +64,7 @@ test('a worker terminated with runAsync calls and a build in flight leaves the p
   const bootInflight = `require('tsx/cjs/api').register(); require(${JSON.stringify(inflight)});`;
   // workers terminated at once and after a few ms, one after another; then the process exits 0
   const main = `const { Worker } = require('node:worker_threads');
-    const delays = [0, 0, 2, 5, 10, 20];
+    const delays = [0, 0, 1, 2, 3, 5, 8, 10, 15, 20, 30, 40];
     const next = (i) => {
       if (i === delays.length) return console.log('done');
       const w = new Worker(${JSON.stringify(bootInflight)}, { eval: true });
