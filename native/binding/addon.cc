@@ -105,9 +105,7 @@ Napi::Value IsaInfo(const Napi::CallbackInfo& info) {
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   const int64_t n = requireInt(info[0], "setNumThreads: n");
-  if (n < 1 || n > kMaxThreads)
-    throw Napi::RangeError::New(info.Env(), "setNumThreads: n must be in [1, " + std::to_string(kMaxThreads) + "]");
-  guarded(info.Env(), [&] { setNumThreads(static_cast<int>(n)); });
+  guarded(info.Env(), [&] { setNumThreads(n); });  // the core checks the range
   return info.Env().Undefined();
 }
 

@@ -362,9 +362,10 @@ BackgroundRunners& runners() {
 
 }  // namespace
 
-void setNumThreads(int n) {
-  if (n < 1 || n > kMaxThreads)
-    throwRangeError("setNumThreads: n must be in [1, " + std::to_string(kMaxThreads) + "], got " + std::to_string(n));
+void setNumThreads(int64_t requested) {
+  if (requested < 1 || requested > kMaxThreads)
+    throwRangeError("setNumThreads: n must be in [1, " + std::to_string(kMaxThreads) + "], got " + std::to_string(requested));
+  const int n = static_cast<int>(requested);
   int got = pool().resize(n);
   {
     std::lock_guard<std::mutex> lk(gBackgroundMu);

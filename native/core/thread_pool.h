@@ -28,7 +28,7 @@ class RangeFn {
 
 // Both pools (below). n in [1, kMaxThreads]; throws a RangeError when the system starts
 // fewer threads (the pools then run with those it did start).
-void setNumThreads(int n);
+void setNumThreads(int64_t n);
 constexpr int kMaxThreads = 1024;
 int numThreads();
 // How many chunks parallelFor would use (for callers that keep per-chunk partials).
