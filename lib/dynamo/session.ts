@@ -15,7 +15,10 @@
  * roots that the breaking code needs, the roots of every value not consumed inside the
  * graph, and the new values of updated inputs/constants. Other values of an earlier
  * segment are recomputed from its materialised values when they are used later (logged
- * under `perf`, and refused if those values were written in place since). The breaking
+ * under `perf`). Recomputing must read the memory as the segment read it, so a value
+ * that read memory the segment itself writes in place is an output too, and values that
+ * read memory a later graph writes are recomputed before that graph is built (eager
+ * code that writes it makes a later recomputation refuse, with an error). The breaking
  * code runs eagerly on real tensors; its tensor results re-enter as graph inputs.
  */
 import { AnyOp, DispatchMode, getOp, makeView, popMode, pushMode, withMode } from '../ops/registry';
@@ -103,7 +106,8 @@ export class Segment {
   flushed = false;
   /** After running: reals of placeholders, constants and outputs (for recomputation). */
   env: Map<Node, unknown> | null = null;
-  versions: [Tensor, number][] = [];
+  /** The storage version of each tensor in `env` when it was put there. */
+  readonly versions = new Map<Tensor, number>();
   constants = 0;
   constructor(readonly index: number) {}
 }
@@ -178,6 +182,33 @@ function conform(real: Tensor, fake: Tensor): Tensor {
   return out;
 }
 
+/**
+ * What recomputing `node` of a segment that ran takes: the nodes to run, in graph order,
+ * and the real tensors of the environment they read.
+ */
+function recomputation(seg: Segment, node: Node): { order: Node[]; leaves: Tensor[] } {
+  const env = seg.env!;
+  const needed = new Set<Node>();
+  const leaves = new Set<Tensor>();
+  const visit = (n: Node) => {
+    if (needed.has(n)) return;
+    if (env.has(n)) {
+      const v = env.get(n);
+      if (v instanceof Tensor) leaves.add(v);
+      return;
+    }
+    if (n.op === 'placeholder' || n.op === 'get_attr')
+      throw new Error(`tensorjit: internal error: '${node.name}' of graph ${seg.index} reads '${n.name}', which that graph wrote in place`);
+    needed.add(n);
+    mapNodes(n.args, (m) => {
+      visit(m as Node);
+      return m;
+    });
+  };
+  visit(node);
+  return { order: seg.graph.nodes.filter((n) => needed.has(n)), leaves: [...leaves] };
+}
+
 export class Session implements DispatchMode, ActiveTrace {
   suspended = 0;
   seg = new Segment(0);
@@ -188,6 +219,8 @@ export class Session implements DispatchMode, ActiveTrace {
   private readonly inputLeafOf = new Map<Root, number>();
   private readonly constRoots = new Map<Tensor, Root>();
   private readonly realToFake = new Map<Tensor, Tensor>();
+  /** Segments that have run (their values not among their outputs are recomputable). */
+  private readonly ranSegments: Segment[] = [];
   private inMeta = 0;
   /** Eager user code (disabled functions, disallowed ops) is running inside the trace. */
   private userEager = 0;
@@ -372,30 +405,81 @@ export class Session implements DispatchMode, ActiveTrace {
   private recompute(root: Root): Tensor {
     const seg = root.seg!;
     const env = seg.env!;
-    for (const [t, v] of seg.versions)
-      if (t.storage && t.storage.version !== v)
+    const { order, leaves } = recomputation(seg, root.node!);
+    for (const t of leaves)
+      if (t.storage && t.storage.version !== seg.versions.get(t))
         throw new Error(`tensorjit: cannot recompute '${root.name}' (a value of an earlier graph of '${this.opts.host.name}' ` +
-          `that was not among its outputs): an input of that graph was written in place since`);
+          `that was not among its outputs): memory it reads was written in place since, by code that ran eagerly`);
     log('perf', `recomputing '${root.name}' of graph ${seg.index} of '${this.opts.host.name}' from its materialized values`);
-    const needed = new Set<Node>();
-    const visit = (n: Node) => {
-      if (needed.has(n) || env.has(n)) return;
-      needed.add(n);
-      mapNodes(n.args, (m) => {
-        visit(m as Node);
-        return m;
-      });
-    };
-    visit(root.node!);
-    for (const n of seg.graph.nodes) {
-      if (!needed.has(n)) continue;
+    for (const n of order) {
       const args = mapNodes(n.args, (m) => env.get(m as Node)) as unknown[];
-      env.set(n, this.runSuspended(() => (n.target as (...a: unknown[]) => unknown)(...args)));
+      const value = this.runSuspended(() => (n.target as (...a: unknown[]) => unknown)(...args));
+      env.set(n, value);
+      if (value instanceof Tensor && value.storage) seg.versions.set(value, value.storage.version);
     }
     root.real = conform(env.get(root.node!) as Tensor, root.tensor);
     root.kind = 'value';
     this.realToFake.set(root.real, root.tensor);
     return root.real;
+  }
+
+  /**
+   * `storage` is about to be written by the graph being traced: values of earlier graphs
+   * that were not materialised and would be recomputed from it are computed now, while it
+   * still holds what they read.
+   */
+  private recomputeReadersOf(storage: unknown): void {
+    for (const seg of this.ranSegments) {
+      for (const root of seg.touched) {
+        if (root.kind !== 'temp' || root.seg !== seg || root.real || !root.node) continue;
+        const { leaves } = recomputation(seg, root.node);
+        if (!leaves.some((t) => t.storage === storage)) continue;
+        // memory written by eager code since cannot be read as the graph did: leave it to
+        // a later use, which refuses
+        if (leaves.every((t) => !t.storage || t.storage.version === seg.versions.get(t))) this.recompute(root);
+      }
+    }
+  }
+
+  /** Runs an op that writes `targets` eagerly, once the values of earlier graphs that read them are computed. */
+  private eagerWrite(targets: readonly Tensor[], run: () => unknown): unknown {
+    for (const t of targets) {
+      const storage = tracedValue(t) ? this.realOf(t).storage : t.storage;
+      if (storage) this.recomputeReadersOf(storage);
+    }
+    return run();
+  }
+
+  /**
+   * The temporaries of segment `seg` (about to run) that read memory it writes in place
+   * (an input or constant it updates): recomputing them later would read the new contents,
+   * so they must be outputs. `outRoots` are the outputs so far.
+   */
+  private readersOfOwnWrites(seg: Segment, outRoots: readonly Root[]): Root[] {
+    const written = new Set<unknown>();
+    for (const root of seg.touched) if (root.mutatedIn === seg && root.kind !== 'temp' && root.real?.storage) written.add(root.real.storage);
+    if (written.size === 0) return [];
+    const leafReal = new Map<Node, Tensor>();
+    seg.graph.placeholders().forEach((n, i) => leafReal.set(n, seg.inputs[i]));
+    for (const n of seg.graph.nodes) if (n.op === 'get_attr') leafReal.set(n, seg.attrs[String(n.target)]);
+    const outputs = new Set(outRoots.map((r) => r.node!));
+    const memo = new Map<Node, boolean>();
+    const readsWritten = (n: Node): boolean => {
+      let r = memo.get(n);
+      if (r !== undefined) return r;
+      if (outputs.has(n)) r = false;
+      else if (leafReal.has(n)) r = written.has(leafReal.get(n)!.storage);
+      else {
+        r = false;
+        mapNodes(n.args, (m) => {
+          r ||= readsWritten(m as Node);
+          return m;
+        });
+      }
+      memo.set(n, r);
+      return r;
+    };
+    return [...seg.touched].filter((root) => root.kind === 'temp' && root.seg === seg && root.node && !outputs.has(root.node) && readsWritten(root.node));
   }
 
   // ---- breaks
@@ -434,6 +518,7 @@ export class Session implements DispatchMode, ActiveTrace {
       // values nobody consumed yet may still be used by the code after the break
       if (!final) for (const n of calls) if (n.users.length === 0 && !builtinInfo(n.target)?.internal) add(seg.rootOf.get(n));
       for (const root of seg.touched) if (root.mutatedIn === seg) add(root);
+      if (!final) for (const root of this.readersOfOwnWrites(seg, outRoots)) add(root);
       const order = new Map(seg.graph.nodes.map((n, i) => [n, i]));
       outRoots.sort((a, b) => order.get(a.node!)! - order.get(b.node!)!);
       seg.graph.output(outRoots.map((r) => r.node!));
@@ -460,9 +545,14 @@ export class Session implements DispatchMode, ActiveTrace {
 
   /** A segment's results become the real values of its output roots (and of the values it wrote in place). */
   private adoptResults(seg: Segment, outRoots: Root[], results: Tensor[]): void {
+    // memory the graph wrote no longer holds what its placeholders read: they leave the
+    // environment (readersOfOwnWrites made every value that read them an output)
+    const written = new Set(outRoots.filter((r) => r.kind !== 'temp').map((r) => r.real!.storage));
     const env = new Map<Node, unknown>();
-    seg.graph.placeholders().forEach((n, i) => env.set(n, seg.inputs[i]));
-    for (const n of seg.graph.nodes) if (n.op === 'get_attr') env.set(n, seg.attrs[String(n.target)]);
+    seg.graph.placeholders().forEach((n, i) => {
+      if (!written.has(seg.inputs[i].storage)) env.set(n, seg.inputs[i]);
+    });
+    for (const n of seg.graph.nodes) if (n.op === 'get_attr' && !written.has(seg.attrs[String(n.target)].storage)) env.set(n, seg.attrs[String(n.target)]);
     outRoots.forEach((root, i) => {
       const real = results[i];
       if (root.kind === 'temp') {
@@ -477,7 +567,8 @@ export class Session implements DispatchMode, ActiveTrace {
       env.set(root.node!, root.real);
     });
     seg.env = env;
-    seg.versions = [...seg.inputs, ...Object.values(seg.attrs)].map((t) => [t, t.storage ? t.storage.version : 0]);
+    for (const v of env.values()) if (v instanceof Tensor && v.storage) seg.versions.set(v, v.storage.version);
+    this.ranSegments.push(seg);
   }
 
   /** Breaks, runs `run` eagerly on the real arguments, and traces on with its results. */
@@ -550,7 +641,7 @@ export class Session implements DispatchMode, ActiveTrace {
     const results = (op.spec.returnsList ? meta.value : [meta.value]) as Tensor[];
     for (const m of meta.mutated)
       if (argTensors.has(m) && !results.includes(m))
-        return this.eagerBreak(`'${op.opName}' writes an argument it does not return (not functionalisable)`, op.opName, args, (a) => next(op, a as unknown[]));
+        return this.eagerBreak(`'${op.opName}' writes an argument it does not return (not functionalisable)`, op.opName, args, (a) => this.eagerWrite([...meta.mutated], () => next(op, a as unknown[])));
     if (!op.spec.returnsList && argTensors.has(meta.value as Tensor)) {
       const target = meta.value as Tensor;
       if (meta.mutated.has(target) || op.traits.has('inplace')) return this.recordInPlace(op, args, target, next);
@@ -623,9 +714,10 @@ export class Session implements DispatchMode, ActiveTrace {
           ? 'it writes a non-contiguous tensor (or through a view of one)'
           : null;
     if (unsupported)
-      return this.eagerBreak(`in-place '${op.opName}' runs eagerly: ${unsupported}`, op.opName, args, (a) => next(op, a as unknown[])) as Tensor;
+      return this.eagerBreak(`in-place '${op.opName}' runs eagerly: ${unsupported}`, op.opName, args, (a) => this.eagerWrite([target], () => next(op, a as unknown[]))) as Tensor;
     const seg = this.seg;
     const argNodes = mapTensorsDeep(args, (t) => this.nodeOf(t)) as unknown[];
+    if (root.kind !== 'temp' && root.real?.storage && this.ranSegments.length > 0) this.recomputeReadersOf(root.real.storage);
     const twin = this.twinOf(op, args, target);
     const value = twin
       ? seg.graph.callFunction(twin, argNodes, tensorMeta(target))

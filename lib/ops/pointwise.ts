@@ -196,7 +196,8 @@ function inplaceCall(op: string, self: unknown, other: unknown, call: KernelCall
     throw new RangeError(`${op}: output with shape [${x.shape.join(', ')}] doesn't match the broadcast shape [${result.shape.join(', ')}]`);
   if (category(result.dtype) > category(x.dtype))
     throw new TypeError(`${op}: result type ${result.dtype} can't be cast to the desired output type ${x.dtype}`);
-  if (x.shape.some((d, i) => d > 1 && x.strides[i] === 0))
+  // (an empty tensor has none to share: its contiguous strides have zeros, [3, 0] -> [0, 1])
+  if (x.numel() > 0 && x.shape.some((d, i) => d > 1 && x.strides[i] === 0))
     throw new RangeError(`${op}: ${describeTensor(x)} has elements sharing memory (an expanded view); clone() it before writing in place`);
   if (other instanceof Tensor && x.storage !== null && other.storage === x.storage) {
     const same = other.offset === x.offset && other.shape.length === x.shape.length &&

@@ -184,7 +184,12 @@ class Fuser {
   }
 
   void emit(Group& g, std::vector<Instr>& out) {
-    if (g.members.size() < 2) {
+    // The VM stores float32 only: a comparison read outside the group (a `where` that did
+    // not join it, e.g. once CSE merged two comparisons) keeps the group unfused.
+    const bool storesNonFloat = std::any_of(g.members.begin(), g.members.end(), [&](const Member& m) {
+      return p_.values[m.instr.outputs[0]].dtype != DType::Float32 && escapes(g, m.instr.outputs[0]);
+    });
+    if (g.members.size() < 2 || storesNonFloat) {
       for (Member& m : g.members) out.push_back(std::move(m.instr));
       return;
     }

@@ -110,6 +110,63 @@ describe('what a graph outputs at a break', () => {
     expect(err.mock.calls.map((c) => String(c[0])).join('')).toMatch(/\[tensorjit:perf\] recomputing 'matmul'/);
   });
 
+  // Found by test/backends/native/random_programs.test.ts: a value recomputed after memory it
+  // read was written in place gave the new contents (silently wrong) or refused.
+  describe('a recomputed value reads memory as its graph did, whoever writes it later', () => {
+    // runs fn eagerly and compiled on copies of the same inputs: results and inputs after must agree
+    const agree = (fn: (...xs: tj.Tensor[]) => tj.Tensor, inputs: () => tj.Tensor[]) => {
+      const eagerInputs = inputs(), compiledInputs = inputs();
+      const want = fn(...eagerInputs);
+      const f = tj.compile(fn);
+      expectClose(f(...compiledInputs) as tj.Tensor, toRef(want));
+      compiledInputs.forEach((x, i) => expectClose(x, toRef(eagerInputs[i])));
+      // a second call reuses the compiled graphs
+      const again = inputs(), wantAgain = fn(...inputs());
+      expectClose(f(...again) as tj.Tensor, toRef(wantAgain));
+    };
+
+    test('written by the graph that computed it', () => {
+      agree((x) => {
+        const y = tj.mul(x, 3); // consumed by sum: not an output unless it must be
+        const s = tj.sum(y);
+        x.mul_(0.5);
+        return (s.item() as number) > -1e9 ? tj.add(y, 1) : y;
+      }, () => [rand([4, 5], 11)]);
+    });
+
+    test('written by a later graph', () => {
+      agree((x) => {
+        const y = tj.exp(x);
+        const s = tj.sum(y);
+        tj.compiler.graphBreak();
+        x.add_(1);
+        const t = tj.mul(x, s);
+        tj.compiler.graphBreak();
+        return tj.add(y, t);
+      }, () => [rand([3, 4], 12)]);
+    });
+
+    test('written eagerly by an in-place op the graph cannot take (a non-contiguous input)', () => {
+      agree((x) => {
+        const y = tj.sigmoid(x);
+        const s = tj.sum(y);
+        x.mul_(2); // x is transposed: this write runs eagerly, at a break
+        return tj.add(tj.add(y, s), x);
+      }, () => [makeTensor(randomValues(12, 13), [3, 4], 'float32', 'transposed')]);
+    });
+
+    test('written by eager user code: refused with an error, never a wrong value', () => {
+      const scale = tj.compiler.disable((x: tj.Tensor) => x.mul_(2));
+      const f = tj.compile((x: tj.Tensor) => {
+        const y = tj.sigmoid(x);
+        const s = tj.sum(y);
+        scale(x);
+        return tj.add(y, s);
+      });
+      expect(() => f(rand([3, 4], 14))).toThrow(/cannot recompute 'sigmoid'.*written in place since, by code that ran eagerly/);
+    });
+  });
+
   test('values across breaks are real values of the earlier graph (views keep sharing memory)', () => {
     const f = tj.compile((x: tj.Tensor) => {
       const a = x.clone();

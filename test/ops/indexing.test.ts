@@ -393,6 +393,12 @@ describe('copy_', () => {
     expect(() => tj.zeros([3]).copy_(3 as unknown as tj.Tensor)).toThrow(TypeError);
     expect(() => tj.zeros([1]).expand([4]).copy_(tj.arange(4, { dtype: 'float32' }))).toThrow(/copy_: .*same memory location/);
   });
+
+  test('into an empty tensor (contiguous strides [0, 1] are not an expanded view)', () => {
+    const dst = tj.zeros([3, 0]);
+    expect(dst.copy_(tj.ones([3, 0]))).toBe(dst);
+    expect(tj.zeros([3, 0]).indexCopy_(0, tj.tensor([1], { dtype: 'int64' }), tj.zeros([1, 0])).shape).toEqual([3, 0]);
+  });
 });
 
 describe('indexCopy_', () => {

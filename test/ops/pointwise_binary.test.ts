@@ -314,6 +314,16 @@ describe('in-place forms', () => {
     expect(() => base.slice(0, 0, 5).add_(base.slice(0, 1, 6))).toThrow(/partially overlaps/);
     expect(() => tj.zeros([2], { dtype: 'bool' }).sub_(tj.zeros([2], { dtype: 'bool' }))).toThrow(TypeError);
   });
+
+  // Found by test/backends/native/random_programs.test.ts: the contiguous strides of an
+  // empty shape have zeros ([3, 0] -> [0, 1]), which read as an expanded view.
+  test.each([[3, 0], [2, 0, 3], [0, 4]])('an empty %j tensor is written in place (nothing to write)', (...shape) => {
+    for (const write of [(t: tj.Tensor) => t.add_(1), (t: tj.Tensor) => t.mul_(tj.ones([shape.at(-1)!])), (t: tj.Tensor) => t.relu_(), (t: tj.Tensor) => t.clamp_(0, 1)]) {
+      const t = tj.zeros(shape);
+      expect(write(t)).toBe(t);
+      expect(t.shape).toEqual(shape);
+    }
+  });
 });
 
 describe('binary BAD CALLs', () => {

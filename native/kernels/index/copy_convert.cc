@@ -73,6 +73,7 @@ bool sameLayout(const TensorView& a, const TensorView& b) {
 }
 
 bool hasInternalOverlap(const TensorView& v) {
+  if (v.numel() == 0) return false;  // contiguous strides of [3, 0] are [0, 1]: no element to share
   for (int d = 0; d < v.ndim; ++d)
     if (v.shape[d] > 1 && v.strides[d] == 0) return true;
   return false;

@@ -51,6 +51,24 @@ describe('pointwise fusion', () => {
     expectClose(s, toRef(es), { rtol: 1e-5, atol: 1e-5 });
   });
 
+  // Found by random_programs.test.ts: CSE merged le_1 into le, whose second reader (a
+  // `where` the group did not take in) made the VM store a bool, which it cannot.
+  test('a comparison read by a where outside its group keeps the group unfused, values right', () => {
+    const f = (x: tj.Tensor) => {
+      const a = tj.add(x, 1);
+      const w1 = tj.where(tj.le(a, x), a, x);
+      const c = tj.clamp(tj.clone(a), -0.5, 0.5);
+      const w2 = tj.where(tj.le(a, x), x, a);
+      return [tj.sum(w1), c, w2];
+    };
+    const c = compileNative((x) => f(x as tj.Tensor));
+    for (const shape of [[], [5], [3, 17]]) {
+      const x = rand(shape, 4);
+      const got = c(x) as tj.Tensor[];
+      f(x).forEach((want, i) => expectClose(got[i], toRef(want)));
+    }
+  });
+
   test('a shape change between pointwise ops splits the groups correctly', () => {
     const f = (x: tj.Tensor, col: tj.Tensor) => tj.mul(tj.relu(tj.add(col, 1)), tj.sigmoid(x));
     const c = compileNative((x, col) => f(x as tj.Tensor, col as tj.Tensor));

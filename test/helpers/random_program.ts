@@ -1,0 +1,358 @@
+/**
+ * Random tensor programs for differential testing: a seeded generator of straight-line
+ * programs over the registry's ops (pointwise with broadcasting and scalars, comparisons
+ * and where, reductions, softmax, layerNorm, matmul/linear, views, cat, in-place updates
+ * of fresh values), with strided, broadcast, 0-d and empty inputs. The same program runs
+ * eagerly and compiled; the eager result is the reference (eager ops are checked against
+ * float64 references in test/ops).
+ */
+import * as tj from '../../lib/index';
+import { makeTensor, randomValues, rng, type Layout } from './reference';
+
+export interface RandomProgram {
+  /** Readable form, one line per step (for failure messages). */
+  text: string;
+  /** The inputs' shapes and layouts; `inputs(seed)` builds them. */
+  inputs: (valueSeed: number) => tj.Tensor[];
+  /** The program: returns the values it outputs. */
+  fn: (...xs: tj.Tensor[]) => tj.Tensor[];
+}
+
+const UNARY = ['neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'silu', 'erf', 'gelu'] as const;
+const BINARY = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum'] as const;
+const COMPARE = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const;
+const SIZES = [1, 1, 2, 3, 5, 8, 17, 33, 64, 129];
+const MAX_NUMEL = 1 << 18;
+
+export function randomProgram(seed: number, numSteps = 8): RandomProgram {
+  const rand = rng(seed);
+  const int = (n: number) => Math.floor(rand() * n);
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
+  const inputSpecs: { shape: number[]; layout: Layout; lo: number; hi: number }[] = [];
+  const shapes: number[][] = [];
+
+  const addInput = (shape: number[], lo = -2, hi = 2): number => {
+    const layout: Layout = shape.length >= 2 && shape.every((d) => d > 0) ? pick(['contiguous', 'transposed', 'sliced'] as const) : 'contiguous';
+    inputSpecs.push({ shape, layout, lo, hi });
+    shapes.push(shape);
+    return shapes.length - 1;
+  };
+  const randomShape = (): number[] => {
+    const rank = pick([0, 1, 2, 2, 3, 3, 4]);
+    const shape = Array.from({ length: rank }, () => pick(SIZES));
+    while (shape.reduce((a, b) => a * b, 1) > MAX_NUMEL) shape[int(rank)] = pick([1, 2, 3]);
+    if (rank > 0 && rand() < 0.04) shape[int(rank)] = 0;  // empty tensors occur
+    return shape;
+  };
+  // A shape that broadcasts against `shape`: some leading dims dropped, some set to 1.
+  const broadcastPartner = (shape: number[]): number[] => {
+    const drop = int(shape.length + 1);
+    return shape.slice(drop).map((d) => (rand() < 0.3 ? 1 : d));
+  };
+  // A value is an input or a step's result; steps may add inputs as they go.
+  const stepIndex = (i: number) => ({ kind: 'step' as const, i });
+  const inputIndex = (i: number) => ({ kind: 'input' as const, i });
+  type Ref = ReturnType<typeof stepIndex> | ReturnType<typeof inputIndex>;
+  const values: { ref: Ref; shape: number[] }[] = [];
+  const recorded: { text: string; run: (get: (r: Ref) => tj.Tensor) => tj.Tensor; shape: number[] }[] = [];
+  const push = (text: string, shape: number[], run: (get: (r: Ref) => tj.Tensor) => tj.Tensor) => {
+    recorded.push({ text, run, shape });
+    values.push({ ref: stepIndex(recorded.length - 1), shape });
+  };
+  const newInput = (shape: number[], lo = -2, hi = 2): Ref => {
+    const r = inputIndex(addInput(shape, lo, hi));
+    values.push({ ref: r, shape });
+    return r;
+  };
+  const name = (r: Ref) => (r.kind === 'input' ? `in${r.i}` : `v${r.i}`);
+
+  newInput(randomShape());
+  if (rand() < 0.5) newInput(randomShape());
+
+  for (let s = 0; s < numSteps; ++s) {
+    const src = pick(values);
+    const a = src.ref, shape = src.shape;
+    const rank = shape.length;
+    const kind = pick(['unary', 'unary', 'binary', 'binary', 'scalar', 'compare', 'clamp', 'reduce', 'softmax', 'layerNorm', 'matmul', 'view', 'view', 'cat', 'inplace',
+      'viewInplace', 'mutateInput', 'cast', 'break', 'index', 'argmax', 'attention', 'conv', 'pool', 'split', 'stack']);
+    const dim = () => int(rank) - (rand() < 0.5 ? rank : 0);  // negative dims occur
+    const label = `v${recorded.length} =`;
+    if (kind === 'unary') {
+      const op = pick(UNARY);
+      const approximate = op === 'gelu' && rand() < 0.5;
+      push(`${label} ${op}(${name(a)}${approximate ? ", {approximate: 'tanh'}" : ''})`, shape, (get) =>
+        approximate ? tj.gelu(get(a), { approximate: 'tanh' }) : (tj as any)[op](get(a)));
+    } else if (kind === 'binary') {
+      const op = pick(BINARY);
+      const partnerShape = broadcastPartner(shape);
+      const b = rand() < 0.5 && values.some((v) => sameShape(v.shape, partnerShape))
+        ? values.find((v) => sameShape(v.shape, partnerShape))!.ref
+        : newInput(partnerShape, op === 'pow' ? 0.5 : -2, 2);
+      const swap = rand() < 0.3;
+      const out = broadcastShapes(shape, partnerShape);
+      push(`${label} ${op}(${swap ? `${name(b)}, ${name(a)}` : `${name(a)}, ${name(b)}`})`, out, (get) =>
+        swap ? (tj as any)[op](get(b), get(a)) : (tj as any)[op](get(a), get(b)));
+    } else if (kind === 'scalar') {
+      const op = pick(['add', 'sub', 'mul', 'div', 'pow'] as const);
+      const c = op === 'pow' ? pick([2, 3, 0.5, -1, 0]) : pick([1.5, -0.5, 2, 0, 1e-3]);
+      push(`${label} ${op}(${name(a)}, ${c})`, shape, (get) => (tj as any)[op](get(a), c));
+    } else if (kind === 'compare') {
+      const op = pick(COMPARE);
+      const other = values.find((v) => v !== src && sameShape(v.shape, shape));
+      if (other && rand() < 0.5) {
+        const b = other.ref;
+        push(`${label} where(${op}(${name(a)}, ${name(b)}), ${name(a)}, ${name(b)})`, shape, (get) =>
+          tj.where((tj as any)[op](get(a), get(b)), get(a), get(b)));
+      } else {
+        const c = pick([0, 0.5, -1]);
+        push(`${label} where(${op}(${name(a)}, ${c}), ${name(a)}, ${-c - 1})`, shape, (get) =>
+          tj.where((tj as any)[op](get(a), c), get(a), -c - 1));
+      }
+    } else if (kind === 'clamp') {
+      const lo = pick([-1, 0, null]), hi = pick([1, 0.5, null]);
+      if (lo === null && hi === null) continue;
+      push(`${label} clamp(${name(a)}, ${lo}, ${hi})`, shape, (get) => tj.clamp(get(a), lo as any, hi as any));
+    } else if (kind === 'reduce') {
+      const op = pick(['sum', 'mean', 'amax', 'amin'] as const);
+      const keepdim = rand() < 0.5;
+      if (rank === 0 || rand() < 0.2) {
+        if ((op === 'amax' || op === 'amin') && shape.includes(0)) continue;
+        push(`${label} ${op}(${name(a)})`, [], (get) => (tj as any)[op](get(a)));
+      } else {
+        const d = dim();
+        const dd = ((d % rank) + rank) % rank;
+        if ((op === 'amax' || op === 'amin') && shape[dd] === 0) continue;
+        const out = keepdim ? shape.map((x, i) => (i === dd ? 1 : x)) : shape.filter((_, i) => i !== dd);
+        push(`${label} ${op}(${name(a)}, ${d}, ${keepdim})`, out, (get) => (tj as any)[op](get(a), d, keepdim));
+      }
+    } else if (kind === 'softmax') {
+      if (rank === 0) continue;
+      const op = pick(['softmax', 'logSoftmax'] as const);
+      const d = dim();
+      push(`${label} ${op}(${name(a)}, ${d})`, shape, (get) => (tj as any)[op](get(a), d));
+    } else if (kind === 'layerNorm') {
+      if (rank === 0) continue;
+      const n = shape[rank - 1];
+      const w = newInput([n]), b = rand() < 0.5 ? newInput([n]) : null;
+      push(`${label} layerNorm(${name(a)}, [${n}], ${name(w)}, ${b ? name(b) : 'null'})`, shape, (get) =>
+        tj.layerNorm(get(a), [n], get(w), b ? get(b) : null, 1e-5));
+    } else if (kind === 'matmul') {
+      if (rank === 0) continue;
+      const k = shape[rank - 1], n = pick(SIZES);
+      if (rand() < 0.5) {
+        const w = newInput([n, k], -0.5, 0.5);
+        const b = rand() < 0.5 ? newInput([n]) : null;
+        push(`${label} linear(${name(a)}, ${name(w)}${b ? `, ${name(b)}` : ''})`, [...shape.slice(0, -1), n], (get) =>
+          b ? tj.linear(get(a), get(w), get(b)) : tj.linear(get(a), get(w)));
+      } else {
+        const w = newInput([k, n], -0.5, 0.5);
+        push(`${label} matmul(${name(a)}, ${name(w)})`, [...shape.slice(0, -1), n], (get) => tj.matmul(get(a), get(w)));
+      }
+    } else if (kind === 'view') {
+      const v = pick(['reshape', 'transpose', 'permute', 'unsqueeze', 'squeeze', 'narrow', 'slice', 'expand', 'select'] as const);
+      if (v === 'reshape') {
+        const n = shape.reduce((x, y) => x * y, 1);
+        const out = rand() < 0.5 || n === 0 ? [n] : factor(n, rand);
+        push(`${label} reshape(${name(a)}, [${out}])`, out, (get) => tj.reshape(get(a), out));
+      } else if (v === 'unsqueeze') {
+        const d = int(rank + 1);
+        push(`${label} unsqueeze(${name(a)}, ${d})`, [...shape.slice(0, d), 1, ...shape.slice(d)], (get) => tj.unsqueeze(get(a), d));
+      } else if (rank === 0) {
+        continue;
+      } else if (v === 'transpose') {
+        const d0 = int(rank), d1 = int(rank);
+        const out = shape.slice();
+        [out[d0], out[d1]] = [out[d1], out[d0]];
+        push(`${label} transpose(${name(a)}, ${d0}, ${d1})`, out, (get) => tj.transpose(get(a), d0, d1));
+      } else if (v === 'permute') {
+        const dims = shuffle(Array.from({ length: rank }, (_, i) => i), rand);
+        push(`${label} permute(${name(a)}, [${dims}])`, dims.map((d) => shape[d]), (get) => tj.permute(get(a), dims));
+      } else if (v === 'squeeze') {
+        const d = int(rank);
+        const out = shape[d] === 1 ? shape.filter((_, i) => i !== d) : shape;
+        push(`${label} squeeze(${name(a)}, ${d})`, out, (get) => tj.squeeze(get(a), d));
+      } else if (v === 'narrow' || v === 'slice') {
+        const d = int(rank), size = shape[d];
+        if (size === 0) continue;
+        const start = int(size), len = 1 + int(size - start);
+        if (v === 'narrow') {
+          const out = shape.map((x, i) => (i === d ? len : x));
+          push(`${label} narrow(${name(a)}, ${d}, ${start}, ${len})`, out, (get) => tj.narrow(get(a), d, start, len));
+        } else {
+          const step = pick([1, 2, 3]);
+          const out = shape.map((x, i) => (i === d ? Math.ceil(len / step) : x));
+          push(`${label} slice(${name(a)}, ${d}, ${start}, ${start + len}, ${step})`, out, (get) => tj.slice(get(a), d, start, start + len, step));
+        }
+      } else if (v === 'expand') {
+        if (!shape.includes(1)) continue;
+        const out = shape.map((x) => (x === 1 ? pick([1, 3, 4]) : x));
+        push(`${label} expand(${name(a)}, [${out}])`, out, (get) => tj.expand(get(a), out));
+      } else {
+        const d = int(rank);
+        if (shape[d] === 0) continue;
+        const index = int(shape[d]);
+        push(`${label} select(${name(a)}, ${d}, ${index})`, shape.filter((_, i) => i !== d), (get) => tj.select(get(a), d, index));
+      }
+    } else if (kind === 'cat') {
+      if (rank === 0) continue;
+      const d = int(rank);
+      const other = values.find((v) => v !== src && v.shape.length === rank && v.shape.every((x, i) => i === d || x === shape[i]));
+      const b = other ? other.ref : newInput(shape.map((x, i) => (i === d ? pick([1, 2]) : x)));
+      const bShape = other ? other.shape : shapes[shapes.length - 1];
+      push(`${label} cat([${name(a)}, ${name(b)}], ${d})`, shape.map((x, i) => (i === d ? x + bShape[d] : x)), (get) => tj.cat([get(a), get(b)], d));
+    } else if (kind === 'viewInplace') {
+      // an in-place update through a view of a fresh value reaches the value
+      if (rank === 0 || shape[0] === 0) continue;
+      const start = int(shape[0]), len = 1 + int(shape[0] - start);
+      const viaTranspose = rank >= 2 && rand() < 0.5;
+      push(`${label} clone(${name(a)}) with ${viaTranspose ? 'transpose(., 0, 1).add_(1)' : `narrow(., 0, ${start}, ${len}).mul_(-3)`}`, shape, (get) => {
+        const t = tj.clone(get(a));
+        if (viaTranspose) tj.transpose(t, 0, 1).add_(1);
+        else tj.narrow(t, 0, start, len).mul_(-3);
+        return t;
+      });
+    } else if (kind === 'mutateInput') {
+      // an input updated in place: later steps and the caller see the new values
+      const inputs = values.filter((v) => v.ref.kind === 'input');
+      const target = pick(inputs);
+      const op = pick(['mul_', 'add_'] as const);
+      push(`${label} ${name(target.ref)}.${op}(${op === 'mul_' ? 0.5 : 1})`, target.shape, (get) =>
+        op === 'mul_' ? get(target.ref).mul_(0.5) : get(target.ref).add_(1));
+    } else if (kind === 'cast') {
+      const how = pick(['int32 round trip', 'int32 add', 'bool'] as const);
+      push(`${label} ${how}(${name(a)})`, shape, (get) =>
+        how === 'int32 round trip' ? tj.to(tj.to(tj.mul(get(a), 3), 'int32'), 'float32')
+          : how === 'int32 add' ? tj.to(tj.add(tj.to(tj.mul(get(a), 4), 'int32'), tj.to(tj.mul(get(a), -2), 'int32')), 'float32')
+          : tj.to(tj.gt(get(a), 0.25), 'float32'));
+    } else if (kind === 'break') {
+      // a graph break: an explicit one, or a branch on a value read with item()
+      const explicit = rand() < 0.5;
+      push(`${label} ${explicit ? 'graphBreak(); add(., 1)' : 'sum(.).item() > 0 ? mul(., 2) : neg(.)'} of ${name(a)}`, shape, (get) => {
+        if (explicit) {
+          tj.compiler.graphBreak();
+          return tj.add(get(a), 1);
+        }
+        return (tj.sum(get(a)).item() as number) > 0 ? tj.mul(get(a), 2) : tj.neg(get(a));
+      });
+    } else if (kind === 'index') {
+      // indexSelect / gather / embedding with literal int indices (graph constants)
+      if (rank === 0 || shape.includes(0)) continue;
+      const d = int(rank);
+      const how = pick(['indexSelect', 'gather', 'embedding'] as const);
+      if (how === 'indexSelect') {
+        const idx = Array.from({ length: 1 + int(4) }, () => int(shape[d]));
+        push(`${label} indexSelect(${name(a)}, ${d}, [${idx}])`, shape.map((x, i) => (i === d ? idx.length : x)), (get) =>
+          tj.indexSelect(get(a), d, tj.tensor(idx, { dtype: 'int32' })));
+      } else if (how === 'gather') {
+        const idxShape = shape.map((x) => 1 + int(x));
+        const idx = Array.from({ length: idxShape.reduce((x, y) => x * y, 1) }, () => int(shape[d]));
+        push(`${label} gather(${name(a)}, ${d}, [${idxShape}] indices)`, idxShape, (get) =>
+          tj.gather(get(a), d, tj.tensor(idx, { dtype: 'int64', shape: idxShape })));
+      } else {
+        if (rank !== 2) continue;
+        const idx = Array.from({ length: 1 + int(5) }, () => int(shape[0]));
+        push(`${label} embedding([${idx}], ${name(a)})`, [idx.length, shape[1]], (get) => tj.embedding(tj.tensor(idx, { dtype: 'int64' }), get(a)));
+      }
+    } else if (kind === 'argmax') {
+      // the index of the max, back as float (argmax is int64)
+      if (rank === 0 || shape.includes(0)) continue;
+      const d = int(rank), keepdim = rand() < 0.5;
+      const out = keepdim ? shape.map((x, i) => (i === d ? 1 : x)) : shape.filter((_, i) => i !== d);
+      push(`${label} float(argmax(${name(a)}, ${d}, ${keepdim}))`, out, (get) => tj.to(tj.argmax(get(a), d, keepdim), 'float32'));
+    } else if (kind === 'attention') {
+      // a as queries [..., L, E]; keys and values are new inputs [..., S, E] and [..., S, Ev]
+      if (rank < 2 || rank > 4 || shape.includes(0)) continue;
+      const S = pick([1, 3, 8]), Ev = pick([2, 5]);
+      const lead = shape.slice(0, -2), E = shape[rank - 1];
+      const k = newInput([...lead, S, E]), v = newInput([...lead, S, Ev]);
+      const causal = rand() < 0.3;
+      push(`${label} sdpa(${name(a)}, ${name(k)}, ${name(v)}${causal ? ', causal' : ''})`, [...shape.slice(0, -1), Ev], (get) =>
+        tj.scaledDotProductAttention(get(a), get(k), get(v), null, { isCausal: causal }));
+    } else if (kind === 'conv') {
+      if (rank !== 4 || shape.includes(0)) continue;
+      const [n, c, h, w] = shape;
+      const o = pick([1, 4, 8]), k = pick([1, 3]), padding = k === 3 ? 1 : 0, stride = pick([1, 2]);
+      const weight = newInput([o, c, k, k], -0.5, 0.5), bias = rand() < 0.5 ? newInput([o]) : null;
+      const oh = Math.floor((h + 2 * padding - k) / stride) + 1, ow = Math.floor((w + 2 * padding - k) / stride) + 1;
+      push(`${label} conv2d(${name(a)}, ${name(weight)}, ${bias ? name(bias) : 'null'}, {stride: ${stride}, padding: ${padding}})`, [n, o, oh, ow], (get) =>
+        tj.conv2d(get(a), get(weight), bias ? get(bias) : null, { stride, padding }));
+    } else if (kind === 'pool') {
+      if (rank !== 4 || shape.includes(0) || shape[2] < 2 || shape[3] < 2) continue;
+      const max = rand() < 0.5;
+      const [n, c, h, w] = shape;
+      push(`${label} ${max ? 'maxPool2d' : 'avgPool2d'}(${name(a)}, 2)`, [n, c, Math.floor(h / 2), Math.floor(w / 2)], (get) =>
+        max ? tj.maxPool2d(get(a), 2) : tj.avgPool2d(get(a), 2));
+    } else if (kind === 'split') {
+      if (rank === 0 || shape.includes(0)) continue;
+      const d = int(rank), size = 1 + int(shape[d]);
+      const pieces = Math.ceil(shape[d] / size), which = int(pieces);
+      const len = Math.min(size, shape[d] - which * size);
+      push(`${label} split(${name(a)}, ${size}, ${d})[${which}]`, shape.map((x, i) => (i === d ? len : x)), (get) => tj.split(get(a), size, d)[which]);
+    } else if (kind === 'stack') {
+      const other = values.find((v) => v !== src && sameShape(v.shape, shape));
+      if (!other) continue;
+      const d = int(rank + 1);
+      push(`${label} stack([${name(a)}, ${name(other.ref)}], ${d})`, [...shape.slice(0, d), 2, ...shape.slice(d)], (get) => tj.stack([get(a), get(other.ref)], d));
+    } else {
+      // an in-place update of a fresh value (never of an input: the eager and the
+      // compiled call would then see different inputs)
+      const op = pick(['add_', 'mul_', 'clamp_', 'relu_'] as const);
+      push(`${label} ${op}(clone(${name(a)}))`, shape, (get) => {
+        const t = tj.clone(get(a));
+        if (op === 'add_') return t.add_(0.25);
+        if (op === 'mul_') return t.mul_(-2);
+        if (op === 'clamp_') return tj.clamp_(t, -0.5, 0.5);
+        return tj.relu_(t);
+      });
+    }
+  }
+
+  // The last value and, sometimes, an earlier one are the outputs.
+  const outputs = [values.length - 1];
+  if (values.length > 2 && rand() < 0.5) outputs.push(int(values.length - 1));
+  const outRefs = outputs.map((i) => values[i].ref);
+  const specs = inputSpecs.slice();
+  const lines = [
+    ...specs.map((sp, i) => `in${i}: [${sp.shape}] ${sp.layout}`),
+    ...recorded.map((r) => r.text),
+    `return [${outRefs.map(name)}]`,
+  ];
+  return {
+    text: lines.join('\n'),
+    inputs: (valueSeed: number) =>
+      specs.map((sp, i) => makeTensor(randomValues(sp.shape.reduce((x, y) => x * y, 1), valueSeed * 131 + i, 'float32', sp.lo, sp.hi), sp.shape, 'float32', sp.layout)),
+    fn: (...xs: tj.Tensor[]) => {
+      const computed: tj.Tensor[] = [];
+      const get = (r: Ref) => (r.kind === 'input' ? xs[r.i] : computed[r.i]);
+      for (const r of recorded) computed.push(r.run(get));
+      return outRefs.map(get);
+    },
+  };
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
+  const n = Math.max(a.length, b.length);
+  return Array.from({ length: n }, (_, i) => {
+    const x = a[a.length - n + i] ?? 1, y = b[b.length - n + i] ?? 1;
+    return x === 1 ? y : x;
+  });
+}
+
+/** n split into two or three factors (n > 0). */
+function factor(n: number, rand: () => number): number[] {
+  const divisors = Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);
+  const d = divisors[Math.floor(rand() * divisors.length)];
+  return [d, n / d];
+}
+
+function shuffle<T>(xs: T[], rand: () => number): T[] {
+  for (let i = xs.length - 1; i > 0; --i) {
+    const j = Math.floor(rand() * (i + 1));
+    [xs[i], xs[j]] = [xs[j], xs[i]];
+  }
+  return xs;
+}
