@@ -170,6 +170,27 @@ describe('exporting a function', () => {
     expectEqualTensors(tj.softmax(base.transpose(0, 1), -1), ep.run(base.transpose(0, 1)));
   });
 
+  // Found by random_programs.test.ts: the native runner of an exported program lowered the
+  // graph without the fx builtins' lowering, so a view rebuilt after an in-place update
+  // (fx.asStrided) reached the program as a tensor without data and the run threw.
+  test('an input updated in place and a view of it among the outputs, run natively and after a reload', async () => {
+    const fn = (x: tj.Tensor) => {
+      const v = tj.reshape(x, [2, 3]);
+      x.mul_(0.5);
+      return [tj.add(x, 1), v];
+    };
+    const ep = tj.exportProgram(fn, [tj.arange(6, { dtype: 'float32' })]);
+    const file = path.join(dir, 'view-of-updated-input.safetensors');
+    await ep.save(file);
+    for (const program of [ep, await tj.loadProgram(file)]) {
+      const x = tj.tensor([2, 4, 6, 8, 10, 12]);
+      const [y, v] = program.run(x);
+      expect(y.toArray()).toEqual([2, 3, 4, 5, 6, 7]);
+      expect(v.toArray()).toEqual([[1, 2, 3], [4, 5, 6]]);
+      expect(x.toArray()).toEqual([1, 2, 3, 4, 5, 6]);
+    }
+  });
+
   test('BAD CALL: exportProgram checks its arguments', () => {
     expect(() => tj.exportProgram(3 as unknown as () => void, [])).toThrow(TypeError);
     expect(() => tj.exportProgram((x: tj.Tensor) => x, tj.ones([1]) as unknown as unknown[])).toThrow(/argument 'args' must be an array/);

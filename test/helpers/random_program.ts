@@ -16,6 +16,8 @@ export interface RandomProgram {
   inputs: (valueSeed: number) => tj.Tensor[];
   /** The program: returns the values it outputs. */
   fn: (...xs: tj.Tensor[]) => tj.Tensor[];
+  /** Whether it breaks the graph (then it cannot be exported). */
+  breaks: boolean;
 }
 
 const UNARY = ['neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'silu', 'erf', 'gelu'] as const;
@@ -30,6 +32,7 @@ export function randomProgram(seed: number, numSteps = 8): RandomProgram {
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
   const inputSpecs: { shape: number[]; layout: Layout; lo: number; hi: number }[] = [];
   const shapes: number[][] = [];
+  let breaks = false;
 
   const addInput = (shape: number[], lo = -2, hi = 2): number => {
     const layout: Layout = shape.length >= 2 && shape.every((d) => d > 0) ? pick(['contiguous', 'transposed', 'sliced'] as const) : 'contiguous';
@@ -225,6 +228,7 @@ export function randomProgram(seed: number, numSteps = 8): RandomProgram {
           : how === 'int32 add' ? tj.to(tj.add(tj.to(tj.mul(get(a), 4), 'int32'), tj.to(tj.mul(get(a), -2), 'int32')), 'float32')
           : tj.to(tj.gt(get(a), 0.25), 'float32'));
     } else if (kind === 'break') {
+      breaks = true;
       // a graph break: an explicit one, or a branch on a value read with item()
       const explicit = rand() < 0.5;
       push(`${label} ${explicit ? 'graphBreak(); add(., 1)' : 'sum(.).item() > 0 ? mul(., 2) : neg(.)'} of ${name(a)}`, shape, (get) => {
@@ -319,6 +323,7 @@ export function randomProgram(seed: number, numSteps = 8): RandomProgram {
   ];
   return {
     text: lines.join('\n'),
+    breaks,
     inputs: (valueSeed: number) =>
       specs.map((sp, i) => makeTensor(randomValues(sp.shape.reduce((x, y) => x * y, 1), valueSeed * 131 + i, 'float32', sp.lo, sp.hi), sp.shape, 'float32', sp.layout)),
     fn: (...xs: tj.Tensor[]) => {

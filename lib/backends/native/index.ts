@@ -5,7 +5,7 @@
  * TS-only op) run through the graph's own eager interpreter, logged under `perf`.
  */
 import { log } from '../../dynamo/logging';
-import type { GraphModule } from '../../fx';
+import { GraphModule } from '../../fx';
 import { Tensor } from '../../tensor';
 import type { BackendFn } from '../registry';
 import { CompiledProgram } from './executable';
@@ -33,6 +33,8 @@ export function compileNative(
   graph: (...inputs: unknown[]) => unknown,
   log?: (topic: string, msg: string | (() => string)) => void,
 ): NativeCompiled {
+  // a GraphModule's fx builtins (views of functionalised updates) lower through graphRunner
+  if (graph instanceof GraphModule) graph = graphRunner(graph);
   const programs = new Map<string, CompiledProgram | null>();
   let last: CompiledProgram | null = null;
 
@@ -69,4 +71,4 @@ export function compileNative(
 
 /** The 'native' backend: `tj.compile(fn)` uses it unless told otherwise. */
 export const nativeBackend: BackendFn = (gm: GraphModule) =>
-  compileNative(graphRunner(gm), (topic, msg) => log(topic as 'graph_code' | 'perf', msg));
+  compileNative(gm, (topic, msg) => log(topic as 'graph_code' | 'perf', msg));

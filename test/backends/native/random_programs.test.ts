@@ -3,10 +3,16 @@
 // on the first call, a cached call, runAsync, and new input values, with every graph run
 // natively. TJ_RANDOM_PROGRAMS=from:count[:steps] runs another range (the default runs in
 // CI; longer ranges are run by hand).
-import { expect, test } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
 import * as tj from '../../../lib/index';
 import { randomProgram } from '../../helpers/random_program';
 import { eagerFallbacks, recordingNativeBackend } from '../../helpers/native_backend';
+
+const dir = mkdtempSync(join(tmpdir(), 'tj-random-programs-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const [from, count, steps = 10] = (process.env.TJ_RANDOM_PROGRAMS ?? '0:300:10').split(':').map(Number);
 
@@ -56,6 +62,17 @@ test(`random programs ${from}..${from + count - 1}: compiled equals eager`, asyn
         ['runAsync', () => viaCompiled(1, true), want],
         ['new values', () => viaCompiled(2, false), eager(2)],
       ];
+      if (!program.breaks) {
+        // exported, saved, loaded and run (a program without breaks is one graph)
+        const viaExport = async (): Promise<tj.Tensor[]> => {
+          const path = join(dir, `${seed}.safetensors`);
+          await tj.exportProgram(program.fn, program.inputs(1)).save(path);
+          const loaded = await tj.loadProgram(path);
+          const inputs = program.inputs(2);
+          return [...(await loaded.runAsync(...inputs)), ...inputs];
+        };
+        calls.push(['exported and loaded', viaExport, eager(2)]);
+      }
       for (const [what, call, expected] of calls) {
         const got = await call();
         const bad = expected.map((w, k) => mismatch(got[k], w)).find((m) => m !== null);
