@@ -12,12 +12,21 @@ import { makeTensor, randomValues, rng, type Layout } from './reference';
 export interface RandomProgram {
   /** Readable form, one line per step (for failure messages). */
   text: string;
-  /** The inputs' shapes and layouts; `inputs(seed)` builds them. */
-  inputs: (valueSeed: number) => tj.Tensor[];
+  /**
+   * Builds the inputs (shapes and layouts fixed by the program, values by `valueSeed`); in a
+   * dynamic program, `batch` sets the batch size (the dim every batched value carries).
+   */
+  inputs: (valueSeed: number, batch?: number) => tj.Tensor[];
   /** The program: returns the values it outputs. */
   fn: (...xs: tj.Tensor[]) => tj.Tensor[];
   /** Whether it breaks the graph (then it cannot be exported). */
   breaks: boolean;
+  /**
+   * Whether its values depend on input layouts in a way export does not keep: an input
+   * written in place after a reshape (a view of a contiguous input, a copy of a strided
+   * one; export traces inputs as contiguous, and torch leaves view-or-copy unspecified).
+   */
+  layoutDependent: boolean;
 }
 
 const UNARY = ['neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'silu', 'erf', 'gelu'] as const;
@@ -26,17 +35,26 @@ const COMPARE = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const;
 const SIZES = [1, 1, 2, 3, 5, 8, 17, 33, 64, 129];
 const MAX_NUMEL = 1 << 18;
 
-export function randomProgram(seed: number, numSteps = 8): RandomProgram {
+/** The batch size a dynamic program is generated with (other sizes are given to inputs()). */
+export const GENERATED_BATCH = 3;
+
+/**
+ * A program of `numSteps` steps. With `dynamic`, the first input has a batch dim and every op
+ * keeps it symbolic: no step names its size (reshape and expand say -1 there), so the program
+ * runs at any batch size.
+ */
+export function randomProgram(seed: number, numSteps = 8, dynamic = false): RandomProgram {
   const rand = rng(seed);
   const int = (n: number) => Math.floor(rand() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
-  const inputSpecs: { shape: number[]; layout: Layout; lo: number; hi: number }[] = [];
+  // bdim: the batch dim of an input or value (-1: none)
+  const inputSpecs: { shape: number[]; layout: Layout; lo: number; hi: number; bdim: number }[] = [];
   const shapes: number[][] = [];
-  let breaks = false;
+  let breaks = false, reshaped = false, layoutDependent = false;
 
-  const addInput = (shape: number[], lo = -2, hi = 2): number => {
+  const addInput = (shape: number[], lo: number, hi: number, bdim: number): number => {
     const layout: Layout = shape.length >= 2 && shape.every((d) => d > 0) ? pick(['contiguous', 'transposed', 'sliced'] as const) : 'contiguous';
-    inputSpecs.push({ shape, layout, lo, hi });
+    inputSpecs.push({ shape, layout, lo, hi, bdim });
     shapes.push(shape);
     return shapes.length - 1;
   };
@@ -47,38 +65,44 @@ export function randomProgram(seed: number, numSteps = 8): RandomProgram {
     if (rank > 0 && rand() < 0.04) shape[int(rank)] = 0;  // empty tensors occur
     return shape;
   };
-  // A shape that broadcasts against `shape`: some leading dims dropped, some set to 1.
-  const broadcastPartner = (shape: number[]): number[] => {
-    const drop = int(shape.length + 1);
-    return shape.slice(drop).map((d) => (rand() < 0.3 ? 1 : d));
-  };
   // A value is an input or a step's result; steps may add inputs as they go.
   const stepIndex = (i: number) => ({ kind: 'step' as const, i });
   const inputIndex = (i: number) => ({ kind: 'input' as const, i });
   type Ref = ReturnType<typeof stepIndex> | ReturnType<typeof inputIndex>;
-  const values: { ref: Ref; shape: number[] }[] = [];
-  const recorded: { text: string; run: (get: (r: Ref) => tj.Tensor) => tj.Tensor; shape: number[] }[] = [];
-  const push = (text: string, shape: number[], run: (get: (r: Ref) => tj.Tensor) => tj.Tensor) => {
-    recorded.push({ text, run, shape });
-    values.push({ ref: stepIndex(recorded.length - 1), shape });
+  const values: { ref: Ref; shape: number[]; bdim: number }[] = [];
+  const recorded: { text: string; run: (get: (r: Ref) => tj.Tensor) => tj.Tensor }[] = [];
+  let keptBdim = -1;  // the current step's operand's batch dim, which most ops keep
+  const push = (text: string, shape: number[], run: (get: (r: Ref) => tj.Tensor) => tj.Tensor, bdim = keptBdim) => {
+    recorded.push({ text, run });
+    values.push({ ref: stepIndex(recorded.length - 1), shape, bdim });
   };
-  const newInput = (shape: number[], lo = -2, hi = 2): Ref => {
-    const r = inputIndex(addInput(shape, lo, hi));
-    values.push({ ref: r, shape });
+  const newInput = (shape: number[], lo = -2, hi = 2, bdim = -1): Ref => {
+    const r = inputIndex(addInput(shape, lo, hi, bdim));
+    values.push({ ref: r, shape, bdim });
     return r;
   };
+  const sameValueShape = (v: { shape: number[]; bdim: number }, shape: number[], bdim: number) => v.bdim === bdim && sameShape(v.shape, shape);
   const name = (r: Ref) => (r.kind === 'input' ? `in${r.i}` : `v${r.i}`);
 
-  newInput(randomShape());
+  if (dynamic) {
+    const shape = randomShape();
+    newInput(shape.length === 0 ? [GENERATED_BATCH] : [GENERATED_BATCH, ...shape.slice(1)], -2, 2, 0);
+  } else {
+    newInput(randomShape());
+  }
   if (rand() < 0.5) newInput(randomShape());
 
   for (let s = 0; s < numSteps; ++s) {
     const src = pick(values);
-    const a = src.ref, shape = src.shape;
+    const a = src.ref, shape = src.shape, bdim = src.bdim;
+    keptBdim = bdim;
     const rank = shape.length;
+    // dims an op may name (not the batch dim); null when there is none
+    const freeDims = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== bdim);
+    const freeDim = (): number | null => (freeDims.length ? pick(freeDims) : null);
+    const shifted = (removed: number) => (bdim > removed ? bdim - 1 : bdim);  // bdim after dim `removed` goes
     const kind = pick(['unary', 'unary', 'binary', 'binary', 'scalar', 'compare', 'clamp', 'reduce', 'softmax', 'layerNorm', 'matmul', 'view', 'view', 'cat', 'inplace',
       'viewInplace', 'mutateInput', 'cast', 'break', 'index', 'argmax', 'attention', 'conv', 'pool', 'split', 'stack']);
-    const dim = () => int(rank) - (rand() < 0.5 ? rank : 0);  // negative dims occur
     const label = `v${recorded.length} =`;
     if (kind === 'unary') {
       const op = pick(UNARY);
@@ -87,10 +111,12 @@ export function randomProgram(seed: number, numSteps = 8): RandomProgram {
         approximate ? tj.gelu(get(a), { approximate: 'tanh' }) : (tj as any)[op](get(a)));
     } else if (kind === 'binary') {
       const op = pick(BINARY);
-      const partnerShape = broadcastPartner(shape);
-      const b = rand() < 0.5 && values.some((v) => sameShape(v.shape, partnerShape))
-        ? values.find((v) => sameShape(v.shape, partnerShape))!.ref
-        : newInput(partnerShape, op === 'pow' ? 0.5 : -2, 2);
+      // the partner broadcasts against a: some leading dims dropped, some set to 1
+      const drop = int(rank + 1);
+      const partnerShape = shape.slice(drop).map((d) => (rand() < 0.3 ? 1 : d));
+      const partnerBdim = bdim >= drop && partnerShape[bdim - drop] !== 1 ? bdim - drop : -1;
+      const existing = values.find((v) => sameValueShape(v, partnerShape, partnerBdim));
+      const b = existing && rand() < 0.5 ? existing.ref : newInput(partnerShape, op === 'pow' ? 0.5 : -2, 2, partnerBdim);
       const swap = rand() < 0.3;
       const out = broadcastShapes(shape, partnerShape);
       push(`${label} ${op}(${swap ? `${name(b)}, ${name(a)}` : `${name(a)}, ${name(b)}`})`, out, (get) =>
@@ -101,7 +127,7 @@ export function randomProgram(seed: number, numSteps = 8): RandomProgram {
       push(`${label} ${op}(${name(a)}, ${c})`, shape, (get) => (tj as any)[op](get(a), c));
     } else if (kind === 'compare') {
       const op = pick(COMPARE);
-      const other = values.find((v) => v !== src && sameShape(v.shape, shape));
+      const other = values.find((v) => v !== src && sameValueShape(v, shape, bdim));
       if (other && rand() < 0.5) {
         const b = other.ref;
         push(`${label} where(${op}(${name(a)}, ${name(b)}), ${name(a)}, ${name(b)})`, shape, (get) =>
@@ -118,29 +144,29 @@ export function randomProgram(seed: number, numSteps = 8): RandomProgram {
     } else if (kind === 'reduce') {
       const op = pick(['sum', 'mean', 'amax', 'amin'] as const);
       const keepdim = rand() < 0.5;
-      if (rank === 0 || rand() < 0.2) {
+      const dd = freeDim();
+      if (dd === null || rand() < 0.2) {
         if ((op === 'amax' || op === 'amin') && shape.includes(0)) continue;
-        push(`${label} ${op}(${name(a)})`, [], (get) => (tj as any)[op](get(a)));
+        push(`${label} ${op}(${name(a)})`, [], (get) => (tj as any)[op](get(a)), -1);
       } else {
-        const d = dim();
-        const dd = ((d % rank) + rank) % rank;
+        const d = rand() < 0.5 ? dd - rank : dd;  // negative dims occur
         if ((op === 'amax' || op === 'amin') && shape[dd] === 0) continue;
         const out = keepdim ? shape.map((x, i) => (i === dd ? 1 : x)) : shape.filter((_, i) => i !== dd);
-        push(`${label} ${op}(${name(a)}, ${d}, ${keepdim})`, out, (get) => (tj as any)[op](get(a), d, keepdim));
+        push(`${label} ${op}(${name(a)}, ${d}, ${keepdim})`, out, (get) => (tj as any)[op](get(a), d, keepdim), keepdim ? bdim : shifted(dd));
       }
     } else if (kind === 'softmax') {
       if (rank === 0) continue;
       const op = pick(['softmax', 'logSoftmax'] as const);
-      const d = dim();
+      const d = int(rank) - (rand() < 0.5 ? rank : 0);  // any dim, the batch dim too; negative dims occur
       push(`${label} ${op}(${name(a)}, ${d})`, shape, (get) => (tj as any)[op](get(a), d));
     } else if (kind === 'layerNorm') {
-      if (rank === 0) continue;
+      if (rank === 0 || bdim === rank - 1) continue;
       const n = shape[rank - 1];
       const w = newInput([n]), b = rand() < 0.5 ? newInput([n]) : null;
       push(`${label} layerNorm(${name(a)}, [${n}], ${name(w)}, ${b ? name(b) : 'null'})`, shape, (get) =>
         tj.layerNorm(get(a), [n], get(w), b ? get(b) : null, 1e-5));
     } else if (kind === 'matmul') {
-      if (rank === 0) continue;
+      if (rank === 0 || bdim === rank - 1) continue;
       const k = shape[rank - 1], n = pick(SIZES);
       if (rand() < 0.5) {
         const w = newInput([n, k], -0.5, 0.5);
@@ -154,28 +180,40 @@ export function randomProgram(seed: number, numSteps = 8): RandomProgram {
     } else if (kind === 'view') {
       const v = pick(['reshape', 'transpose', 'permute', 'unsqueeze', 'squeeze', 'narrow', 'slice', 'expand', 'select'] as const);
       if (v === 'reshape') {
+        reshaped = true;
         const n = shape.reduce((x, y) => x * y, 1);
-        const out = rand() < 0.5 || n === 0 ? [n] : factor(n, rand);
-        push(`${label} reshape(${name(a)}, [${out}])`, out, (get) => tj.reshape(get(a), out));
+        if (bdim > 0) continue;
+        if (bdim === 0) {
+          // the batch dim stays first, as -1 (the rest is flattened or split in two)
+          const rest = n / shape[0];
+          const tail = rand() < 0.5 || rest === 0 ? [rest] : factor(rest, rand);
+          push(`${label} reshape(${name(a)}, [-1,${tail}])`, [shape[0], ...tail], (get) => tj.reshape(get(a), [-1, ...tail]), 0);
+        } else {
+          const out = rand() < 0.5 || n === 0 ? [n] : factor(n, rand);
+          push(`${label} reshape(${name(a)}, [${out}])`, out, (get) => tj.reshape(get(a), out));
+        }
       } else if (v === 'unsqueeze') {
         const d = int(rank + 1);
-        push(`${label} unsqueeze(${name(a)}, ${d})`, [...shape.slice(0, d), 1, ...shape.slice(d)], (get) => tj.unsqueeze(get(a), d));
+        push(`${label} unsqueeze(${name(a)}, ${d})`, [...shape.slice(0, d), 1, ...shape.slice(d)], (get) => tj.unsqueeze(get(a), d), bdim >= d ? bdim + 1 : bdim);
       } else if (rank === 0) {
         continue;
       } else if (v === 'transpose') {
         const d0 = int(rank), d1 = int(rank);
         const out = shape.slice();
         [out[d0], out[d1]] = [out[d1], out[d0]];
-        push(`${label} transpose(${name(a)}, ${d0}, ${d1})`, out, (get) => tj.transpose(get(a), d0, d1));
+        push(`${label} transpose(${name(a)}, ${d0}, ${d1})`, out, (get) => tj.transpose(get(a), d0, d1), bdim === d0 ? d1 : bdim === d1 ? d0 : bdim);
       } else if (v === 'permute') {
         const dims = shuffle(Array.from({ length: rank }, (_, i) => i), rand);
-        push(`${label} permute(${name(a)}, [${dims}])`, dims.map((d) => shape[d]), (get) => tj.permute(get(a), dims));
+        push(`${label} permute(${name(a)}, [${dims}])`, dims.map((d) => shape[d]), (get) => tj.permute(get(a), dims), dims.indexOf(bdim));
       } else if (v === 'squeeze') {
-        const d = int(rank);
+        const d = freeDim();
+        if (d === null) continue;
         const out = shape[d] === 1 ? shape.filter((_, i) => i !== d) : shape;
-        push(`${label} squeeze(${name(a)}, ${d})`, out, (get) => tj.squeeze(get(a), d));
+        push(`${label} squeeze(${name(a)}, ${d})`, out, (get) => tj.squeeze(get(a), d), shape[d] === 1 ? shifted(d) : bdim);
       } else if (v === 'narrow' || v === 'slice') {
-        const d = int(rank), size = shape[d];
+        const d = freeDim();
+        if (d === null) continue;
+        const size = shape[d];
         if (size === 0) continue;
         const start = int(size), len = 1 + int(size - start);
         if (v === 'narrow') {
@@ -187,46 +225,50 @@ export function randomProgram(seed: number, numSteps = 8): RandomProgram {
           push(`${label} slice(${name(a)}, ${d}, ${start}, ${start + len}, ${step})`, out, (get) => tj.slice(get(a), d, start, start + len, step));
         }
       } else if (v === 'expand') {
-        if (!shape.includes(1)) continue;
-        const out = shape.map((x) => (x === 1 ? pick([1, 3, 4]) : x));
-        push(`${label} expand(${name(a)}, [${out}])`, out, (get) => tj.expand(get(a), out));
+        if (!shape.some((x, i) => x === 1 && i !== bdim)) continue;
+        const out = shape.map((x, i) => (x === 1 && i !== bdim ? pick([1, 3, 4]) : x));
+        const arg = out.map((x, i) => (i === bdim ? -1 : x));  // -1 keeps a dim's size
+        push(`${label} expand(${name(a)}, [${arg}])`, out, (get) => tj.expand(get(a), arg));
       } else {
-        const d = int(rank);
-        if (shape[d] === 0) continue;
+        const d = freeDim();
+        if (d === null || shape[d] === 0) continue;
         const index = int(shape[d]);
-        push(`${label} select(${name(a)}, ${d}, ${index})`, shape.filter((_, i) => i !== d), (get) => tj.select(get(a), d, index));
+        push(`${label} select(${name(a)}, ${d}, ${index})`, shape.filter((_, i) => i !== d), (get) => tj.select(get(a), d, index), shifted(d));
       }
     } else if (kind === 'cat') {
-      if (rank === 0) continue;
-      const d = int(rank);
-      const other = values.find((v) => v !== src && v.shape.length === rank && v.shape.every((x, i) => i === d || x === shape[i]));
-      const b = other ? other.ref : newInput(shape.map((x, i) => (i === d ? pick([1, 2]) : x)));
+      const d = freeDim();
+      if (d === null) continue;
+      const other = values.find((v) => v !== src && v.bdim === bdim && v.shape.length === rank && v.shape.every((x, i) => i === d || x === shape[i]));
+      const b = other ? other.ref : newInput(shape.map((x, i) => (i === d ? pick([1, 2]) : x)), -2, 2, bdim);
       const bShape = other ? other.shape : shapes[shapes.length - 1];
       push(`${label} cat([${name(a)}, ${name(b)}], ${d})`, shape.map((x, i) => (i === d ? x + bShape[d] : x)), (get) => tj.cat([get(a), get(b)], d));
     } else if (kind === 'viewInplace') {
       // an in-place update through a view of a fresh value reaches the value
-      if (rank === 0 || shape[0] === 0) continue;
-      const start = int(shape[0]), len = 1 + int(shape[0] - start);
+      const d = freeDim();
+      if (d === null || shape[d] === 0) continue;
+      const start = int(shape[d]), len = 1 + int(shape[d] - start);
       const viaTranspose = rank >= 2 && rand() < 0.5;
-      push(`${label} clone(${name(a)}) with ${viaTranspose ? 'transpose(., 0, 1).add_(1)' : `narrow(., 0, ${start}, ${len}).mul_(-3)`}`, shape, (get) => {
+      push(`${label} clone(${name(a)}) with ${viaTranspose ? 'transpose(., 0, 1).add_(1)' : `narrow(., ${d}, ${start}, ${len}).mul_(-3)`}`, shape, (get) => {
         const t = tj.clone(get(a));
         if (viaTranspose) tj.transpose(t, 0, 1).add_(1);
-        else tj.narrow(t, 0, start, len).mul_(-3);
+        else tj.narrow(t, d, start, len).mul_(-3);
         return t;
       });
     } else if (kind === 'mutateInput') {
       // an input updated in place: later steps and the caller see the new values
+      layoutDependent ||= reshaped;
       const inputs = values.filter((v) => v.ref.kind === 'input');
       const target = pick(inputs);
       const op = pick(['mul_', 'add_'] as const);
       push(`${label} ${name(target.ref)}.${op}(${op === 'mul_' ? 0.5 : 1})`, target.shape, (get) =>
-        op === 'mul_' ? get(target.ref).mul_(0.5) : get(target.ref).add_(1));
+        op === 'mul_' ? get(target.ref).mul_(0.5) : get(target.ref).add_(1), target.bdim);
     } else if (kind === 'cast') {
-      const how = pick(['int32 round trip', 'int32 add', 'bool'] as const);
+      const how = pick(['int32 round trip', 'int32 add', 'bool', 'float16 round trip', 'bfloat16 round trip'] as const);
       push(`${label} ${how}(${name(a)})`, shape, (get) =>
         how === 'int32 round trip' ? tj.to(tj.to(tj.mul(get(a), 3), 'int32'), 'float32')
           : how === 'int32 add' ? tj.to(tj.add(tj.to(tj.mul(get(a), 4), 'int32'), tj.to(tj.mul(get(a), -2), 'int32')), 'float32')
-          : tj.to(tj.gt(get(a), 0.25), 'float32'));
+          : how === 'bool' ? tj.to(tj.gt(get(a), 0.25), 'float32')
+          : tj.to(tj.to(get(a), how === 'float16 round trip' ? 'float16' : 'bfloat16'), 'float32'));
     } else if (kind === 'break') {
       breaks = true;
       // a graph break: an explicit one, or a branch on a value read with item()
@@ -240,9 +282,10 @@ export function randomProgram(seed: number, numSteps = 8): RandomProgram {
       });
     } else if (kind === 'index') {
       // indexSelect / gather / embedding with literal int indices (graph constants)
-      if (rank === 0 || shape.includes(0)) continue;
-      const d = int(rank);
-      const how = pick(['indexSelect', 'gather', 'embedding'] as const);
+      const d = freeDim();
+      if (d === null || shape.includes(0)) continue;
+      // gather's index shape and embedding's table rows would name the batch size
+      const how = bdim >= 0 ? 'indexSelect' : pick(['indexSelect', 'gather', 'embedding'] as const);
       if (how === 'indexSelect') {
         const idx = Array.from({ length: 1 + int(4) }, () => int(shape[d]));
         push(`${label} indexSelect(${name(a)}, ${d}, [${idx}])`, shape.map((x, i) => (i === d ? idx.length : x)), (get) =>
@@ -259,21 +302,22 @@ export function randomProgram(seed: number, numSteps = 8): RandomProgram {
       }
     } else if (kind === 'argmax') {
       // the index of the max, back as float (argmax is int64)
-      if (rank === 0 || shape.includes(0)) continue;
-      const d = int(rank), keepdim = rand() < 0.5;
+      const d = freeDim();
+      if (d === null || shape.includes(0)) continue;
+      const keepdim = rand() < 0.5;
       const out = keepdim ? shape.map((x, i) => (i === d ? 1 : x)) : shape.filter((_, i) => i !== d);
-      push(`${label} float(argmax(${name(a)}, ${d}, ${keepdim}))`, out, (get) => tj.to(tj.argmax(get(a), d, keepdim), 'float32'));
+      push(`${label} float(argmax(${name(a)}, ${d}, ${keepdim}))`, out, (get) => tj.to(tj.argmax(get(a), d, keepdim), 'float32'), keepdim ? bdim : shifted(d));
     } else if (kind === 'attention') {
       // a as queries [..., L, E]; keys and values are new inputs [..., S, E] and [..., S, Ev]
-      if (rank < 2 || rank > 4 || shape.includes(0)) continue;
+      if (rank < 2 || rank > 4 || shape.includes(0) || bdim >= rank - 2) continue;
       const S = pick([1, 3, 8]), Ev = pick([2, 5]);
       const lead = shape.slice(0, -2), E = shape[rank - 1];
-      const k = newInput([...lead, S, E]), v = newInput([...lead, S, Ev]);
+      const k = newInput([...lead, S, E], -2, 2, bdim), v = newInput([...lead, S, Ev], -2, 2, bdim);
       const causal = rand() < 0.3;
       push(`${label} sdpa(${name(a)}, ${name(k)}, ${name(v)}${causal ? ', causal' : ''})`, [...shape.slice(0, -1), Ev], (get) =>
         tj.scaledDotProductAttention(get(a), get(k), get(v), null, { isCausal: causal }));
     } else if (kind === 'conv') {
-      if (rank !== 4 || shape.includes(0)) continue;
+      if (rank !== 4 || shape.includes(0) || bdim > 0) continue;
       const [n, c, h, w] = shape;
       const o = pick([1, 4, 8]), k = pick([1, 3]), padding = k === 3 ? 1 : 0, stride = pick([1, 2]);
       const weight = newInput([o, c, k, k], -0.5, 0.5), bias = rand() < 0.5 ? newInput([o]) : null;
@@ -281,22 +325,23 @@ export function randomProgram(seed: number, numSteps = 8): RandomProgram {
       push(`${label} conv2d(${name(a)}, ${name(weight)}, ${bias ? name(bias) : 'null'}, {stride: ${stride}, padding: ${padding}})`, [n, o, oh, ow], (get) =>
         tj.conv2d(get(a), get(weight), bias ? get(bias) : null, { stride, padding }));
     } else if (kind === 'pool') {
-      if (rank !== 4 || shape.includes(0) || shape[2] < 2 || shape[3] < 2) continue;
+      if (rank !== 4 || shape.includes(0) || shape[2] < 2 || shape[3] < 2 || bdim > 0) continue;
       const max = rand() < 0.5;
       const [n, c, h, w] = shape;
       push(`${label} ${max ? 'maxPool2d' : 'avgPool2d'}(${name(a)}, 2)`, [n, c, Math.floor(h / 2), Math.floor(w / 2)], (get) =>
         max ? tj.maxPool2d(get(a), 2) : tj.avgPool2d(get(a), 2));
     } else if (kind === 'split') {
-      if (rank === 0 || shape.includes(0)) continue;
-      const d = int(rank), size = 1 + int(shape[d]);
+      const d = freeDim();
+      if (d === null || shape.includes(0)) continue;
+      const size = 1 + int(shape[d]);
       const pieces = Math.ceil(shape[d] / size), which = int(pieces);
       const len = Math.min(size, shape[d] - which * size);
       push(`${label} split(${name(a)}, ${size}, ${d})[${which}]`, shape.map((x, i) => (i === d ? len : x)), (get) => tj.split(get(a), size, d)[which]);
     } else if (kind === 'stack') {
-      const other = values.find((v) => v !== src && sameShape(v.shape, shape));
+      const other = values.find((v) => v !== src && sameValueShape(v, shape, bdim));
       if (!other) continue;
       const d = int(rank + 1);
-      push(`${label} stack([${name(a)}, ${name(other.ref)}], ${d})`, [...shape.slice(0, d), 2, ...shape.slice(d)], (get) => tj.stack([get(a), get(other.ref)], d));
+      push(`${label} stack([${name(a)}, ${name(other.ref)}], ${d})`, [...shape.slice(0, d), 2, ...shape.slice(d)], (get) => tj.stack([get(a), get(other.ref)], d), bdim >= d ? bdim + 1 : bdim);
     } else {
       // an in-place update of a fresh value (never of an input: the eager and the
       // compiled call would then see different inputs)
@@ -317,15 +362,19 @@ export function randomProgram(seed: number, numSteps = 8): RandomProgram {
   const outRefs = outputs.map((i) => values[i].ref);
   const specs = inputSpecs.slice();
   const lines = [
-    ...specs.map((sp, i) => `in${i}: [${sp.shape}] ${sp.layout}`),
+    ...specs.map((sp, i) => `in${i}: [${sp.shape.map((x, d) => (d === sp.bdim ? 'B' : x))}] ${sp.layout}`),
     ...recorded.map((r) => r.text),
     `return [${outRefs.map(name)}]`,
   ];
   return {
     text: lines.join('\n'),
     breaks,
-    inputs: (valueSeed: number) =>
-      specs.map((sp, i) => makeTensor(randomValues(sp.shape.reduce((x, y) => x * y, 1), valueSeed * 131 + i, 'float32', sp.lo, sp.hi), sp.shape, 'float32', sp.layout)),
+    layoutDependent,
+    inputs: (valueSeed: number, batch = GENERATED_BATCH) =>
+      specs.map((sp, i) => {
+        const shape = sp.shape.map((x, d) => (d === sp.bdim ? batch : x));
+        return makeTensor(randomValues(shape.reduce((x, y) => x * y, 1), valueSeed * 131 + i, 'float32', sp.lo, sp.hi), shape, 'float32', sp.layout);
+      }),
     fn: (...xs: tj.Tensor[]) => {
       const computed: tj.Tensor[] = [];
       const get = (r: Ref) => (r.kind === 'input' ? xs[r.i] : computed[r.i]);
