@@ -17,8 +17,14 @@ export interface RandomProgram {
    * dynamic program, `batch` sets the batch size (the dim every batched value carries).
    */
   inputs: (valueSeed: number, batch?: number) => tj.Tensor[];
-  /** The program: returns the values it outputs. */
-  fn: (...xs: tj.Tensor[]) => tj.Tensor[];
+  /**
+   * A fresh instance of the program: `fn` returns the values it outputs; `constants` are the
+   * tensors it holds in its closure (weights, and buffers it may update in place), made anew
+   * for each instance with the same values.
+   */
+  make: () => { fn: (...xs: tj.Tensor[]) => tj.Tensor[]; constants: tj.Tensor[] };
+  /** Whether it updates a constant in place (then concurrent runs race it, as documented). */
+  mutatesConstants: boolean;
   /** Whether it breaks the graph (then it cannot be exported). */
   breaks: boolean;
   /**
@@ -68,7 +74,10 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
   // A value is an input or a step's result; steps may add inputs as they go.
   const stepIndex = (i: number) => ({ kind: 'step' as const, i });
   const inputIndex = (i: number) => ({ kind: 'input' as const, i });
-  type Ref = ReturnType<typeof stepIndex> | ReturnType<typeof inputIndex>;
+  const constIndex = (i: number) => ({ kind: 'const' as const, i });
+  type Ref = ReturnType<typeof stepIndex> | ReturnType<typeof inputIndex> | ReturnType<typeof constIndex>;
+  const constSpecs: { shape: number[]; lo: number; hi: number }[] = [];
+  let mutatesConstants = false;
   const values: { ref: Ref; shape: number[]; bdim: number }[] = [];
   const recorded: { text: string; run: (get: (r: Ref) => tj.Tensor) => tj.Tensor }[] = [];
   let keptBdim = -1;  // the current step's operand's batch dim, which most ops keep
@@ -82,7 +91,15 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
     return r;
   };
   const sameValueShape = (v: { shape: number[]; bdim: number }, shape: number[], bdim: number) => v.bdim === bdim && sameShape(v.shape, shape);
-  const name = (r: Ref) => (r.kind === 'input' ? `in${r.i}` : `v${r.i}`);
+  const name = (r: Ref) => (r.kind === 'input' ? `in${r.i}` : r.kind === 'const' ? `c${r.i}` : `v${r.i}`);
+  // A weight: half the time a constant held by the program (prepacked, folded), else an input.
+  const newWeight = (shape: number[], lo = -2, hi = 2): Ref => {
+    if (rand() < 0.5) return newInput(shape, lo, hi);
+    constSpecs.push({ shape, lo, hi });
+    const r = constIndex(constSpecs.length - 1);
+    values.push({ ref: r, shape, bdim: -1 });
+    return r;
+  };
 
   if (dynamic) {
     const shape = randomShape();
@@ -116,7 +133,9 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
       const partnerShape = shape.slice(drop).map((d) => (rand() < 0.3 ? 1 : d));
       const partnerBdim = bdim >= drop && partnerShape[bdim - drop] !== 1 ? bdim - drop : -1;
       const existing = values.find((v) => sameValueShape(v, partnerShape, partnerBdim));
-      const b = existing && rand() < 0.5 ? existing.ref : newInput(partnerShape, op === 'pow' ? 0.5 : -2, 2, partnerBdim);
+      const b = existing && rand() < 0.5 ? existing.ref
+        : partnerBdim < 0 ? newWeight(partnerShape, op === 'pow' ? 0.5 : -2, 2)
+        : newInput(partnerShape, op === 'pow' ? 0.5 : -2, 2, partnerBdim);
       const swap = rand() < 0.3;
       const out = broadcastShapes(shape, partnerShape);
       push(`${label} ${op}(${swap ? `${name(b)}, ${name(a)}` : `${name(a)}, ${name(b)}`})`, out, (get) =>
@@ -162,19 +181,19 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
     } else if (kind === 'layerNorm') {
       if (rank === 0 || bdim === rank - 1) continue;
       const n = shape[rank - 1];
-      const w = newInput([n]), b = rand() < 0.5 ? newInput([n]) : null;
+      const w = newWeight([n]), b = rand() < 0.5 ? newWeight([n]) : null;
       push(`${label} layerNorm(${name(a)}, [${n}], ${name(w)}, ${b ? name(b) : 'null'})`, shape, (get) =>
         tj.layerNorm(get(a), [n], get(w), b ? get(b) : null, 1e-5));
     } else if (kind === 'matmul') {
       if (rank === 0 || bdim === rank - 1) continue;
       const k = shape[rank - 1], n = pick(SIZES);
       if (rand() < 0.5) {
-        const w = newInput([n, k], -0.5, 0.5);
-        const b = rand() < 0.5 ? newInput([n]) : null;
+        const w = newWeight([n, k], -0.5, 0.5);
+        const b = rand() < 0.5 ? newWeight([n]) : null;
         push(`${label} linear(${name(a)}, ${name(w)}${b ? `, ${name(b)}` : ''})`, [...shape.slice(0, -1), n], (get) =>
           b ? tj.linear(get(a), get(w), get(b)) : tj.linear(get(a), get(w)));
       } else {
-        const w = newInput([k, n], -0.5, 0.5);
+        const w = newWeight([k, n], -0.5, 0.5);
         push(`${label} matmul(${name(a)}, ${name(w)})`, [...shape.slice(0, -1), n], (get) => tj.matmul(get(a), get(w)));
       }
     } else if (kind === 'view') {
@@ -256,9 +275,10 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
       });
     } else if (kind === 'mutateInput') {
       // an input updated in place: later steps and the caller see the new values
+      // (or a constant: a buffer such as a KV cache, whose update the next call sees)
       layoutDependent ||= reshaped;
-      const inputs = values.filter((v) => v.ref.kind === 'input');
-      const target = pick(inputs);
+      const target = pick(values.filter((v) => v.ref.kind === 'input' || v.ref.kind === 'const'));
+      if (target.ref.kind === 'const') mutatesConstants = true;
       const op = pick(['mul_', 'add_'] as const);
       push(`${label} ${name(target.ref)}.${op}(${op === 'mul_' ? 0.5 : 1})`, target.shape, (get) =>
         op === 'mul_' ? get(target.ref).mul_(0.5) : get(target.ref).add_(1), target.bdim);
@@ -320,7 +340,7 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
       if (rank !== 4 || shape.includes(0) || bdim > 0) continue;
       const [n, c, h, w] = shape;
       const o = pick([1, 4, 8]), k = pick([1, 3]), padding = k === 3 ? 1 : 0, stride = pick([1, 2]);
-      const weight = newInput([o, c, k, k], -0.5, 0.5), bias = rand() < 0.5 ? newInput([o]) : null;
+      const weight = newWeight([o, c, k, k], -0.5, 0.5), bias = rand() < 0.5 ? newWeight([o]) : null;
       const oh = Math.floor((h + 2 * padding - k) / stride) + 1, ow = Math.floor((w + 2 * padding - k) / stride) + 1;
       push(`${label} conv2d(${name(a)}, ${name(weight)}, ${bias ? name(bias) : 'null'}, {stride: ${stride}, padding: ${padding}})`, [n, o, oh, ow], (get) =>
         tj.conv2d(get(a), get(weight), bias ? get(bias) : null, { stride, padding }));
@@ -363,6 +383,7 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
   const specs = inputSpecs.slice();
   const lines = [
     ...specs.map((sp, i) => `in${i}: [${sp.shape.map((x, d) => (d === sp.bdim ? 'B' : x))}] ${sp.layout}`),
+    ...constSpecs.map((sp, i) => `c${i}: [${sp.shape}] constant`),
     ...recorded.map((r) => r.text),
     `return [${outRefs.map(name)}]`,
   ];
@@ -375,11 +396,17 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
         const shape = sp.shape.map((x, d) => (d === sp.bdim ? batch : x));
         return makeTensor(randomValues(shape.reduce((x, y) => x * y, 1), valueSeed * 131 + i, 'float32', sp.lo, sp.hi), shape, 'float32', sp.layout);
       }),
-    fn: (...xs: tj.Tensor[]) => {
-      const computed: tj.Tensor[] = [];
-      const get = (r: Ref) => (r.kind === 'input' ? xs[r.i] : computed[r.i]);
-      for (const r of recorded) computed.push(r.run(get));
-      return outRefs.map(get);
+    mutatesConstants,
+    make: () => {
+      const constants = constSpecs.map((sp, i) =>
+        makeTensor(randomValues(sp.shape.reduce((x, y) => x * y, 1), 7919 + i, 'float32', sp.lo, sp.hi), sp.shape));
+      const fn = (...xs: tj.Tensor[]) => {
+        const computed: tj.Tensor[] = [];
+        const get = (r: Ref) => (r.kind === 'input' ? xs[r.i] : r.kind === 'const' ? constants[r.i] : computed[r.i]);
+        for (const r of recorded) computed.push(r.run(get));
+        return outRefs.map(get);
+      };
+      return { fn, constants };
     },
   };
 }

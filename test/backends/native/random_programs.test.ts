@@ -35,55 +35,48 @@ test(`random programs ${from}..${from + count - 1}: compiled equals eager`, asyn
   const fallbacks: string[] = [];
   for (let seed = from; seed < from + count; seed++) {
     const program = randomProgram(seed, steps);
-    // Each call gets fresh inputs (programs may update inputs in place); a call's result
-    // is its outputs followed by its inputs after the call.
-    const eager = (valueSeed: number): tj.Tensor[] => {
-      const inputs = program.inputs(valueSeed);
-      return [...program.fn(...inputs), ...inputs];
-    };
-    let want: tj.Tensor[];
     try {
-      want = eager(1);
+      program.make().fn(...program.inputs(1));
     } catch {
       continue;  // the generator can build a call eager rejects; compiled is not asked then
     }
     ran++;
+    // One instance runs eagerly, one compiled, through the same calls (constants a program
+    // updates in place evolve alike). Each call gets fresh inputs; a call's result is its
+    // outputs, then its inputs and the instance's constants after the call.
+    const eagerInstance = program.make(), compiledInstance = program.make();
     const { backend, graphs } = recordingNativeBackend();
-    const compiled = tj.compile(program.fn, { backend });
+    const compiled = tj.compile(compiledInstance.fn, { backend });
+    const eager = (valueSeed: number): tj.Tensor[] => {
+      const inputs = program.inputs(valueSeed);
+      return [...eagerInstance.fn(...inputs), ...inputs, ...eagerInstance.constants];
+    };
     const viaCompiled = async (valueSeed: number, async: boolean): Promise<tj.Tensor[]> => {
       const inputs = program.inputs(valueSeed);
       const outputs = async ? await compiled.runAsync(...inputs) : compiled(...inputs);
-      return [...outputs, ...inputs];
+      return [...outputs, ...inputs, ...compiledInstance.constants];
+    };
+    const check = (what: string, got: tj.Tensor[], want: tj.Tensor[]) => {
+      const bad = want.map((w, k) => mismatch(got[k], w)).find((m) => m !== null);
+      if (bad) throw new Error(`${what}: ${bad}`);
     };
     try {
-      const calls: [string, () => Promise<tj.Tensor[]>, tj.Tensor[]][] = [
-        ['first call', () => viaCompiled(1, false), want],
-        ['cached call', () => viaCompiled(1, false), want],
-        ['runAsync', () => viaCompiled(1, true), want],
-        ['new values', () => viaCompiled(2, false), eager(2)],
-      ];
+      for (const [what, valueSeed, async] of [['first call', 1, false], ['cached call', 1, false], ['runAsync', 1, true], ['new values', 2, false]] as const)
+        check(what, await viaCompiled(valueSeed, async), eager(valueSeed));
+      if (!program.mutatesConstants) {
+        // runs in flight together, each with its own values
+        const together = await Promise.all([3, 4, 5].map((valueSeed) => viaCompiled(valueSeed, true)));
+        together.forEach((got, i) => check(`concurrent runAsync ${i}`, got, eager(3 + i)));
+      }
       if (!program.breaks && !program.layoutDependent) {
-        // exported, saved, loaded and run (a program without breaks is one graph)
-        const viaExport = async (): Promise<tj.Tensor[]> => {
-          const path = join(dir, `${seed}.safetensors`);
-          await tj.exportProgram(program.fn, program.inputs(1)).save(path);
-          const loaded = await tj.loadProgram(path);
-          const inputs = program.inputs(2);
-          return [...(await loaded.runAsync(...inputs)), ...inputs];
-        };
-        calls.push(['exported and loaded', viaExport, eager(2)]);
+        // a fresh instance exported, saved, loaded and run (a program without breaks is one graph)
+        const path = join(dir, `${seed}.safetensors`);
+        await tj.exportProgram(program.make().fn, program.inputs(1)).save(path);
+        const loaded = await tj.loadProgram(path);
+        const inputs = program.inputs(2), reference = program.inputs(2);
+        const got = [...(await loaded.runAsync(...inputs)), ...inputs];
+        check('exported and loaded', got, [...program.make().fn(...reference), ...reference]);
       }
-      for (const [what, call, expected] of calls) {
-        const got = await call();
-        const bad = expected.map((w, k) => mismatch(got[k], w)).find((m) => m !== null);
-        if (bad) throw new Error(`${what}: ${bad}`);
-      }
-      // runs in flight together, each with its own values
-      const together = await Promise.all([3, 4, 5].map((valueSeed) => viaCompiled(valueSeed, true)));
-      together.forEach((got, i) => {
-        const bad = eager(3 + i).map((w, k) => mismatch(got[k], w)).find((m) => m !== null);
-        if (bad) throw new Error(`concurrent runAsync ${i}: ${bad}`);
-      });
       numGraphs += graphs.length;
       const fellBack = eagerFallbacks(graphs);
       if (fellBack.length) fallbacks.push(`seed ${seed}: ${fellBack.length} graph(s) ran eagerly\n${program.text}`);
@@ -107,23 +100,24 @@ test(`random programs ${dynFrom}..${dynFrom + dynCount - 1} at batch sizes ${GEN
   let ran = 0;
   for (let seed = dynFrom; seed < dynFrom + dynCount; seed++) {
     const program = randomProgram(seed, dynSteps, true);
-    const eager = (valueSeed: number, batch: number): tj.Tensor[] => {
-      const inputs = program.inputs(valueSeed, batch);
-      return [...program.fn(...inputs), ...inputs];
-    };
     try {
-      eager(1, GENERATED_BATCH);
+      program.make().fn(...program.inputs(1));
     } catch {
       continue;
     }
     ran++;
+    const eagerInstance = program.make(), compiledInstance = program.make();
+    const eager = (valueSeed: number, batch: number): tj.Tensor[] => {
+      const inputs = program.inputs(valueSeed, batch);
+      return [...eagerInstance.fn(...inputs), ...inputs, ...eagerInstance.constants];
+    };
     const { backend, graphs } = recordingNativeBackend();
-    const compiled = tj.compile(program.fn, { backend });
+    const compiled = tj.compile(compiledInstance.fn, { backend });
     try {
       for (const [batch, async] of [[GENERATED_BATCH, false], [GENERATED_BATCH, false], [5, false], [2, true], [8, false], [1, false], [6, true]] as const) {
         const inputs = program.inputs(batch, batch);
         const outputs = async ? await compiled.runAsync(...inputs) : compiled(...inputs);
-        const got = [...outputs, ...inputs], want = eager(batch, batch);
+        const got = [...outputs, ...inputs, ...compiledInstance.constants], want = eager(batch, batch);
         const bad = want.map((w, k) => mismatch(got[k], w)).find((m) => m !== null);
         if (bad) throw new Error(`batch ${batch}${async ? ' (runAsync)' : ''}: ${bad}`);
       }
