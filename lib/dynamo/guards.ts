@@ -6,7 +6,7 @@
  * comparisons and no pytree walk; `failure(args)` names the first failing check (logs).
  */
 import { Tensor, contiguousStrides } from '../tensor';
-import { isPlainObject } from '../fx';
+import { denseDimOrder, isPlainObject } from '../fx';
 import { registryState } from './state';
 
 export interface GuardSpec {
@@ -43,6 +43,8 @@ const sameKeys = (o: Record<string, unknown>, keys: string[]): boolean => {
 };
 
 const isContiguous = (t: Tensor): boolean => t.isContiguous();
+/** A permuted contiguous tensor's dim order as text (null for other layouts). */
+const dimOrder = (t: Tensor): string | null => denseDimOrder(t.shape, t.strides)?.join(',') ?? null;
 
 function labelOf(base: string, key: string | number): string {
   if (typeof key === 'number') return `${base}[${key}]`;
@@ -71,7 +73,7 @@ function describeLiteral(value: unknown): string {
 }
 
 export function buildGuard(spec: GuardSpec): Guard {
-  const K: unknown[] = [Tensor, isPlainObject, sameKeys, isContiguous, registryState];
+  const K: unknown[] = [Tensor, isPlainObject, sameKeys, isContiguous, registryState, dimOrder];
   const stmts: Stmt[] = [];
   let vars = 0;
   const leafVar: string[] = [];
@@ -115,6 +117,10 @@ export function buildGuard(spec: GuardSpec): Guard {
         const checks = t.shape.map((d, i) => (d === 1 ? null : `${v}.strides[${i}] !== ${want[i]}`)).filter(Boolean);
         if (checks.length) stmts.push({ fail: checks.join(' || '), desc: `${label} is contiguous` });
       }
+    } else if (dynamic && dimOrder(t) !== null) {
+      // strides follow the sizes: the layout is the dim order (outermost first)
+      const order = dimOrder(t)!;
+      stmts.push({ fail: `K[5](${v}) !== ${JSON.stringify(order)}`, desc: `${label} is dense in dim order [${order}]` });
     } else {
       stmts.push({
         fail: t.strides.map((st, i) => `${v}.strides[${i}] !== ${st}`).join(' || '),

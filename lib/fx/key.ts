@@ -62,7 +62,10 @@ function dimsKey(shape: readonly number[], erase: boolean): string {
 
 function layoutKey(shape: readonly number[], strides: readonly number[] | undefined): string {
   if (!strides) return '';
-  return isContiguousLayout(shape, strides) ? 'c' : `s${strides.join(',')}`;
+  if (isContiguousLayout(shape, strides)) return 'c';
+  // a permuted contiguous tensor keys by its dim order, so the erased key is the same at other sizes
+  const order = denseDimOrder(shape, strides);
+  return order ? `p${order.join(',')}` : `s${strides.join(',')}`;
 }
 
 /** The structural key of a GraphModule's graph. */
@@ -115,6 +118,34 @@ export function integerLiterals(gm: GraphModule): LiteralSite[] {
 }
 
 /** The contiguous-or-not layout check shared by keys and guards. */
+/**
+ * For a dense layout without gaps or overlaps (a contiguous tensor with its dims permuted,
+ * e.g. transposed), its dims of size > 1 from outermost to innermost; null otherwise (and for
+ * empty tensors). The order does not depend on the sizes, so a tensor of the same order at
+ * other sizes has the same layout.
+ */
+export function denseDimOrder(shape: readonly number[], strides: readonly number[]): number[] | null {
+  if (shape.some((d) => d === 0)) return null;
+  const order = shape.map((_, i) => i).filter((i) => shape[i] !== 1).sort((a, b) => strides[b] - strides[a] || a - b);
+  let expected = 1;
+  for (let k = order.length - 1; k >= 0; k--) {
+    if (strides[order[k]] !== expected) return null;
+    expected *= shape[order[k]];
+  }
+  return order;
+}
+
+/** Strides laying `shape` out densely in dim order `order` (dims of size 1 not in it get stride 1). */
+export function stridesForDimOrder(shape: readonly number[], order: readonly number[]): number[] {
+  const strides = shape.map(() => 1);
+  let expected = 1;
+  for (let k = order.length - 1; k >= 0; k--) {
+    strides[order[k]] = expected;
+    expected *= shape[order[k]];
+  }
+  return strides;
+}
+
 export function isContiguousLayout(shape: readonly number[], strides: readonly number[]): boolean {
   let expected = 1;
   for (let i = shape.length - 1; i >= 0; i--) {

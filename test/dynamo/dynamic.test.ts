@@ -34,6 +34,31 @@ describe('automatic dynamic', () => {
     expect(runs).toBe(3);
   });
 
+  // Found with the random programs: a non-contiguous input kept every dim static, so a
+  // transposed batch recompiled per size until cacheSizeLimit, then ran eagerly.
+  test('a transposed input (a permuted contiguous tensor) becomes dynamic too; a slice stays static', () => {
+    const fn = (x: tj.Tensor, w: tj.Tensor) => tj.softmax(tj.add(tj.matmul(x, w), tj.sum(x, 1, true)), -1);
+    const w = rand([8, 4], 1);
+    const transposed = (b: number) => makeTensor(randomValues(b * 8, b), [b, 8], 'float32', 'transposed');
+    const cnt = new CompileCounterWithBackend('native');
+    const f = tj.compile(fn, { backend: cnt });
+    for (const b of [3, 5, 7, 9, 4]) {
+      const x = transposed(b);
+      expect(x.isContiguous()).toBe(false);
+      expectClose(f(x, w) as tj.Tensor, toRef(fn(x, w)));
+    }
+    expect(cnt.frameCount).toBe(2);
+    // the dynamic graph's guard is the dim order, not strides: a contiguous x compiles anew
+    expectClose(f(rand([6, 8], 6), w) as tj.Tensor, toRef(fn(rand([6, 8], 6), w)));
+    expect(cnt.frameCount).toBe(3);
+    // a slice with gaps has strides that do not follow its sizes: one graph per size
+    const sliced = (b: number) => makeTensor(randomValues(b * 8, b), [b, 8], 'float32', 'sliced');
+    const perSize = new CompileCounterWithBackend('native');
+    const g = tj.compile(fn, { backend: perSize });
+    for (const b of [3, 5, 7]) expectClose(g(sliced(b), w) as tj.Tensor, toRef(fn(sliced(b), w)));
+    expect(perSize.frameCount).toBe(3);
+  });
+
   test('the dynamic graph reads its sizes from its inputs and computes the literals', () => {
     const cnt = new CompileCounterWithBackend('eager');
     const f = tj.compile(padAndFold, { backend: cnt });
