@@ -1,6 +1,7 @@
 #include "core/allocator.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -132,6 +133,14 @@ void emptyCache() {
   }
   for (auto& [cls, ptrs] : drop)
     for (void* p : ptrs) systemFree(p, cls);
+}
+
+int64_t physicalMemoryBytes() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+  const long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && pageSize > 0) return static_cast<int64_t>(pages) * pageSize;
+#endif
+  return 0;
 }
 
 }  // namespace tensorjit

@@ -27,4 +27,7 @@ void emptyCache();  // return every cached block to the OS
 void noteParked(size_t bytes);
 void noteUnparked(size_t bytes);
 
+// This machine's physical memory in bytes (0 when the system does not say).
+int64_t physicalMemoryBytes();
+
 }  // namespace tensorjit

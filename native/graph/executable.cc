@@ -1,5 +1,6 @@
 #include "graph/executable.h"
 
+#include <string>
 #include <utility>
 
 #include "core/allocator.h"
@@ -9,10 +10,38 @@
 namespace tensorjit {
 namespace graph {
 
+namespace {
+
+// A run needs its arena and its outputs at once: a program that needs more than the machine
+// has would only be killed by the OS (Linux overcommits, then the OOM killer ends the
+// process), so it is refused with an error. Checked per value before the passes (constant
+// folding allocates values), then for the plan.
+void checkFitsInMemory(const Program& p, const MemoryPlan* plan) {
+  const int64_t physical = physicalMemoryBytes();
+  if (physical <= 0) return;
+  int64_t outputs = 0;
+  for (size_t v = 0; v < p.values.size(); ++v) {
+    const Value& val = p.values[v];
+    if (val.kind != ValueKind::Temp && val.kind != ValueKind::Output) continue;
+    if (val.bytes() > physical)
+      throwRangeError("program: value %" + std::to_string(v) + " of " + std::to_string(val.numel()) + " elements needs " + std::to_string(val.bytes()) +
+                      " bytes, more than this machine's physical memory (" + std::to_string(physical) + " bytes)");
+    if (val.kind == ValueKind::Output) outputs += val.bytes();
+  }
+  if (plan && plan->arenaBytes + outputs > physical)
+    throwRangeError("program: a run needs " + std::to_string(plan->arenaBytes + outputs) + " bytes (arena " +
+                    std::to_string(plan->arenaBytes) + ", outputs " + std::to_string(outputs) +
+                    "), more than this machine's physical memory (" + std::to_string(physical) + " bytes)");
+}
+
+}  // namespace
+
 Executable::Executable(Program program, std::vector<ConstBuffer> consts)
     : program_(std::move(program)), consts_(std::move(consts)) {
+  checkFitsInMemory(program_, nullptr);
   passStats_ = optimize(program_, consts_, folded_);
   plan_ = planMemory(program_);
+  checkFitsInMemory(program_, &plan_);
   inputValue_.assign(program_.numInputs, -1);
   for (size_t v = 0; v < program_.values.size(); ++v)
     if (program_.values[v].kind == ValueKind::Input) inputValue_[program_.values[v].index] = static_cast<int>(v);

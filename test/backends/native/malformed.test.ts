@@ -141,6 +141,19 @@ describe('malformed compact programs given to the Executable constructor', () =>
     }
   });
 
+  // Found by corrupting random programs: a size word set to 2^32 + 1 made a broadcast copy
+  // write a 16 GB output, and the fuzzing process was killed by the OS (Linux overcommits
+  // memory, then ends the process that touches it). Values and runs larger than physical
+  // memory are refused when the executable is built.
+  test('a program that needs more memory than the machine has is a RangeError when built', () => {
+    const b = bases[0];
+    const lowered = lowerGraph((x: unknown) => tj.clone(tj.expand(x as Tensor, [2 ** 20, 2 ** 20])), [tj.ones([1, 1])]);
+    const huge = lowered.builder;
+    expect(() => new Executable(huge.encode(), huge.consts.map((c) => c.buffer), Float64Array.from(huge.consts.map((c) => c.byteOffset))))
+      .toThrow(/program: value %\d+ of 1099511627776 elements needs 4398046511104 bytes, more than this machine's physical memory/);
+    expect(tryProgram(b, b.words, 'unchanged')).toBe('ran');
+  });
+
   test('header fields: magic, version and counts', () => {
     const b = bases[0];
     const withWord = (i: number, v: number) => { const w = b.words.slice(); w[i] = v; return w; };
