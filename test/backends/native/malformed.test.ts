@@ -13,6 +13,7 @@ import { PROGRAM_MAGIC, PROGRAM_VERSION } from '../../../lib/backends/native/pro
 import { kernelId, native } from '../../../lib/native';
 import { Tensor, packTensors } from '../../../lib/tensor';
 import { rng } from '../../helpers/reference';
+import { randomProgram } from '../../helpers/random_program';
 
 interface NativeExecutable {
   run(buffers: ArrayBuffer[], meta: Float64Array): ArrayBuffer[];
@@ -152,6 +153,39 @@ describe('malformed compact programs given to the Executable constructor', () =>
     expect(() => new Executable(huge.encode(), huge.consts.map((c) => c.buffer), Float64Array.from(huge.consts.map((c) => c.byteOffset))))
       .toThrow(/program: value %\d+ of 1099511627776 elements needs 4398046511104 bytes, more than this machine's physical memory/);
     expect(tryProgram(b, b.words, 'unchanged')).toBe('ran');
+  });
+
+  test('the lowered forms of 40 random programs, each with 100 random corruptions', () => {
+    // sizes of 2^31 elements are valid and would be computed (gigabytes of broadcast copies)
+    const specials = SPECIALS.filter((v) => !(v >= 2 ** 31 && v < 2 ** 40));
+    const outcomes = { rejected: 0, 'run failed': 0, ran: 0 };
+    let programs = 0;
+    for (let seed = 0; programs < 40; seed++) {
+      const program = randomProgram(seed, 10);
+      if (program.breaks) continue;
+      const instance = program.make();
+      let b: Base;
+      try {
+        instance.fn(...program.inputs(1));
+        b = base(`random program ${seed}`, instance.fn, program.inputs(1));
+      } catch {
+        continue;
+      }
+      programs++;
+      const rand = rng(5000 + seed);
+      for (let k = 0; k < 100; k++) {
+        const w = b.words.slice();
+        const changes: string[] = [];
+        for (let j = 1 + Math.floor(rand() * 4); j > 0; j--) {
+          const i = Math.floor(rand() * w.length);
+          const r = rand();
+          w[i] = r < 0.5 ? Math.floor(rand() * 12) - 2 : r < 0.8 ? b.words[Math.floor(rand() * w.length)] : specials[Math.floor(rand() * specials.length)];
+          changes.push(`w[${i}]=${w[i]}`);
+        }
+        outcomes[tryProgram(b, w, `random ${k}: ${changes.join(', ')}`)]++;
+      }
+    }
+    expect(outcomes.rejected).toBeGreaterThan(outcomes.ran);
   });
 
   test('header fields: magic, version and counts', () => {
