@@ -39,7 +39,8 @@ const UNARY = ['neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh'
 const BINARY = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum'] as const;
 const COMPARE = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const;
 const SIZES = [1, 1, 2, 3, 5, 8, 17, 33, 64, 129];
-const MAX_NUMEL = 1 << 18;
+// elements per generated input at most (TJ_RANDOM_MAX_NUMEL raises it: multi-threaded kernels, streamed stores)
+const MAX_NUMEL = Number(process.env.TJ_RANDOM_MAX_NUMEL ?? 1 << 18);
 
 /** The batch size a dynamic program is generated with (other sizes are given to inputs()). */
 export const GENERATED_BATCH = 3;
@@ -54,13 +55,13 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
   const int = (n: number) => Math.floor(rand() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
   // bdim: the batch dim of an input or value (-1: none)
-  const inputSpecs: { shape: number[]; layout: Layout; lo: number; hi: number; bdim: number }[] = [];
+  const inputSpecs: { shape: number[]; layout: Layout; lo: number; hi: number; bdim: number; dtype: 'float32' | 'int32' }[] = [];
   const shapes: number[][] = [];
   let breaks = false, reshaped = false, layoutDependent = false;
 
-  const addInput = (shape: number[], lo: number, hi: number, bdim: number): number => {
+  const addInput = (shape: number[], lo: number, hi: number, bdim: number, dtype: 'float32' | 'int32' = 'float32'): number => {
     const layout: Layout = shape.length >= 2 && shape.every((d) => d > 0) ? pick(['contiguous', 'transposed', 'sliced'] as const) : 'contiguous';
-    inputSpecs.push({ shape, layout, lo, hi, bdim });
+    inputSpecs.push({ shape, layout, lo, hi, bdim, dtype });
     shapes.push(shape);
     return shapes.length - 1;
   };
@@ -119,7 +120,7 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
     const freeDim = (): number | null => (freeDims.length ? pick(freeDims) : null);
     const shifted = (removed: number) => (bdim > removed ? bdim - 1 : bdim);  // bdim after dim `removed` goes
     const kind = pick(['unary', 'unary', 'binary', 'binary', 'scalar', 'compare', 'clamp', 'reduce', 'softmax', 'layerNorm', 'matmul', 'view', 'view', 'cat', 'inplace',
-      'viewInplace', 'mutateInput', 'cast', 'break', 'index', 'argmax', 'attention', 'conv', 'pool', 'split', 'stack']);
+      'viewInplace', 'mutateInput', 'cast', 'break', 'index', 'argmax', 'attention', 'conv', 'pool', 'split', 'stack', 'intInput']);
     const label = `v${recorded.length} =`;
     if (kind === 'unary') {
       const op = pick(UNARY);
@@ -320,6 +321,15 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
         const idx = Array.from({ length: 1 + int(5) }, () => int(shape[0]));
         push(`${label} embedding([${idx}], ${name(a)})`, [idx.length, shape[1]], (get) => tj.embedding(tj.tensor(idx, { dtype: 'int64' }), get(a)));
       }
+    } else if (kind === 'intInput') {
+      // an int32 input in integer arithmetic with a (truncated), compared, then back to float
+      const r = inputIndex(addInput(shape, -5, 5, bdim, 'int32'));
+      const how = pick(['add', 'mul', 'maximum', 'where'] as const);
+      push(`${label} int32 ${how}(int(${name(a)} * 4), in${r.i}: int32)`, shape, (get) => {
+        const ai = tj.to(tj.mul(get(a), 4), 'int32'), b = get(r);
+        const out = how === 'add' ? tj.add(ai, b) : how === 'mul' ? tj.mul(ai, tj.sub(b, 1)) : how === 'maximum' ? tj.maximum(ai, b) : tj.where(tj.gt(ai, b), ai, tj.neg(b));
+        return tj.to(out, 'float32');
+      });
     } else if (kind === 'argmax') {
       // the index of the max, back as float (argmax is int64)
       const d = freeDim();
@@ -382,7 +392,7 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
   const outRefs = outputs.map((i) => values[i].ref);
   const specs = inputSpecs.slice();
   const lines = [
-    ...specs.map((sp, i) => `in${i}: [${sp.shape.map((x, d) => (d === sp.bdim ? 'B' : x))}] ${sp.layout}`),
+    ...specs.map((sp, i) => `in${i}: [${sp.shape.map((x, d) => (d === sp.bdim ? 'B' : x))}] ${sp.dtype} ${sp.layout}`),
     ...constSpecs.map((sp, i) => `c${i}: [${sp.shape}] constant`),
     ...recorded.map((r) => r.text),
     `return [${outRefs.map(name)}]`,
@@ -394,7 +404,7 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
     inputs: (valueSeed: number, batch = GENERATED_BATCH) =>
       specs.map((sp, i) => {
         const shape = sp.shape.map((x, d) => (d === sp.bdim ? batch : x));
-        return makeTensor(randomValues(shape.reduce((x, y) => x * y, 1), valueSeed * 131 + i, 'float32', sp.lo, sp.hi), shape, 'float32', sp.layout);
+        return makeTensor(randomValues(shape.reduce((x, y) => x * y, 1), valueSeed * 131 + i, sp.dtype, sp.lo, sp.hi), shape, sp.dtype, sp.layout);
       }),
     mutatesConstants,
     make: () => {
