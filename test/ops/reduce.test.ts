@@ -209,6 +209,49 @@ describe('sum and mean', () => {
   });
 });
 
+describe('expanded views (stride-0 dims) are reduced without materialising them', () => {
+  test('sum, mean, amax, amin, argmax over broadcast dims equal the float64 reference', () => {
+    let seed = 900;
+    const cases: [number[], number[], number[], number | number[] | null][] = [
+      // [base shape, expanded shape, reduced dims of the expanded tensor as given to the op]
+      [[1, 5], [6, 5], [0], 0],
+      [[1, 5], [6, 5], [0, 1], null],
+      [[3, 1, 4], [3, 7, 4], [1], 1],
+      [[3, 1, 4], [3, 7, 4], [1, 2], [1, 2]],
+      [[1, 1], [9, 33], [0, 1], [0, 1]],
+      [[4, 1], [4, 1000], [1], -1],
+    ];
+    for (const [base, shape, dims, dim] of cases) {
+      const b = makeTensor(randomValues(numel(base), seed++), base);
+      const x = tj.expand(b, shape);
+      const r = toRef(x);
+      for (const keepdim of [false, true]) {
+        const what = `[${base}] expanded to [${shape}] over ${JSON.stringify(dim)} keepdim ${keepdim}`;
+        expectSumClose(tj.sum(x, dim, keepdim), refReduce(r, dims, keepdim, fsum), refReduce(r, dims, keepdim, fabsSum), `sum ${what}`);
+        expectSumClose(tj.mean(x, dim, keepdim), refReduce(r, dims, keepdim, (v) => fsum(v) / v.length), refReduce(r, dims, keepdim, (v) => fabsSum(v) / v.length), `mean ${what}`);
+        expectEqualRef(tj.amax(x, dim ?? undefined, keepdim), refReduce(r, dims, keepdim, fmax), `amax ${what}`);
+        expectEqualRef(tj.amin(x, dim ?? undefined, keepdim), refReduce(r, dims, keepdim, fmin), `amin ${what}`);
+        if (typeof dim === 'number') expectEqualRef(tj.argmax(x, dim, keepdim), refReduce(r, dims, keepdim, fargmax), `argmax ${what}`);
+      }
+    }
+    // integer sums: int64, wrapping like repeated adds
+    const i = tj.expand(tj.tensor([3, -4], { dtype: 'int32', shape: [2, 1] }), [2, 1000]);
+    expect(Array.from(tj.sum(i, 1).dataSync() as BigInt64Array)).toEqual([3000n, -4000n]);
+    const big = tj.expand(tj.tensor(new BigInt64Array([2n ** 62n]), { shape: [1] }), [4]);
+    expect(tj.sum(big).dataSync()).toEqual(new BigInt64Array([0n]));  // 2^64 wraps to 0
+  });
+
+  test('the sum of a [20000, 20000] expand of one element allocates nothing large', () => {
+    const x = tj.ones([1, 1]).expand([20000, 20000]);
+    tj.resetPeakMemory();
+    const before = tj.memory().liveBytes;
+    expect(tj.sum(x).item()).toBe(4e8);
+    expect(tj.mean(x).item()).toBe(1);
+    expect(tj.amax(x).item()).toBe(1);
+    expect(tj.memory().peakBytes - before).toBeLessThan(1024);  // it was 1.6 GB (a contiguous copy)
+  });
+});
+
 describe('amax and amin', () => {
   test('every dim form, layout and dtype', () => {
     let seed = 1000;

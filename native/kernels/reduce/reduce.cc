@@ -30,6 +30,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.h"
@@ -98,6 +99,7 @@ struct SumInt : ScalarRows<SumInt<T>, T, int64_t> {
   static Part elem(T v, int64_t) { return static_cast<Part>(v); }
   static Part combine(Part a, Part b) { return static_cast<Part>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b)); }
   static Out finalize(Part p, int64_t) { return p; }
+  static constexpr bool kSumsRepeats = true;
 };
 
 template <class T, bool kMax>
@@ -139,6 +141,7 @@ struct SumF32 {
   static Part init() { return 0.0; }
   static Part combine(Part a, Part b) { return a + b; }
   static Out finalize(Part p, int64_t) { return static_cast<float>(p); }
+  static constexpr bool kSumsRepeats = true;
   static Part row(const float* p, int64_t n, int64_t) { return reduce_row::sumRow<Vec>(p, n); }
   static void columns(const float* p, int64_t w, const DimWalk& walk, int64_t rb, int64_t re, Part* parts,
                       void* work) {
@@ -148,7 +151,15 @@ struct SumF32 {
 
 struct MeanF32 : SumF32 {
   static Out finalize(Part p, int64_t count) { return static_cast<float>(p / static_cast<double>(count)); }
+  static constexpr bool kSumsRepeats = false;  // the mean of repeats is the mean of one copy
 };
+
+// Whether a policy's result over `r` repeats of every element is r times its result over one
+// copy (sums) rather than the same (mean, max, min).
+template <class P, class = void>
+struct SumsRepeats : std::false_type {};
+template <class P>
+struct SumsRepeats<P, std::void_t<decltype(P::kSumsRepeats)>> : std::bool_constant<P::kSumsRepeats> {};
 
 template <bool kMax>
 struct ExtremumF32 {
@@ -317,14 +328,41 @@ void runReduce(const KernelArgs& a, const char* op, bool ordered, bool emptyIsEr
     });
     return;
   }
+  // A reduced dim of stride 0 (an expanded view) repeats every element: max, min and mean
+  // are the same over one copy, a sum is `repeat` times it. Reducing one copy avoids the
+  // contiguous copy that would materialise the view (sum of a [20000, 20000] expand of one
+  // element: 1.6 GB). argmax (ordered) keeps them: its index counts every position.
+  TensorView xs = x;
+  int64_t repeat = 1;
+  if (!ordered)
+    for (int d = 0; d < xs.ndim; ++d)
+      if (((mask >> d) & 1u) && xs.shape[d] > 1 && xs.strides[d] == 0) {
+        repeat *= xs.shape[d];
+        xs.shape[d] = 1;
+      }
   ReducePlan plan;
   ScratchBuffer copy;
-  if (!planReduce(x, out, mask, keepdim, ordered, &plan)) {
-    const TensorView xc = contiguousCopy(x, copy);
+  if (!planReduce(xs, out, mask, keepdim, ordered, &plan)) {
+    const TensorView xc = contiguousCopy(xs, copy);
     if (!planReduce(xc, out, mask, keepdim, ordered, &plan))
       throwRangeError("internal: reduction plan failed on a contiguous input");
   }
   execute<P>(plan);
+  if constexpr (SumsRepeats<P>::value) {
+    if (repeat > 1) {
+      using Out = typename P::Out;
+      const TensorView* views[1] = {&out};
+      StridedLoop<1> loop(views, out.ndim, out.shape);
+      loop.forRange(0, loop.numel, [&](char* const* p, int64_t n) {
+        Out* o = reinterpret_cast<Out*>(p[0]);
+        for (int64_t i = 0; i < n; ++i) {
+          Out& v = o[i * loop.innerStride(0)];
+          if constexpr (std::is_floating_point_v<Out>) v = static_cast<Out>(static_cast<double>(v) * static_cast<double>(repeat));
+          else v = static_cast<Out>(static_cast<uint64_t>(v) * static_cast<uint64_t>(repeat));  // wraps, as repeated adds
+        }
+      });
+    }
+  }
 }
 
 void checkCall(const KernelArgs& a, const char* op, DType outDtype) {
