@@ -17,7 +17,7 @@ class EncoderBlock extends tj.nn.Module {
   down = new tj.nn.Linear(FFN, HIDDEN);
   norm2 = new tj.nn.LayerNorm(HIDDEN);
 
-  forward(x: tj.Tensor): tj.Tensor {
+  override forward(x: tj.Tensor): tj.Tensor {
     const [b, s] = x.shape;
     const [q, k, v] = tj.split(this.qkv.forward(x), HIDDEN, -1).map((t) => t.reshape([b, s, HEADS, HIDDEN / HEADS]).transpose(1, 2));
     const attn = tj.scaledDotProductAttention(q, k, v).transpose(1, 2).reshape([b, s, HIDDEN]);
@@ -31,7 +31,7 @@ class Classifier extends tj.nn.Module {
   blocks = Array.from({ length: LAYERS }, () => new EncoderBlock());
   head = new tj.nn.Linear(HIDDEN, CLASSES);
 
-  forward(tokens: tj.Tensor): tj.Tensor {
+  override forward(tokens: tj.Tensor): tj.Tensor {
     let h = this.embed.forward(tokens);
     for (const block of this.blocks) h = block.forward(h);
     return tj.softmax(this.head.forward(tj.mean(h, 1)), -1);

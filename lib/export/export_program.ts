@@ -40,7 +40,8 @@ export interface ExportOptions {
   backend?: ProgramBackend;
 }
 
-type ForwardFn = (...args: unknown[]) => unknown;
+// any[]: a typed user function ((x: Tensor) => ...) must be assignable (parameters are contravariant)
+type ForwardFn = (...args: any[]) => unknown;
 
 const isPlain = (x: unknown): x is Record<string, unknown> =>
   typeof x === 'object' && x !== null && !Array.isArray(x) && (Object.getPrototypeOf(x) === Object.prototype || Object.getPrototypeOf(x) === null);
