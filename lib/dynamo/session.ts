@@ -182,6 +182,14 @@ function conform(real: Tensor, fake: Tensor): Tensor {
   return out;
 }
 
+/** A segment's placeholders and constants with the real tensors they stand for. */
+function leafValues(seg: Segment): Map<Node, Tensor> {
+  const leaves = new Map<Node, Tensor>();
+  seg.graph.placeholders().forEach((n, i) => leaves.set(n, seg.inputs[i]));
+  for (const n of seg.graph.nodes) if (n.op === 'get_attr') leaves.set(n, seg.attrs[String(n.target)]);
+  return leaves;
+}
+
 /**
  * What recomputing `node` of a segment that ran takes: the nodes to run, in graph order,
  * and the real tensors of the environment they read.
@@ -459,9 +467,7 @@ export class Session implements DispatchMode, ActiveTrace {
     const written = new Set<unknown>();
     for (const root of seg.touched) if (root.mutatedIn === seg && root.kind !== 'temp' && root.real?.storage) written.add(root.real.storage);
     if (written.size === 0) return [];
-    const leafReal = new Map<Node, Tensor>();
-    seg.graph.placeholders().forEach((n, i) => leafReal.set(n, seg.inputs[i]));
-    for (const n of seg.graph.nodes) if (n.op === 'get_attr') leafReal.set(n, seg.attrs[String(n.target)]);
+    const leafReal = leafValues(seg);
     const outputs = new Set(outRoots.map((r) => r.node!));
     const memo = new Map<Node, boolean>();
     const readsWritten = (n: Node): boolean => {
@@ -549,10 +555,7 @@ export class Session implements DispatchMode, ActiveTrace {
     // environment (readersOfOwnWrites made every value that read them an output)
     const written = new Set(outRoots.filter((r) => r.kind !== 'temp').map((r) => r.real!.storage));
     const env = new Map<Node, unknown>();
-    seg.graph.placeholders().forEach((n, i) => {
-      if (!written.has(seg.inputs[i].storage)) env.set(n, seg.inputs[i]);
-    });
-    for (const n of seg.graph.nodes) if (n.op === 'get_attr' && !written.has(seg.attrs[String(n.target)].storage)) env.set(n, seg.attrs[String(n.target)]);
+    for (const [n, t] of leafValues(seg)) if (!written.has(t.storage)) env.set(n, t);
     outRoots.forEach((root, i) => {
       const real = results[i];
       if (root.kind === 'temp') {

@@ -56,14 +56,12 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
   // bdim: the batch dim of an input or value (-1: none)
   const inputSpecs: { shape: number[]; layout: Layout; lo: number; hi: number; bdim: number; dtype: 'float32' | 'int32' }[] = [];
-  const shapes: number[][] = [];
   let breaks = false, reshaped = false, layoutDependent = false;
 
   const addInput = (shape: number[], lo: number, hi: number, bdim: number, dtype: 'float32' | 'int32' = 'float32'): number => {
     const layout: Layout = shape.length >= 2 && shape.every((d) => d > 0) ? pick(['contiguous', 'transposed', 'sliced'] as const) : 'contiguous';
     inputSpecs.push({ shape, layout, lo, hi, bdim, dtype });
-    shapes.push(shape);
-    return shapes.length - 1;
+    return inputSpecs.length - 1;
   };
   const randomShape = (): number[] => {
     const rank = pick([0, 1, 2, 2, 3, 3, 4]);
@@ -259,8 +257,8 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
       const d = freeDim();
       if (d === null) continue;
       const other = values.find((v) => v !== src && v.bdim === bdim && v.shape.length === rank && v.shape.every((x, i) => i === d || x === shape[i]));
-      const b = other ? other.ref : newInput(shape.map((x, i) => (i === d ? pick([1, 2]) : x)), -2, 2, bdim);
-      const bShape = other ? other.shape : shapes[shapes.length - 1];
+      const bShape = other ? other.shape : shape.map((x, i) => (i === d ? pick([1, 2]) : x));
+      const b = other ? other.ref : newInput(bShape, -2, 2, bdim);
       push(`${label} cat([${name(a)}, ${name(b)}], ${d})`, shape.map((x, i) => (i === d ? x + bShape[d] : x)), (get) => tj.cat([get(a), get(b)], d));
     } else if (kind === 'viewInplace') {
       // an in-place update through a view of a fresh value reaches the value

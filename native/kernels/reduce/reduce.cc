@@ -305,6 +305,16 @@ void execute(const ReducePlan& plan) {
   });
 }
 
+// f(element) for every element of a (strided) output.
+template <class Out, class F>
+void forEachOutput(TensorView& out, F f) {
+  const TensorView* views[1] = {&out};
+  StridedLoop<1> loop(views, out.ndim, out.shape);
+  loop.forRange(0, loop.numel, [&](char* const* p, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) f(reinterpret_cast<Out*>(p[0])[i * loop.innerStride(0)]);
+  });
+}
+
 template <class P>
 void runReduce(const KernelArgs& a, const char* op, bool ordered, bool emptyIsError) {
   const TensorView& x = a.in(0);
@@ -319,13 +329,10 @@ void runReduce(const KernelArgs& a, const char* op, bool ordered, bool emptyIsEr
   if (red == 0 && emptyIsError)
     throwRangeError(std::string(op) + ": cannot reduce over a dim of size 0 (input " + x.shapeString() + ")");
   if (outs == 0) return;
+  using Out = typename P::Out;
   if (red == 0) {
-    const TensorView* views[1] = {&out};
-    StridedLoop<1> loop(views, out.ndim, out.shape);
-    const typename P::Out v = P::finalize(P::init(), 0);
-    loop.forRange(0, loop.numel, [&](char* const* p, int64_t n) {
-      for (int64_t i = 0; i < n; ++i) reinterpret_cast<typename P::Out*>(p[0])[i * loop.innerStride(0)] = v;
-    });
+    const Out v = P::finalize(P::init(), 0);
+    forEachOutput<Out>(out, [&](Out& o) { o = v; });
     return;
   }
   // A reduced dim of stride 0 (an expanded view) repeats every element: max, min and mean
@@ -349,19 +356,11 @@ void runReduce(const KernelArgs& a, const char* op, bool ordered, bool emptyIsEr
   }
   execute<P>(plan);
   if constexpr (SumsRepeats<P>::value) {
-    if (repeat > 1) {
-      using Out = typename P::Out;
-      const TensorView* views[1] = {&out};
-      StridedLoop<1> loop(views, out.ndim, out.shape);
-      loop.forRange(0, loop.numel, [&](char* const* p, int64_t n) {
-        Out* o = reinterpret_cast<Out*>(p[0]);
-        for (int64_t i = 0; i < n; ++i) {
-          Out& v = o[i * loop.innerStride(0)];
-          if constexpr (std::is_floating_point_v<Out>) v = static_cast<Out>(static_cast<double>(v) * static_cast<double>(repeat));
-          else v = static_cast<Out>(static_cast<uint64_t>(v) * static_cast<uint64_t>(repeat));  // wraps, as repeated adds
-        }
+    if (repeat > 1)
+      forEachOutput<Out>(out, [&](Out& v) {
+        if constexpr (std::is_floating_point_v<Out>) v = static_cast<Out>(static_cast<double>(v) * static_cast<double>(repeat));
+        else v = static_cast<Out>(static_cast<uint64_t>(v) * static_cast<uint64_t>(repeat));  // wraps, as repeated adds
       });
-    }
   }
 }
 

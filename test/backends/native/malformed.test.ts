@@ -95,6 +95,20 @@ function tryProgram(b: Base, words: Float64Array, what: string): 'rejected' | 'r
   }
 }
 
+/** `words` with 1-4 random words changed, and which. */
+function corrupt(words: Float64Array, rand: () => number, specials: readonly number[]): { w: Float64Array; changes: string } {
+  const w = words.slice();
+  const changes: string[] = [];
+  for (let j = 1 + Math.floor(rand() * 4); j > 0; j--) {
+    const i = Math.floor(rand() * w.length);
+    // small integers hit plausible ranges (indices, counts, dims); others copy a word from elsewhere
+    const r = rand();
+    w[i] = r < 0.5 ? Math.floor(rand() * 12) - 2 : r < 0.8 ? words[Math.floor(rand() * words.length)] : specials[Math.floor(rand() * specials.length)];
+    changes.push(`w[${i}]=${w[i]}`);
+  }
+  return { w, changes: changes.join(', ') };
+}
+
 const SPECIALS = [NaN, -1, 1e18, 0.5, 0, 1, 2, 3, -0.5, Infinity, -Infinity, 2 ** 31, 2 ** 32 + 1, 2 ** 40, -(2 ** 53)];
 
 describe('malformed compact programs given to the Executable constructor', () => {
@@ -128,17 +142,8 @@ describe('malformed compact programs given to the Executable constructor', () =>
     const rand = rng(1000 + seed);
     const words = b.words;
     for (let k = 0; k < 300; k++) {
-      const w = words.slice();
-      const changes: string[] = [];
-      const n = 1 + Math.floor(rand() * 4);
-      for (let j = 0; j < n; j++) {
-        const i = Math.floor(rand() * w.length);
-        // small integers hit plausible ranges (indices, counts, dims); others copy a word from elsewhere
-        const r = rand();
-        w[i] = r < 0.5 ? Math.floor(rand() * 12) - 2 : r < 0.8 ? words[Math.floor(rand() * words.length)] : SPECIALS[Math.floor(rand() * SPECIALS.length)];
-        changes.push(`w[${i}]=${w[i]}`);
-      }
-      tryProgram(b, w, `random ${k}: ${changes.join(', ')}`);
+      const { w, changes } = corrupt(words, rand, SPECIALS);
+      tryProgram(b, w, `random ${k}: ${changes}`);
     }
   });
 
@@ -174,15 +179,8 @@ describe('malformed compact programs given to the Executable constructor', () =>
       programs++;
       const rand = rng(5000 + seed);
       for (let k = 0; k < 100; k++) {
-        const w = b.words.slice();
-        const changes: string[] = [];
-        for (let j = 1 + Math.floor(rand() * 4); j > 0; j--) {
-          const i = Math.floor(rand() * w.length);
-          const r = rand();
-          w[i] = r < 0.5 ? Math.floor(rand() * 12) - 2 : r < 0.8 ? b.words[Math.floor(rand() * w.length)] : specials[Math.floor(rand() * specials.length)];
-          changes.push(`w[${i}]=${w[i]}`);
-        }
-        outcomes[tryProgram(b, w, `random ${k}: ${changes.join(', ')}`)]++;
+        const { w, changes } = corrupt(b.words, rand, specials);
+        outcomes[tryProgram(b, w, `random ${k}: ${changes}`)]++;
       }
     }
     expect(outcomes.rejected).toBeGreaterThan(outcomes.ran);

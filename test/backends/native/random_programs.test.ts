@@ -33,6 +33,12 @@ function mismatch(got: tj.Tensor, want: tj.Tensor): string | null {
   return null;
 }
 
+/** Throws naming `what` and the first element of `got` that does not match `want`. */
+function check(what: string, got: tj.Tensor[], want: tj.Tensor[]): void {
+  const bad = want.map((w, k) => mismatch(got[k], w)).find((m) => m !== null);
+  if (bad) throw new Error(`${what}: ${bad}`);
+}
+
 test(`random programs ${from}..${from + count - 1}: compiled equals eager`, async () => {
   const failures: string[] = [];
   let ran = 0, numGraphs = 0;
@@ -59,10 +65,6 @@ test(`random programs ${from}..${from + count - 1}: compiled equals eager`, asyn
       const inputs = program.inputs(valueSeed);
       const outputs = async ? await compiled.runAsync(...inputs) : compiled(...inputs);
       return [...outputs, ...inputs, ...compiledInstance.constants];
-    };
-    const check = (what: string, got: tj.Tensor[], want: tj.Tensor[]) => {
-      const bad = want.map((w, k) => mismatch(got[k], w)).find((m) => m !== null);
-      if (bad) throw new Error(`${what}: ${bad}`);
     };
     try {
       for (const [what, valueSeed, async] of [['first call', 1, false], ['cached call', 1, false], ['runAsync', 1, true], ['new values', 2, false]] as const)
@@ -123,9 +125,7 @@ test(`random programs ${dynFrom}..${dynFrom + dynCount - 1} at batch sizes ${GEN
       for (const [batch, async] of [[GENERATED_BATCH, false], [GENERATED_BATCH, false], [5, false], [2, true], [8, false], [1, false], [6, true]] as const) {
         const inputs = program.inputs(batch, batch);
         const outputs = async ? await compiled.runAsync(...inputs) : compiled(...inputs);
-        const got = [...outputs, ...inputs, ...compiledInstance.constants], want = eager(batch, batch);
-        const bad = want.map((w, k) => mismatch(got[k], w)).find((m) => m !== null);
-        if (bad) throw new Error(`batch ${batch}${async ? ' (runAsync)' : ''}: ${bad}`);
+        check(`batch ${batch}${async ? ' (runAsync)' : ''}`, [...outputs, ...inputs, ...compiledInstance.constants], eager(batch, batch));
       }
       const fellBack = eagerFallbacks(graphs);
       if (fellBack.length) throw new Error(`${fellBack.length} graph(s) ran eagerly`);
