@@ -59,28 +59,42 @@ State& state() {
   return *s;
 }
 
-}  // namespace
-
-void* allocateBytes(size_t bytes) {
-  const size_t cls = sizeClass(std::max<size_t>(bytes, 1));
+// A block of class `cls`, or of the smallest cached class in [cls, maxCls]; *taken gets its class.
+void* takeBlock(size_t cls, size_t maxCls, size_t liveBytes, size_t* taken) {
   State& s = state();
   void* p = nullptr;
+  *taken = cls;
   {
     std::lock_guard<std::mutex> lk(s.mu);
-    auto it = s.cache.find(cls);
-    if (it != s.cache.end() && !it->second.empty()) {
+    for (auto it = s.cache.lower_bound(cls); it != s.cache.end() && it->first <= maxCls; ++it) {
+      if (it->second.empty()) continue;
       p = it->second.back();
       it->second.pop_back();
-      s.cached -= static_cast<int64_t>(cls);
+      *taken = it->first;
+      s.cached -= static_cast<int64_t>(it->first);
+      break;
     }
   }
   if (!p) p = systemAlloc(cls);
   if (!p) throw std::bad_alloc();
   std::lock_guard<std::mutex> lk(s.mu);
-  s.live += static_cast<int64_t>(bytes);
+  s.live += static_cast<int64_t>(liveBytes == 0 ? *taken : liveBytes);
   s.peak = std::max(s.peak, s.live);
   ++s.blocks;
   return p;
+}
+
+}  // namespace
+
+void* allocateBytes(size_t bytes) {
+  const size_t cls = sizeClass(std::max<size_t>(bytes, 1));
+  size_t taken;
+  return takeBlock(cls, cls, bytes, &taken);
+}
+
+void* allocateAtLeast(size_t bytes, size_t* capacity) {
+  const size_t cls = sizeClass(std::max<size_t>(bytes, 1));
+  return takeBlock(cls, 2 * cls, 0, capacity);
 }
 
 void releaseBytes(void* ptr, size_t bytes) {

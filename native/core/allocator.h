@@ -19,6 +19,11 @@ struct MemoryStats {
 
 void* allocateBytes(size_t bytes);
 void releaseBytes(void* ptr, size_t bytes);
+// A block of at least `bytes`: a cached block of the exact size class, else the smallest
+// cached one of up to twice that, else a new one. *capacity receives its size, which is
+// what releaseBytes must be given. (Executables' arenas: the programs of one graph at
+// nearby shapes reuse each other's touched memory instead of faulting in their own.)
+void* allocateAtLeast(size_t bytes, size_t* capacity);
 MemoryStats memoryStats();
 void resetPeakBytes();
 void emptyCache();  // return every cached block to the OS

@@ -144,6 +144,29 @@ TJ_TEST(allocatorReusesFreedBlocks) {
   TJ_CHECK(memoryStats().cachedBytes == 0);
 }
 
+TJ_TEST(allocateAtLeastTakesACachedBlockOfUpToTwiceTheSize) {
+  emptyCache();
+  const MemoryStats before = memoryStats();
+  const size_t mib = size_t(1) << 20;
+  void* a = allocateBytes(3 * mib);
+  releaseBytes(a, 3 * mib);
+  size_t capacity = 0;
+  void* b = allocateAtLeast(2 * mib, &capacity);  // 3 MiB is cached: within twice 2 MiB
+  TJ_CHECK(b == a);
+  TJ_CHECK(capacity == 3 * mib);
+  TJ_CHECK(memoryStats().liveBytes == before.liveBytes + static_cast<int64_t>(capacity));
+  releaseBytes(b, capacity);
+  void* c = allocateAtLeast(mib, &capacity);  // 3 MiB is more than twice 1 MiB: a new block
+  TJ_CHECK(c != a);
+  TJ_CHECK(capacity == mib);
+  releaseBytes(c, capacity);
+  void* d = allocateBytes(3 * mib);  // the exact class still finds it
+  TJ_CHECK(d == a);
+  releaseBytes(d, 3 * mib);
+  TJ_CHECK(memoryStats().liveBytes == before.liveBytes);
+  emptyCache();
+}
+
 TJ_TEST(registryHasTheCopyKernelForEveryIsa) {
   auto& reg = KernelRegistry::instance();
   const int id = reg.idOf("copy");

@@ -49,28 +49,7 @@ Executable::Executable(Program program, std::vector<ConstBuffer> consts)
   for (size_t i = 0; i < program_.outputs.size(); ++i) outputSlot_[program_.outputs[i]] = static_cast<int>(i);  // distinct (decodeProgram)
 }
 
-Executable::~Executable() {
-  for (void* a : freeArenas_) releaseBytes(a, static_cast<size_t>(plan_.arenaBytes));
-}
-
-void* Executable::acquireArena() {
-  if (plan_.arenaBytes == 0) return nullptr;
-  {
-    std::lock_guard<std::mutex> lk(arenaMu_);
-    if (!freeArenas_.empty()) {
-      void* a = freeArenas_.back();
-      freeArenas_.pop_back();
-      return a;
-    }
-  }
-  return allocateBytes(static_cast<size_t>(plan_.arenaBytes));
-}
-
-void Executable::releaseArena(void* arena) {
-  if (!arena) return;
-  std::lock_guard<std::mutex> lk(arenaMu_);
-  freeArenas_.push_back(arena);
-}
+Executable::~Executable() = default;
 
 namespace {
 std::string shapeOf(const Value& v) {
@@ -114,11 +93,17 @@ std::vector<OutputBuffer> Executable::run(const std::vector<TensorView>& inputs,
   if (outputs && outputs->size() != p.outputs.size())
     throwRangeError("executable: expected " + std::to_string(p.outputs.size()) + " output buffers, got " +
                     std::to_string(outputs->size()));
+  // The arena comes from the allocator's cache, not a pool of this executable's own: the
+  // executables of a dynamic graph (one per shape) then share touched memory, and one no
+  // longer run holds none.
   struct ArenaLease {
-    Executable* self;
-    void* arena;
-    ~ArenaLease() { self->releaseArena(arena); }
-  } lease{this, acquireArena()};
+    void* arena = nullptr;
+    size_t capacity = 0;
+    explicit ArenaLease(int64_t bytes) {
+      if (bytes > 0) arena = allocateAtLeast(static_cast<size_t>(bytes), &capacity);
+    }
+    ~ArenaLease() { releaseBytes(arena, capacity); }
+  } lease(plan_.arenaBytes);
   Blocks outputBlocks, stagingBlocks;
   std::vector<TensorView> views(p.values.size());
   // Mutable inputs staged to contiguous memory: (caller's view, staged copy), written back after the run.

@@ -2,7 +2,6 @@
 #pragma once
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "graph/const_fold.h"
@@ -28,7 +27,7 @@ class Executable {
 
   // Runs once. `inputs` are the caller's views (any strides); shapes and dtypes must
   // match the program's inputs exactly. Safe to call concurrently: each run takes
-  // its own arena from a pool. Results go into `outputs` when given (contiguous, one per
+  // its own arena from the caching allocator and gives it back after. Results go into `outputs` when given (contiguous, one per
   // program output, exact dtype and shape; nothing is returned), else into fresh blocks.
   std::vector<OutputBuffer> run(const std::vector<TensorView>& inputs, const std::vector<TensorView>* outputs = nullptr);
 
@@ -37,9 +36,6 @@ class Executable {
   const PassStats& passStats() const { return passStats_; }
 
  private:
-  void* acquireArena();
-  void releaseArena(void* arena);
-
   Program program_;
   FoldedBuffers folded_;  // before consts_, which points into it
   PassStats passStats_;
@@ -47,8 +43,6 @@ class Executable {
   std::vector<ConstBuffer> consts_;
   std::vector<int> inputValue_;  // input index -> value id
   std::vector<int> outputSlot_;  // value id -> its index in program outputs, -1 if none
-  std::mutex arenaMu_;
-  std::vector<void*> freeArenas_;
 };
 
 }  // namespace graph

@@ -11,6 +11,9 @@ import type { BackendFn } from '../registry';
 import { CompiledProgram } from './executable';
 import { LoweringError, graphRunner, lowerGraph } from './lower';
 
+/** Programs (native executables) kept per compiled graph, one per input signature. */
+export const MAX_PROGRAMS_PER_GRAPH = 64;
+
 export interface NativeCompiled {
   (...inputs: unknown[]): unknown;
   runAsync(...inputs: unknown[]): Promise<unknown>;
@@ -35,11 +38,15 @@ export function compileNative(
 ): NativeCompiled {
   // a GraphModule's fx builtins (views of functionalised updates) lower through graphRunner
   if (graph instanceof GraphModule) graph = graphRunner(graph);
+  // Least recently used last: a dynamic graph called at ever new sizes (a growing sequence)
+  // keeps the programs of its recent sizes, not of every size it has seen.
   const programs = new Map<string, CompiledProgram | null>();
+  let lastKey: string | null = null;
   let last: CompiledProgram | null = null;
 
   const programFor = (inputs: unknown[]): CompiledProgram | null => {
     const key = signature(inputs);
+    if (key === lastKey) return last;
     let p = programs.get(key);
     if (p === undefined) {
       try {
@@ -50,8 +57,12 @@ export function compileNative(
         log?.('perf', `native backend: running the graph eagerly (${e.message})`);
         p = null;
       }
-      programs.set(key, p);
+      if (programs.size >= MAX_PROGRAMS_PER_GRAPH) programs.delete(programs.keys().next().value!);
+    } else {
+      programs.delete(key);
     }
+    programs.set(key, p);
+    lastKey = key;
     last = p;
     return p;
   };

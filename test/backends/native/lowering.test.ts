@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import * as tj from '../../../lib/index';
-import { compileNative } from '../../../lib/backends/native/index';
+import { MAX_PROGRAMS_PER_GRAPH, compileNative } from '../../../lib/backends/native/index';
 import { expectClose, toRef, makeTensor, randomValues } from '../../helpers/reference';
 
 const x0 = () => makeTensor(randomValues(12, 1), [3, 4]);
@@ -59,6 +59,33 @@ describe('native backend lowering', () => {
     expect(compiled.lastProgram()).toBe(p1);
     expect(a.shape).toEqual([3, 2]);
     expect(b.shape).toEqual([5, 4]);
+  });
+
+  // A dynamic graph called at ever new sizes (a growing sequence) kept one executable per
+  // size, each holding its own arena: memory grew with every size (660 MB after 600 sizes of
+  // a small attention). Arenas now go back to the allocator after each run, and the programs
+  // of the least recently used sizes are dropped.
+  test('a graph called at many sizes keeps the recent programs and no arena between runs', () => {
+    const w = makeTensor(randomValues(64 * 64, 2), [64, 64]);
+    const fn = (x: unknown) => tj.matmul(tj.relu(tj.matmul(x as tj.Tensor, w)), w);
+    const compiled = compileNative(fn);
+    const x = (rows: number) => makeTensor(randomValues(rows * 64, rows), [rows, 64]);
+    const first = x(100);
+    (compiled(first) as tj.Tensor).dispose();
+    const p100 = compiled.lastProgram();
+    const live = tj.memory().liveBytes;
+    for (let rows = 101; rows < 101 + MAX_PROGRAMS_PER_GRAPH + 10; rows++) {
+      const input = x(rows);
+      const out = compiled(input) as tj.Tensor;
+      if (rows % 16 === 0) expectClose(out, tj.tidy(() => toRef(fn(input) as tj.Tensor)));
+      out.dispose();
+      input.dispose();
+    }
+    // nothing stays live between runs (each arena was [rows, 64] floats, 26-44 KiB)
+    expect(tj.memory().liveBytes - live).toBeLessThan(4096);
+    // size 100 was the least recently used: its program was dropped, and is built anew
+    compiled(first);
+    expect(compiled.lastProgram()).not.toBe(p100);
   });
 
   test('runAsync gives the same result off the event loop', async () => {
