@@ -4,7 +4,7 @@
  * their position in the call and their structure (the JS body re-runs every call).
  */
 import { performance } from 'node:perf_hooks';
-import { GraphModule, builtinInfo, denseDimOrder, flatten, graphKey, identifierFrom, objectId, stridesForDimOrder, unflatten } from '../fx';
+import { GraphModule, builtinInfo, denseDimOrder, flatten, graphKey, identifierFrom, isNonOverlapping, objectId, stridesForDimOrder, unflatten } from '../fx';
 import type { Flat, TreeSpec } from '../fx';
 import { Tensor } from '../tensor';
 import { itemSize } from '../dtype';
@@ -328,9 +328,10 @@ export class CompiledFunction implements SessionHost {
     const out = new Set<string>();
     const dyn = this.opts.dynamic;
     flat.leaves.forEach((leaf, i) => {
-      // contiguous, or a permuted contiguous tensor (its strides follow its sizes); a view with
-      // gaps (a slice) keeps its exact strides, and its sizes static
-      if (!(leaf instanceof Tensor) || !(leaf.isContiguous() || denseDimOrder(leaf.shape, leaf.strides))) return;
+      // any layout without shared elements: contiguous, permuted (its strides follow its
+      // sizes), or with gaps (a slice of a larger buffer, e.g. a KV cache: its strides stay as
+      // its sizes change, and its guard checks them exactly); an expanded view stays static
+      if (!(leaf instanceof Tensor) || !isNonOverlapping(leaf.shape, leaf.strides)) return;
       const marked = dynamicMarks.get(leaf), pinned = staticMarks.get(leaf);
       leaf.shape.forEach((d, k) => {
         if (d < 2 || pinned?.has(k)) return;
@@ -433,8 +434,11 @@ export class CompiledFunction implements SessionHost {
         if (known) return known;
         const dims = grow.get(i);
         const shape = leaf.shape.map((s, k) => (dims?.includes(k) ? size : s));
+        // the probe's input keeps the layout: contiguous, the same dim order, or (a slice
+        // with gaps) the same strides
         const order = leaf.isContiguous() ? null : denseDimOrder(leaf.shape, leaf.strides);
-        const grown = order ? new Tensor({ storage: null, shape, dtype: leaf.dtype, strides: stridesForDimOrder(shape, order) }) : Tensor.fake(shape, leaf.dtype);
+        const strides = leaf.isContiguous() ? null : order ? stridesForDimOrder(shape, order) : leaf.strides.slice();
+        const grown = strides ? new Tensor({ storage: null, shape, dtype: leaf.dtype, strides }) : Tensor.fake(shape, leaf.dtype);
         const fake = session.input(null, i, names[i], dims ? grown : leaf);
         same.set(leaf, fake);
         return fake;

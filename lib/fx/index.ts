@@ -7,7 +7,7 @@ export { Interpreter } from './interpreter';
 export { printCode, printTable, printLiteral, targetName } from './printer';
 export { builtinInfo, affineText, fxNamespace, getitem, symSize, symAffine, symProduct, outOfPlace, asStrided, viewScatter } from './builtins';
 export type { BuiltinInfo } from './builtins';
-export { graphKey, integerLiterals, objectId, isContiguousLayout, denseDimOrder, stridesForDimOrder } from './key';
+export { graphKey, integerLiterals, objectId, isContiguousLayout, denseDimOrder, stridesForDimOrder, isNonOverlapping } from './key';
 export type { LiteralSite, KeyOptions } from './key';
 export { flatten, unflatten, mapLeaves, specKey } from './pytree';
 export type { TreeSpec, Flat } from './pytree';

@@ -146,6 +146,22 @@ export function stridesForDimOrder(shape: readonly number[], order: readonly num
   return strides;
 }
 
+/**
+ * Whether no two elements share memory: taken innermost first, each dim's stride is past
+ * the span of the dims inside it (a slice of a larger tensor, with gaps, qualifies; an
+ * expanded view does not). Empty tensors and dims of size 1 share nothing.
+ */
+export function isNonOverlapping(shape: readonly number[], strides: readonly number[]): boolean {
+  if (shape.some((d) => d === 0)) return true;
+  const dims = shape.map((_, i) => i).filter((i) => shape[i] !== 1).sort((a, b) => strides[a] - strides[b]);
+  let span = 0;  // the largest offset the inner dims reach
+  for (const i of dims) {
+    if (strides[i] <= span) return false;
+    span += (shape[i] - 1) * strides[i];
+  }
+  return true;
+}
+
 export function isContiguousLayout(shape: readonly number[], strides: readonly number[]): boolean {
   let expected = 1;
   for (let i = shape.length - 1; i >= 0; i--) {

@@ -36,7 +36,7 @@ describe('automatic dynamic', () => {
 
   // Found with the random programs: a non-contiguous input kept every dim static, so a
   // transposed batch recompiled per size until cacheSizeLimit, then ran eagerly.
-  test('a transposed input (a permuted contiguous tensor) becomes dynamic too; a slice stays static', () => {
+  test('a transposed input (a permuted contiguous tensor) becomes dynamic too', () => {
     const fn = (x: tj.Tensor, w: tj.Tensor) => tj.softmax(tj.add(tj.matmul(x, w), tj.sum(x, 1, true)), -1);
     const w = rand([8, 4], 1);
     const transposed = (b: number) => makeTensor(randomValues(b * 8, b), [b, 8], 'float32', 'transposed');
@@ -51,12 +51,61 @@ describe('automatic dynamic', () => {
     // the dynamic graph's guard is the dim order, not strides: a contiguous x compiles anew
     expectClose(f(rand([6, 8], 6), w) as tj.Tensor, toRef(fn(rand([6, 8], 6), w)));
     expect(cnt.frameCount).toBe(3);
-    // a slice with gaps has strides that do not follow its sizes: one graph per size
-    const sliced = (b: number) => makeTensor(randomValues(b * 8, b), [b, 8], 'float32', 'sliced');
-    const perSize = new CompileCounterWithBackend('native');
-    const g = tj.compile(fn, { backend: perSize });
-    for (const b of [3, 5, 7]) expectClose(g(sliced(b), w) as tj.Tensor, toRef(fn(sliced(b), w)));
-    expect(perSize.frameCount).toBe(3);
+  });
+
+  // A decoder's attention reads the filled part of a KV cache, cache.narrow(1, 0, len): with a
+  // batch of more than one, a slice with gaps. It kept its sizes static, so a decode loop
+  // recompiled per step until cacheSizeLimit, then ran eagerly.
+  test('a slice of a larger buffer (a KV cache) becomes dynamic; its guard checks its strides', async () => {
+    const attend = (q: tj.Tensor, k: tj.Tensor) => tj.matmul(tj.softmax(tj.matmul(q, tj.transpose(k, 1, 2)), -1), k);
+    const cache = rand([2, 16, 8], 1);
+    const q = rand([2, 1, 8], 2);
+    const cnt = new CompileCounterWithBackend('native');
+    const f = tj.compile(attend, { backend: cnt });
+    for (const len of [3, 4, 5, 9, 16, 2]) {
+      const k = cache.narrow(1, 0, len);
+      expect(k.isContiguous()).toBe(len === 16);
+      expectClose(f(q, k) as tj.Tensor, toRef(attend(q, k)));
+      expectClose((await f.runAsync(q, k)) as tj.Tensor, toRef(attend(q, k)));
+    }
+    // 3, then 4: dynamic from there on (16 fills the buffer: contiguous, with the same strides)
+    expect(cnt.frameCount).toBe(2);
+    // the same sizes at other strides (a slice of a longer buffer) fail the guard: a new graph
+    const longer = rand([2, 32, 8], 3);
+    for (const len of [5, 6, 7]) expectClose(f(q, longer.narrow(1, 0, len)) as tj.Tensor, toRef(attend(q, longer.narrow(1, 0, len))));
+    expect(cnt.frameCount).toBe(3);
+    // a slice whose strides change with its size (every other element of a row of 2n + 1): one graph per size
+    const sliced = (b: number) => makeTensor(randomValues(b * b, b), [b, b], 'float32', 'sliced');
+    const g = tj.compile((x: tj.Tensor) => tj.softmax(tj.mul(x, 2), -1), { backend: cnt });
+    cnt.clear();
+    for (const b of [3, 5, 7]) expectClose(g(sliced(b)) as tj.Tensor, toRef(tj.softmax(tj.mul(sliced(b), 2), -1)));
+    expect(cnt.frameCount).toBe(3);
+  });
+
+  test('a slice written in place at changing sizes writes through to the buffer it views', () => {
+    const cache = rand([2, 12, 4], 4);
+    const buffer = toRef(cache);  // the float64 reference of the whole buffer
+    const v = rand([2, 1, 4], 5);
+    const vRef = toRef(v).data;
+    const cnt = new CompileCounterWithBackend('native');
+    const f = tj.compile((k: tj.Tensor, bias: tj.Tensor) => {
+      k.mul_(0.5);
+      return tj.add(k, bias);
+    }, { backend: cnt });
+    for (const len of [3, 4, 6, 10]) {
+      const out = f(cache.narrow(1, 0, len), v) as tj.Tensor;
+      const want = new Float64Array(2 * len * 4);
+      for (let b = 0; b < 2; b++)
+        for (let t = 0; t < len; t++)
+          for (let c = 0; c < 4; c++) {
+            const at = (b * 12 + t) * 4 + c;
+            buffer.data[at] *= 0.5;  // the first len rows of each batch are halved, the rest untouched
+            want[(b * len + t) * 4 + c] = buffer.data[at] + vRef[b * 4 + c];
+          }
+      expectClose(cache, buffer);
+      expectClose(out, { shape: [2, len, 4], data: want });
+    }
+    expect(cnt.frameCount).toBe(2);
   });
 
   test('the dynamic graph reads its sizes from its inputs and computes the literals', () => {
