@@ -2,7 +2,8 @@
  * Random tensor programs for differential testing: a seeded generator of straight-line
  * programs over the registry's ops (pointwise with broadcasting and scalars, comparisons
  * and where, reductions, softmax, layerNorm, matmul/linear, views, cat, in-place updates
- * of fresh values), with strided, broadcast, 0-d and empty inputs. The same program runs
+ * of fresh values) and the fine-grained API (disable, allowInGraph, isCompiling, nested
+ * compile, assumeConstantResult), with strided, broadcast, 0-d and empty inputs. The same program runs
  * eagerly and compiled; the eager result is the reference (eager ops are checked against
  * float64 references in test/ops).
  */
@@ -33,6 +34,8 @@ export interface RandomProgram {
    * one; export traces inputs as contiguous, and torch leaves view-or-copy unspecified).
    */
   layoutDependent: boolean;
+  /** Whether it calls an allowInGraph function (an opaque node a saved program cannot hold). */
+  opaque: boolean;
 }
 
 const UNARY = ['neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'silu', 'erf', 'gelu'] as const;
@@ -56,7 +59,7 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
   // bdim: the batch dim of an input or value (-1: none)
   const inputSpecs: { shape: number[]; layout: Layout; lo: number; hi: number; bdim: number; dtype: 'float32' | 'int32' }[] = [];
-  let breaks = false, reshaped = false, layoutDependent = false;
+  let breaks = false, reshaped = false, layoutDependent = false, opaque = false;
 
   const addInput = (shape: number[], lo: number, hi: number, bdim: number, dtype: 'float32' | 'int32' = 'float32'): number => {
     const layout: Layout = shape.length >= 2 && shape.every((d) => d > 0) ? pick(['contiguous', 'transposed', 'sliced'] as const) : 'contiguous';
@@ -118,7 +121,7 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
     const freeDim = (): number | null => (freeDims.length ? pick(freeDims) : null);
     const shifted = (removed: number) => (bdim > removed ? bdim - 1 : bdim);  // bdim after dim `removed` goes
     const kind = pick(['unary', 'unary', 'binary', 'binary', 'scalar', 'compare', 'clamp', 'reduce', 'softmax', 'layerNorm', 'matmul', 'view', 'view', 'cat', 'inplace',
-      'viewInplace', 'mutateInput', 'cast', 'break', 'index', 'argmax', 'attention', 'conv', 'pool', 'split', 'stack', 'intInput']);
+      'viewInplace', 'mutateInput', 'cast', 'break', 'index', 'argmax', 'attention', 'conv', 'pool', 'split', 'stack', 'intInput', 'control']);
     const label = `v${recorded.length} =`;
     if (kind === 'unary') {
       const op = pick(UNARY);
@@ -328,6 +331,30 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
         const out = how === 'add' ? tj.add(ai, b) : how === 'mul' ? tj.mul(ai, tj.sub(b, 1)) : how === 'maximum' ? tj.maximum(ai, b) : tj.where(tj.gt(ai, b), ai, tj.neg(b));
         return tj.to(out, 'float32');
       });
+    } else if (kind === 'control') {
+      // the fine-grained API: a disabled helper (a break, run eagerly), an allowInGraph
+      // function (one opaque node), a branch on isCompiling whose arms agree, a compiled
+      // function called inside (inlined while tracing), a value assumed constant
+      const how = pick(['disable', 'allowInGraph', 'isCompiling', 'nested compile', 'assumeConstantResult'] as const);
+      if (how === 'disable') {
+        breaks = true;
+        const helper = tj.compiler.disable((t: tj.Tensor) => tj.mul(tj.add(t, 1), 0.5));
+        push(`${label} disabled((. + 1) * 0.5)(${name(a)})`, shape, (get) => helper(get(a)));
+      } else if (how === 'allowInGraph') {
+        opaque = true;
+        const opaqueFn = tj.compiler.allowInGraph((t: tj.Tensor, c: number) => tj.relu(tj.sub(t, c)));
+        push(`${label} allowInGraph(relu(. - 0.25))(${name(a)}, 0.25)`, shape, (get) => opaqueFn(get(a), 0.25));
+      } else if (how === 'isCompiling') {
+        const dynamoToo = rand() < 0.5;
+        push(`${label} ${dynamoToo ? 'isDynamoCompiling' : 'isCompiling'}() ? mul(${name(a)}, 2) : add(${name(a)}, ${name(a)})`, shape, (get) =>
+          (dynamoToo ? tj.compiler.isDynamoCompiling() : tj.compiler.isCompiling()) ? tj.mul(get(a), 2) : tj.add(get(a), get(a)));
+      } else if (how === 'nested compile') {
+        const inner = tj.compile((t: tj.Tensor) => tj.sigmoid(tj.mul(t, 2)));
+        push(`${label} compile(sigmoid(. * 2))(${name(a)})`, shape, (get) => inner(get(a)));
+      } else {
+        const scale = tj.compiler.assumeConstantResult(() => 1.5);
+        push(`${label} mul(${name(a)}, assumeConstantResult(() => 1.5)())`, shape, (get) => tj.mul(get(a), scale()));
+      }
     } else if (kind === 'argmax') {
       // the index of the max, back as float (argmax is int64)
       const d = freeDim();
@@ -399,6 +426,7 @@ export function randomProgram(seed: number, numSteps = 8, dynamic = false): Rand
     text: lines.join('\n'),
     breaks,
     layoutDependent,
+    opaque,
     inputs: (valueSeed: number, batch = GENERATED_BATCH) =>
       specs.map((sp, i) => {
         const shape = sp.shape.map((x, d) => (d === sp.bdim ? batch : x));
