@@ -32,12 +32,27 @@ export function expectShape(op: string, arg: string, x: unknown): number[] {
   if (!Array.isArray(x)) throw new TypeError(`${op}: argument '${arg}' must be an array of sizes, got ${typeName(x)}`);
   for (const d of x) {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0)
-      throw new RangeError(`${op}: argument '${arg}' has an invalid size ${String(d)} in [${x.join(', ')}]`);
+      throw new RangeError(`${op}: argument '${arg}' has an invalid size ${String(d)} in ${listText(x)}`);
   }
   const numel = x.reduce((a: number, b: number) => a * b, 1);
   if (numel > MAX_ELEMENTS)
     throw new RangeError(`${op}: argument '${arg}' [${x.join(', ')}] has ${numel} elements, more than a tensor can hold (2^50)`);
   return x.slice();
+}
+
+/** A user-given value as text for an error message: any value (bigints, symbols, arrays, tensors). */
+export function valueText(x: unknown): string {
+  if (typeof x === 'string') return JSON.stringify(x);
+  if (typeof x === 'bigint') return `${x}n`;
+  if (Array.isArray(x)) return listText(x);
+  if (x instanceof Tensor) return `Tensor(${describeTensor(x)})`;
+  if (typeof x === 'object' && x !== null) return 'an object';
+  return String(x);
+}
+
+/** A user-given list as text for an error message. */
+export function listText(xs: readonly unknown[]): string {
+  return `[${xs.map(valueText).join(', ')}]`;
 }
 
 export function typeName(x: unknown): string {
@@ -81,5 +96,5 @@ export function pair(op: string, arg: string, x: unknown): [number, number] {
   if (Array.isArray(x) && x.length === 2 && x.every((v) => typeof v === 'number' && Number.isInteger(v)))
     return [x[0], x[1]];
   if (Array.isArray(x) && x.length === 1 && Number.isInteger(x[0])) return [x[0], x[0]];
-  throw new TypeError(`${op}: argument '${arg}' must be an integer or a pair of integers, got ${JSON.stringify(x)}`);
+  throw new TypeError(`${op}: argument '${arg}' must be an integer or a pair of integers, got ${valueText(x)}`);
 }

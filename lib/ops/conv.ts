@@ -4,7 +4,7 @@
  */
 import { Tensor, describeTensor } from '../tensor';
 import { defineOp, KernelCall } from './registry';
-import { expectTensor, pair, typeName } from './checks';
+import { expectTensor, pair, typeName, valueText } from './checks';
 
 export interface Conv2dOptions {
   /** number or [h, w]; default 1 */
@@ -19,7 +19,7 @@ export interface Conv2dOptions {
 
 function positivePair(arg: string, v: unknown): [number, number] {
   const p = pair('conv2d', arg, v);
-  if (p[0] < 1 || p[1] < 1) throw new RangeError(`conv2d: argument '${arg}' must be >= 1, got ${JSON.stringify(v)}`);
+  if (p[0] < 1 || p[1] < 1) throw new RangeError(`conv2d: argument '${arg}' must be >= 1, got ${valueText(v)}`);
   return p;
 }
 
@@ -78,7 +78,7 @@ export const conv2d = defineOp({
       throw new RangeError(`conv2d: argument 'padding' must be a number, a pair, 'same' or 'valid', got '${padding}'`);
     } else {
       const [ph, pw] = pair('conv2d', 'padding', padding);
-      if (ph < 0 || pw < 0) throw new RangeError(`conv2d: argument 'padding' must be >= 0, got ${JSON.stringify(padding)}`);
+      if (ph < 0 || pw < 0) throw new RangeError(`conv2d: argument 'padding' must be >= 0, got ${valueText(padding)}`);
       pads = [ph, pw, ph, pw];
     }
     const spanH = H + pads[0] + pads[2], spanW = W + pads[1] + pads[3];

@@ -169,13 +169,13 @@ export const full = defineOp({
 export const zeros = defineOp({
   name: 'zeros',
   traits: ['creation'],
-  decompose: (shape: number[], opts?: CreateOptions): Tensor => full(shape, 0, { dtype: dtypeOption('zeros', opts, 'float32') }),
+  decompose: (shape: number[], opts?: CreateOptions): Tensor => full(expectShape('zeros', 'shape', shape), 0, { dtype: dtypeOption('zeros', opts, 'float32') }),
 });
 
 export const ones = defineOp({
   name: 'ones',
   traits: ['creation'],
-  decompose: (shape: number[], opts?: CreateOptions): Tensor => full(shape, 1, { dtype: dtypeOption('ones', opts, 'float32') }),
+  decompose: (shape: number[], opts?: CreateOptions): Tensor => full(expectShape('ones', 'shape', shape), 1, { dtype: dtypeOption('ones', opts, 'float32') }),
 });
 
 /** `arange(end)`, `arange(start, end, step?, {dtype})`; integer args give int64 (torch), else float32. */

@@ -13,7 +13,7 @@
 import { DType, dtypeCode, isDType, isFloating, isIntegral, promoteTypes, promoteWithScalar } from '../dtype';
 import { Tensor, describeTensor } from '../tensor';
 import { defineOp, KernelCall, OpTrait } from './registry';
-import { broadcastAll, broadcastShapes, expectTensor, typeName } from './checks';
+import { broadcastAll, broadcastShapes, expectTensor, typeName, valueText } from './checks';
 
 /** A JS scalar operand (torch's Python scalar). */
 export type Scalar = number | boolean;
@@ -123,7 +123,7 @@ export const gelu = defineOp({ name: 'gelu', method: true, traits: UNARY, kernel
       throw new TypeError(`gelu: options must be an object like {approximate: 'tanh'}, got ${typeName(opts)}`);
     const approximate = opts?.approximate ?? 'none';
     if (approximate !== 'none' && approximate !== 'tanh')
-      throw new TypeError(`gelu: approximate must be 'none' or 'tanh', got ${JSON.stringify(approximate)}`);
+      throw new TypeError(`gelu: approximate must be 'none' or 'tanh', got ${valueText(approximate)}`);
     return unaryCall('gelu', 'gelu', x, 'floatOnly', [approximate === 'tanh' ? 1 : 0]);
   } });
 
@@ -326,7 +326,7 @@ export const relu_ = defineOp({ name: 'relu_', method: true, traits: ['pointwise
 export const toCopy = defineOp({ name: 'toCopy', traits: UNARY, kernels: ['cast'],
   kernel: (x: Tensor, dtype: DType): KernelCall => {
     const t = expectTensor('toCopy', 'input', x);
-    if (!isDType(dtype)) throw new TypeError(`toCopy: unknown dtype ${JSON.stringify(dtype)}`);
+    if (!isDType(dtype)) throw new TypeError(`toCopy: unknown dtype ${valueText(dtype)}`);
     return { kernel: 'cast', inputs: [t], attrs: [], outputs: [{ shape: t.shape.slice(), dtype }] };
   } });
 
@@ -340,6 +340,6 @@ export const to = defineOp({ name: 'to', method: true, traits: ['pointwise', 'un
   decompose: (x: Tensor, dtype: DType | Tensor): Tensor => {
     const t = expectTensor('to', 'input', x);
     const target = dtype instanceof Tensor ? dtype.dtype : dtype;
-    if (!isDType(target)) throw new TypeError(`to: unknown dtype ${JSON.stringify(target)} (expected one of float32, int32, int64, bool, float16, bfloat16)`);
+    if (!isDType(target)) throw new TypeError(`to: unknown dtype ${valueText(target)} (expected one of float32, int32, int64, bool, float16, bfloat16)`);
     return target === t.dtype ? t : toCopy(t, target);
   } });

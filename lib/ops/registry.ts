@@ -10,7 +10,7 @@
  */
 import { DType } from '../dtype';
 import { native, kernelId } from '../native';
-import { Tensor, describeTensor, packTensors } from '../tensor';
+import { MAX_ELEMENTS, Tensor, describeTensor, packTensors, shapeNumel } from '../tensor';
 
 export interface TensorMeta {
   shape: number[];
@@ -129,6 +129,7 @@ export function defineOp<P extends unknown[], M extends boolean = false, L exten
   if (registry.has(spec.name)) throw new Error(`tensorjit: op '${spec.name}' is defined twice`);
   const ways = [spec.kernel, spec.view, spec.decompose, spec.impl].filter(Boolean).length;
   if (ways !== 1) throw new Error(`tensorjit: op '${spec.name}' needs exactly one of kernel/view/decompose/impl`);
+  spec = withSizeChecks(spec);
   const traits = new Set<OpTrait>(spec.traits ?? []);
   if (spec.view) traits.add('view');
   if (spec.decompose) traits.add('composite');
@@ -143,6 +144,37 @@ export function defineOp<P extends unknown[], M extends boolean = false, L exten
   const op = fn as unknown as AnyOp;
   registry.set(spec.name, op);
   return fn;
+}
+
+/**
+ * The spec with its kernel's outputs and its view's shape checked against the largest
+ * tensor, so every path (eager, meta, tracing, lowering) refuses a too large result with
+ * the op's name, not with the allocation's or the tensor constructor's.
+ */
+function withSizeChecks<S extends OpSpec<any, any, any>>(spec: S): S {
+  const check = (shape: readonly number[]) => {
+    if (shapeNumel(shape) > MAX_ELEMENTS)
+      throw new RangeError(`${spec.name}: the result [${shape.join(', ')}] has ${shapeNumel(shape)} elements, more than a tensor can hold (2^50)`);
+  };
+  const { kernel, view } = spec;
+  if (kernel)
+    return { ...spec, kernel: (...args: unknown[]) => {
+      const call = kernel(...args);
+      for (const out of call.outputs) check(out.shape);
+      return call;
+    } };
+  if (view)
+    return { ...spec, view: (...args: unknown[]) => {
+      const v = view(...args);
+      check(v.shape);
+      return v;
+    } };
+  return spec;
+}
+
+/** The ops that run native kernel `kernel` (what an error from it in a compiled graph names). */
+export function opsOfKernel(kernel: string): string[] {
+  return allOps().filter((op) => op.spec.kernels?.includes(kernel)).map((op) => op.opName);
 }
 
 /** Every registered op, in definition order. */

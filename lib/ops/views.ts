@@ -1,7 +1,7 @@
 /** View ops: results share storage with their input (zero-copy), plus reshape/contiguous. */
 import { Tensor, contiguousStrides, describeTensor, shapeNumel } from '../tensor';
 import { defineOp, ViewSpec } from './registry';
-import { expectInt, expectTensor, normalizeDim, typeName } from './checks';
+import { expectInt, expectTensor, listText, normalizeDim, typeName } from './checks';
 
 function viewOf(base: Tensor, shape: number[], strides: number[], offset = base.offset): ViewSpec {
   return { base, shape, strides, offset };
@@ -15,7 +15,7 @@ function inferShape(op: string, x: Tensor, shape: unknown): number[] {
   let known = 1;
   const out = shape.map((d, i) => {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < -1)
-      throw new RangeError(`${op}: invalid size ${String(d)} in shape [${shape.join(', ')}]`);
+      throw new RangeError(`${op}: invalid size ${String(d)} in shape ${listText(shape)}`);
     if (d === -1) {
       if (infer >= 0) throw new RangeError(`${op}: only one dimension can be inferred in [${shape.join(', ')}]`);
       infer = i;
@@ -147,7 +147,7 @@ export const permute = defineOp({
     expectTensor('permute', 'input', x);
     const dims = restDims('permute', dimsArg) as unknown[];
     if (!Array.isArray(dims) || dims.length !== x.ndim)
-      throw new RangeError(`permute: dims [${String(dims)}] must list each of the ${x.ndim} dims of ${describeTensor(x)} once`);
+      throw new RangeError(`permute: dims ${Array.isArray(dims) ? listText(dims) : typeName(dims)} must list each of the ${x.ndim} dims of ${describeTensor(x)} once`);
     const norm = dims.map((d) => normalizeDim('permute', d, x.ndim, 'dims'));
     if (new Set(norm).size !== norm.length) throw new RangeError(`permute: repeated dim in [${dims.join(', ')}]`);
     return viewOf(x, norm.map((d) => x.shape[d]), norm.map((d) => x.strides[d]));
@@ -162,14 +162,14 @@ export const expand = defineOp({
     expectTensor('expand', 'input', x);
     const sizes = restDims('expand', sizesArg) as number[];
     if (!Array.isArray(sizes) || sizes.length < x.ndim)
-      throw new RangeError(`expand: target [${String(sizes)}] has fewer dims than ${describeTensor(x)}`);
+      throw new RangeError(`expand: target ${Array.isArray(sizes) ? listText(sizes) : typeName(sizes)} has fewer dims than ${describeTensor(x)}`);
     const lead = sizes.length - x.ndim;
     const shape: number[] = [], strides: number[] = [];
     sizes.forEach((want, i) => {
       expectInt('expand', 'sizes', want, -1);
       const d = i - lead;
       if (d < 0) {
-        if (want < 0) throw new RangeError(`expand: -1 is not allowed for a new leading dim in [${sizes.join(', ')}]`);
+        if (want < 0) throw new RangeError(`expand: -1 is not allowed for a new leading dim in ${listText(sizes)}`);
         shape.push(want);
         strides.push(0);
         return;
@@ -177,7 +177,7 @@ export const expand = defineOp({
       const have = x.shape[d];
       const size = want === -1 ? have : want;
       if (have !== size && have !== 1)
-        throw new RangeError(`expand: cannot expand ${describeTensor(x)} to [${sizes.join(', ')}] (dim ${i}: ${have} vs ${size})`);
+        throw new RangeError(`expand: cannot expand ${describeTensor(x)} to ${listText(sizes)} (dim ${i}: ${have} vs ${size})`);
       shape.push(size);
       strides.push(have === size ? x.strides[d] : 0);
     });

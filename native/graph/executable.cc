@@ -179,8 +179,18 @@ std::vector<OutputBuffer> Executable::run(const std::vector<TensorView>& inputs,
     for (int v : in.outputs) args.push_back(views[v]);
     KernelArgs ka{args.data(), static_cast<int>(in.inputs.size()), args.data() + in.inputs.size(),
                   static_cast<int>(in.outputs.size()), in.attrs.data(), static_cast<int>(in.attrs.size())};
-    if (in.run) in.run(ka);
-    else runKernel(in.kernelId, ka);
+    try {
+      if (in.run) in.run(ka);
+      else runKernel(in.kernelId, ka);
+    } catch (const Error& e) {
+      // which kernel refused (an index out of range, say): the binding's caller maps it to ops
+      const std::vector<std::string>& names = KernelRegistry::instance().names();
+      if (in.kernelId < 0 || static_cast<size_t>(in.kernelId) >= names.size()) throw;
+      const std::string& name = names[static_cast<size_t>(in.kernelId)];
+      const std::string msg = e.what();
+      if (msg.compare(0, name.size() + 1, name + ":") == 0) throw;
+      throw Error(e.kind(), name + ": " + msg);
+    }
   }
 
   for (auto& [original, staged] : writeBack) {

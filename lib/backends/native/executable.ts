@@ -4,6 +4,7 @@
  * there). Outputs come back as new tensors.
  */
 import { native } from '../../native';
+import { opsOfKernel } from '../../ops/registry';
 import { Tensor, describeTensor, packTensors } from '../../tensor';
 import { LoweredProgram, mapTensorsDeep } from './lower';
 
@@ -124,7 +125,7 @@ export class CompiledProgram {
       this.current().run(buffers, meta, outputs.length);
     } catch (e) {
       for (const t of outputs) t.dispose();
-      throw disposedInputError(inputs) ?? e;
+      throw disposedInputError(inputs) ?? namingOps(e);
     }
     return mapOutputs(this.lowered.outputSpec, outputs);
   }
@@ -141,7 +142,7 @@ export class CompiledProgram {
       }
     } catch (e) {
       for (const t of outputs) t.dispose();
-      throw disposedInputError(inputs) ?? e;
+      throw disposedInputError(inputs) ?? namingOps(e);
     }
     return mapOutputs(this.lowered.outputSpec, outputs);
   }
@@ -165,8 +166,33 @@ export class CompiledProgram {
   }
 
   private newOutputs(): Tensor[] {
-    return this.lowered.outputMeta.map((m) => Tensor.empty(m.shape.slice(), m.dtype));
+    const outputs: Tensor[] = [];
+    const b = this.lowered.builder;
+    this.lowered.outputMeta.forEach((m, i) => {
+      try {
+        outputs.push(Tensor.empty(m.shape.slice(), m.dtype));
+      } catch (e) {
+        for (const t of outputs) t.dispose();
+        // an output too large to allocate: say which kernel (and so which ops) would write it
+        const writer = b.instrs.find((ins) => ins.outputs.includes(b.outputs[i]));
+        if (writer && e instanceof Error) e.message = `${writer.kernel}: output ${i} [${m.shape.join(', ')}] ${m.dtype}: ${e.message}`;
+        throw namingOps(e);
+      }
+    });
+    return outputs;
   }
+}
+
+/**
+ * A kernel's error from a compiled graph ("index_select: index 5 is out of bounds ...") names
+ * the ops that run that kernel, since those are what the user's code called.
+ */
+function namingOps(e: unknown): unknown {
+  if (!(e instanceof Error)) return e;
+  const m = /^([a-z0-9_]+): /.exec(e.message);
+  const ops = m ? opsOfKernel(m[1]) : [];
+  if (ops.length) e.message = `${ops.join('/')} (compiled graph, kernel ${m![1]}): ${e.message.slice(m![0].length)}`;
+  return e;
 }
 
 /** The error to give when a run failed because an input was disposed (the native one only says its view is empty). */

@@ -88,6 +88,21 @@ describe('native backend lowering', () => {
     expect(compiled.lastProgram()).not.toBe(p100);
   });
 
+  // Found by the argument fuzzer (test/ops/bad_arguments.test.ts): eager errors name the op,
+  // compiled ones gave the kernel's bare message ("index 5 is out of bounds ...").
+  test('a kernel error in a compiled graph names the ops that run that kernel', async () => {
+    const w = tj.ones([4, 3]);
+    const f = tj.compile((i: tj.Tensor) => tj.relu(tj.embedding(i, w)));
+    const named = /^indexSelect\/embedding \(compiled graph, kernel index_select\): index 5 is out of bounds for dim 0 with size 4$/;
+    expect(() => f(tj.tensor([5], { dtype: 'int64' }))).toThrow(named);
+    await expect(f.runAsync(tj.tensor([5], { dtype: 'int64' }))).rejects.toThrow(named);
+    // an output too large to allocate: the op that makes it
+    expect(() => tj.compile(() => tj.arange(1e12))()).toThrow(/^arange \(compiled graph, kernel arange\): output 0 \[1000000000000\] int64: /);
+    // more than a tensor can hold: the op, in eager, tracing and compiled code alike
+    expect(() => tj.arange(2 ** 53)).toThrow(/^arange: the result \[9007199254740992\] has/);
+    expect(() => tj.compile(() => tj.arange(2 ** 53))()).toThrow(/^arange: the result \[9007199254740992\] has/);
+  });
+
   test('runAsync gives the same result off the event loop', async () => {
     const graph = (x: unknown) => tj.stack([(x as tj.Tensor).clone(), x as tj.Tensor], 0);
     const compiled = compileNative(graph);
