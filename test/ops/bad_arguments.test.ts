@@ -13,8 +13,8 @@ import * as tj from '../../lib/index';
 import { AnyOp, allOps } from '../../lib/ops/registry';
 import { expectClose, rng, toRef, tolFor } from '../helpers/reference';
 
-const CALLS_PER_OP = Number(process.env.TJ_BAD_ARGS ?? 150);
-const COMPILED_CALLS_PER_OP = Number(process.env.TJ_BAD_ARGS_COMPILED ?? 25);
+const CALLS_PER_OP = Number(process.env.TJ_BAD_ARGS ?? 400);
+const COMPILED_CALLS_PER_OP = Number(process.env.TJ_BAD_ARGS_COMPILED ?? 60);
 
 // Ops that draw random numbers or read the clock are fine to call; none of these sizes may
 // ask for more than a few MB: a valid call must stay cheap.
