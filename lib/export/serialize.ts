@@ -261,8 +261,10 @@ export function decodeProgram(program: unknown, tensors: Record<string, Tensor>)
     byName.set(name, node);
   });
   need(graph.outputNode(), 'the graph has no output node');
+  const graphOutputs = graph.outputNode()!.args[0];
+  need(Array.isArray(graphOutputs) && graphOutputs.every((o) => o instanceof Node), 'the output node must return a list of graph values');
 
-  const signature = decodeSignature(program, byName, stateDict);
+  const signature = decodeSignature(program, byName, stateDict, (graphOutputs as Node[]).length);
   return { graphModule: new GraphModule(graph, stateDict), signature, stateDict };
 }
 
@@ -278,7 +280,7 @@ function resolveTarget(j: unknown, name: string): (...args: any[]) => unknown {
   throw new ProgramFormatError(`node '${name}': unknown target ${JSON.stringify(j)}`);
 }
 
-function decodeSignature(program: Record<string, unknown>, byName: Map<string, Node>, stateDict: Record<string, Tensor>): ProgramSignature {
+function decodeSignature(program: Record<string, unknown>, byName: Map<string, Node>, stateDict: Record<string, Tensor>, numGraphOutputs: number): ProgramSignature {
   const inputs = program.inputs, outputs = program.outputs;
   need(isObj(inputs) && Array.isArray(inputs.leaves), 'program.inputs must hold a spec and leaves');
   need(isObj(outputs) && Array.isArray(outputs.leaves), 'program.outputs must hold a spec and leaves');
@@ -304,7 +306,7 @@ function decodeSignature(program: Record<string, unknown>, byName: Map<string, N
     need(isObj(l), `outputs.leaves[${i}] must be an object`);
     switch (l.kind) {
       case 'graph':
-        need(isNat(l.index), `outputs.leaves[${i}]: bad index`);
+        need(isNat(l.index) && (l.index as number) < numGraphOutputs, `outputs.leaves[${i}]: bad index (the graph has ${numGraphOutputs} outputs)`);
         return { kind: 'graph', index: l.index as number };
       case 'input':
         need(isNat(l.leaf) && (l.leaf as number) < inputLeaves.length && inputLeaves[l.leaf as number].kind === 'tensor', `outputs.leaves[${i}]: bad input leaf`);
@@ -321,7 +323,7 @@ function decodeSignature(program: Record<string, unknown>, byName: Map<string, N
     }
   });
   const copyBacks = (Array.isArray(program.copyBacks) ? program.copyBacks : []).map((c, i): CopyBackSpec => {
-    need(isObj(c) && isNat(c.output), `copyBacks[${i}] is malformed`);
+    need(isObj(c) && isNat(c.output) && (c.output as number) < numGraphOutputs, `copyBacks[${i}] is malformed (the graph has ${numGraphOutputs} outputs)`);
     if (typeof c.constant === 'string') {
       need(Object.hasOwn(stateDict, c.constant), `copyBacks[${i}]: constant '${c.constant}' is not in the state dict`);
       return { output: c.output as number, constant: c.constant };

@@ -29,7 +29,12 @@ function builtin<F extends (...args: any[]) => unknown>(fn: F, info: BuiltinInfo
 }
 
 /** Element i of a list-valued node (split, allowInGraph functions returning arrays). */
-export const getitem = builtin((xs: unknown, i: number): unknown => (xs as unknown[])[i], {
+export const getitem = builtin((xs: unknown, i: number): unknown => {
+  // a loaded program's graph is data: say what is wrong instead of reading undefined
+  if (!Array.isArray(xs) || !Number.isInteger(i) || i < 0 || i >= xs.length)
+    throw new TypeError(`getitem: element ${String(i)} of ${Array.isArray(xs) ? `a list of ${xs.length}` : typeof xs}`);
+  return xs[i];
+}, {
   name: 'getitem',
   internal: true,
   print: ([xs, i]) => `${xs}[${i}]`,
@@ -81,13 +86,23 @@ export const outOfPlace = builtin(
   { name: 'out_of_place', internal: false, print: ([op, ...rest]) => `fx.outOfPlace(${[op, ...rest].join(', ')})` },
 );
 
+/** A loaded program's graph is data: a view's layout must be integers before a Tensor is made of it. */
+export function checkLayout(name: string, root: unknown, shape: unknown, strides: unknown, offset: unknown): void {
+  if (!(root instanceof Tensor)) throw new TypeError(`${name}: the root must be a tensor, got ${typeof root}`);
+  const ints = (xs: unknown) => Array.isArray(xs) && xs.every((x) => Number.isInteger(x));
+  if (!ints(shape) || !ints(strides) || (shape as number[]).length !== (strides as number[]).length || !Number.isInteger(offset))
+    throw new TypeError(`${name}: a view needs integer sizes and strides of one length and an integer offset`);
+}
+
 /**
  * A view of `root`'s memory (offset relative to root's own): rebuilds views of a value
  * after the value was (functionally) updated in place.
  */
 export const asStrided = builtin(
-  (root: Tensor, shape: number[], strides: number[], offset: number): Tensor =>
-    new Tensor({ storage: root.storage, shape: shape.slice(), strides: strides.slice(), offset: root.offset + offset, dtype: root.dtype }),
+  (root: Tensor, shape: number[], strides: number[], offset: number): Tensor => {
+    checkLayout('asStrided', root, shape, strides, offset);
+    return new Tensor({ storage: root.storage, shape: shape.slice(), strides: strides.slice(), offset: root.offset + offset, dtype: root.dtype });
+  },
   { name: 'as_strided', internal: false, print: (a) => `fx.asStrided(${a.join(', ')})` },
 );
 
@@ -97,6 +112,7 @@ export const asStrided = builtin(
  */
 export const viewScatter = builtin(
   (root: Tensor, value: Tensor, shape: number[], strides: number[], offset: number): Tensor => {
+    checkLayout('viewScatter', root, shape, strides, offset);
     const copy = cloneOp()(root) as Tensor;
     const view = new Tensor({ storage: copy.storage, shape: shape.slice(), strides: strides.slice(), offset: copy.offset + offset, dtype: copy.dtype });
     const copyInPlace = getOp('copy_');

@@ -5,7 +5,7 @@ export { Graph, identifierFrom } from './graph';
 export { GraphModule, functionFromCode } from './graph_module';
 export { Interpreter } from './interpreter';
 export { printCode, printTable, printLiteral, targetName } from './printer';
-export { builtinInfo, affineText, fxNamespace, getitem, symSize, symAffine, symProduct, outOfPlace, asStrided, viewScatter } from './builtins';
+export { builtinInfo, affineText, fxNamespace, getitem, symSize, symAffine, symProduct, outOfPlace, asStrided, viewScatter, checkLayout } from './builtins';
 export type { BuiltinInfo } from './builtins';
 export { graphKey, integerLiterals, objectId, isContiguousLayout, denseDimOrder, stridesForDimOrder, isNonOverlapping } from './key';
 export type { LiteralSite, KeyOptions } from './key';

@@ -8,7 +8,7 @@
 import { Tensor } from '../../tensor';
 import { itemSize } from '../../dtype';
 import { AnyOp, DispatchMode, getOp, withMode } from '../../ops/registry';
-import { GraphModule, Interpreter, Node, asStrided, viewScatter } from '../../fx';
+import { GraphModule, Interpreter, Node, asStrided, checkLayout, viewScatter } from '../../fx';
 import { ProgramBuilder } from './program';
 
 export class LoweringError extends Error {}
@@ -112,6 +112,7 @@ class LoweringMode implements DispatchMode {
 
   /** fx.asStrided: a view of a (contiguous) root value, offset relative to the root's own. */
   asStrided(root: Tensor, shape: number[], strides: number[], offset: number): Tensor {
+    checkLayout('asStrided', root, shape, strides, offset);
     const r = this.lift(root) as Tensor;
     if (!r.isContiguous()) throw new LoweringError('fx.asStrided over a non-contiguous value');
     return this.fakeFor(this.b.addView(this.idOf(r), shape.slice(), strides.slice(), r.offset + offset));
@@ -119,6 +120,7 @@ class LoweringMode implements DispatchMode {
 
   /** fx.viewScatter: a copy of the root with `value` written through a view of the copy. */
   viewScatter(root: Tensor, value: Tensor, shape: number[], strides: number[], offset: number): Tensor {
+    checkLayout('viewScatter', root, shape, strides, offset);
     const copy = getOp('clone')!(root) as Tensor;
     const view = this.fakeFor(this.b.addView(this.idOf(copy), shape.slice(), strides.slice(), copy.offset + offset));
     getOp('copy_')!(view, value);
