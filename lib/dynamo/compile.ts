@@ -14,6 +14,7 @@ import { DynamicPlan, Point, SymExpr, evalExpr, fitDynamic, matchesPlan, rewrite
 import { Guard, buildGuard } from './guards';
 import { log } from './logging';
 import { ModuleLike, TensorOwner, isModuleClass, isModuleLike, namedModules, tensorOwners } from './module';
+import { ModuleStateSnapshot, changedModuleState, sameSnapshots, snapshotModuleState } from './module_state';
 import { argumentNames } from './params';
 import { BreakInfo, CopyBack, OutputSlot, RunGraph, Session, SessionHost, TraceRecord, copyBack } from './session';
 import { activeSession, config, dynamicMarks, runtime, staticMarks } from './state';
@@ -102,6 +103,13 @@ export class CompiledFunction implements SessionHost {
   private autoDynamic = new Set<string>();
   private failedFits = new Set<string>();
   private warned = false;
+  // Module attributes forward changes while it runs (a call counter): side effects a cached
+  // graph does not repeat, left out of the guards once two traces showed the graph does not
+  // depend on them. A graph that does (a position counter read into it) runs eagerly.
+  private sideEffects = new Map<object, Set<string>>();
+  private unsettled: { args: string; before: ModuleStateSnapshot; graph: string }[] = [];
+  private eagerOnly = false;
+  private lastGuard: Guard | undefined;
   private generation = runtime.generation;
   private owners: Map<Tensor, TensorOwner> | null = null;
   collector: Collector | null = null;
@@ -116,9 +124,9 @@ export class CompiledFunction implements SessionHost {
     readonly namesFrom: Function = fn,
   ) {}
 
-  /** The guard of the first cache entry (explain). */
+  /** The guard of the first cache entry, or of the last trace when none was cached (explain). */
   firstGuard(): Guard | undefined {
-    return this.entries[0]?.guard;
+    return this.entries[0]?.guard ?? this.lastGuard;
   }
 
   clear(): void {
@@ -127,6 +135,9 @@ export class CompiledFunction implements SessionHost {
     this.autoDynamic.clear();
     this.failedFits.clear();
     this.warned = false;
+    this.sideEffects.clear();
+    this.unsettled = [];
+    this.eagerOnly = false;
     this.owners = null;
     this.generation = runtime.generation;
   }
@@ -136,7 +147,7 @@ export class CompiledFunction implements SessionHost {
   /** With `async`, a call that compiles runs its new graph with runAsync and returns its Promise. */
   call(thisArg: unknown, args: unknown[], async = false): unknown {
     if (this.generation !== runtime.generation) this.clear();
-    if (runtime.disableDepth > 0) return this.fn.apply(thisArg, args);
+    if (runtime.disableDepth > 0 || this.eagerOnly) return this.fn.apply(thisArg, args);
     const outer = activeSession() as Session | null;
     if (outer) {
       // graphs span function boundaries: a compiled function called while tracing is inlined
@@ -158,7 +169,7 @@ export class CompiledFunction implements SessionHost {
 
   private startAsync(thisArg: unknown, args: unknown[]): Promise<unknown> {
     try {
-      if (this.generation === runtime.generation && runtime.disableDepth === 0 && !activeSession()) {
+      if (this.generation === runtime.generation && runtime.disableDepth === 0 && !this.eagerOnly && !activeSession()) {
         for (let i = this.entries.length - 1; i >= 0; i--) {
           const e = this.entries[i];
           const inputs = e.guard.check(args);
@@ -251,6 +262,8 @@ export class CompiledFunction implements SessionHost {
 
   private trace(thisArg: unknown, args: unknown[], flat: Flat, async: boolean): unknown {
     const names = this.leafNames(args, flat);
+    const before = this.module ? snapshotModuleState(this.module) : null;
+    this.owners = null;  // submodules and parameters may have been replaced since the last trace
     const session = this.newSession('compile', Boolean(this.opts.fullgraph));
     let record: TraceRecord;
     session.begin();
@@ -265,7 +278,7 @@ export class CompiledFunction implements SessionHost {
       session.end();
     }
     const inputs = record.inputs as Tensor[];
-    const entry = this.install(record, thisArg, args, flat, names);
+    const entry = this.install(record, thisArg, args, flat, names, before ? this.settleStateChanges(before, record, flat) : true);
     record.inputs = []; // the cache keeps the graph, not this call's tensors
     if (async && entry.run.runAsync) return entry.run.runAsync(...inputs).then((outs) => this.runEntry(entry, inputs, outs as unknown[]));
     return this.runEntry(entry, inputs, entry.run(...inputs) as unknown[]);
@@ -273,7 +286,51 @@ export class CompiledFunction implements SessionHost {
 
   // ---- entries
 
-  private install(record: TraceRecord, thisArg: unknown, args: unknown[], flat: Flat, names: string[]): Entry {
+  /**
+   * Whether a trace that ran forward over the module state `before` may be cached. Changes
+   * forward made to attributes not yet known as side effects leave it uncached; a second
+   * trace at the same input shapes that makes them too tells whether the graph depends on
+   * them (its graph differs: run eagerly from now on) or not (they are side effects).
+   */
+  private settleStateChanges(before: ModuleStateSnapshot, record: TraceRecord, flat: Flat): boolean {
+    const changes = changedModuleState(before, this.module!).filter((c) => c.keys.some((k) => !this.sideEffects.get(c.module)?.has(k)));
+    if (changes.length === 0) return true;
+    const what = changes.flatMap((c) => c.names).join(', ');
+    // the two traces must differ in nothing but the changing attributes: the same arguments
+    // (tensor shapes, other values) and the same other module state
+    const argsKey = flat.leaves.map((l) => (l instanceof Tensor ? `${l.dtype}[${l.shape}]` : `${typeof l}:${String(l)}`)).join('|');
+    const graph = graphKey(record.gm, { ...keyOptionsFor([record.createdConstants]), erase: false });
+    const changing = new Map(changes.map((c) => [c.module, new Set([...c.keys, ...(this.sideEffects.get(c.module) ?? [])])]));
+    const prev = this.unsettled.find((u) => u.args === argsKey && sameSnapshots(u.before, before, changing));
+    if (prev) {
+      this.unsettled = [];
+      if (prev.graph === graph) {
+        for (const c of changes) {
+          if (!this.sideEffects.has(c.module)) this.sideEffects.set(c.module, new Set());
+          for (const k of c.keys) this.sideEffects.get(c.module)!.add(k);
+        }
+        log('recompiles', () => `'${this.name}': ${what} changes as forward runs, and the graph does not depend on it: not guarded, and not changed by cached runs`);
+        return true;
+      }
+      return this.runEagerly(`its graph depends on ${what}, which forward changes as it runs`);
+    }
+    this.unsettled.push({ args: argsKey, before, graph });
+    log('recompiles', () => `'${this.name}': ${what} changed while forward ran; not cached`);
+    if (this.unsettled.length > config.cacheSizeLimit) return this.runEagerly(`forward keeps changing ${what} as it runs`);
+    return false;
+  }
+
+  private runEagerly(why: string): false {
+    this.eagerOnly = true;
+    process.emitWarning(
+      `tensorjit: compiled '${this.name}' runs eagerly from now on: ${why}, and a cached graph cannot replay that ` +
+        '(keep such state in a tensor updated in place, or pass it as an argument)',
+      { type: 'TensorjitWarning', code: 'TENSORJIT_MODULE_STATE_CHANGED' },
+    );
+    return false;
+  }
+
+  private install(record: TraceRecord, thisArg: unknown, args: unknown[], flat: Flat, names: string[], cache = true): Entry {
     const keyOpts = keyOptionsFor([record.createdConstants]);
     const erasedKey = graphKey(record.gm, { ...keyOpts, erase: true });
     let gm = record.gm;
@@ -318,6 +375,8 @@ export class CompiledFunction implements SessionHost {
       leafShapes: flat.leaves.map((l) => (l instanceof Tensor ? l.shape.slice() : null)),
       extra: integerLiteralsOf(record.slots),
     };
+    this.lastGuard = guard;
+    if (!cache) return entry;
     this.entries.push(entry);
     log('guards', () => `guards of '${this.name}' entry ${this.entries.length - 1}:\n  ${guard.descriptions.join('\n  ')}`);
     return entry;
@@ -454,15 +513,15 @@ export class CompiledFunction implements SessionHost {
     }
   }
 
-  private guardedModules(record: TraceRecord): { module: object; name: string }[] {
-    const out: { module: object; name: string }[] = [];
+  private guardedModules(record: TraceRecord): { module: object; name: string; skip?: Set<string> }[] {
+    const out: { module: object; name: string; skip?: Set<string> }[] = [];
     const seen = new Set<object>();
     const roots = [...(this.module ? [this.module] : []), ...record.modules];
     for (const root of roots)
       for (const [name, m] of namedModules(root)) {
         if (seen.has(m) || typeof (m as { training?: unknown }).training !== 'boolean') continue;
         seen.add(m);
-        out.push({ module: m, name: name ? `module.${name}` : 'module' });
+        out.push({ module: m, name: name ? `module.${name}` : 'module', skip: this.sideEffects.get(m) });
       }
     return out;
   }

@@ -7,6 +7,7 @@
  */
 import { Tensor, contiguousStrides } from '../tensor';
 import { denseDimOrder, isPlainObject } from '../fx';
+import { isModuleLike } from './module';
 import { registryState } from './state';
 
 export interface GuardSpec {
@@ -17,8 +18,13 @@ export interface GuardSpec {
   inputLeaves: number[];
   /** Dynamic dims: groups of [leaf, dim]; the first member is the symbol's source. */
   symbols?: [number, number][][];
-  /** Modules whose `training` flag the graph depends on, with display names. */
-  modules?: { module: object; name: string }[];
+  /**
+   * Modules whose state the graph depends on, with display names: their `training` flag and
+   * their other attributes (numbers, strings and flags by value; submodules, functions and
+   * other objects by identity; arrays and plain objects by contents). Tensor attributes are
+   * `owners`' business; `skip` names attributes forward itself changes (side effects).
+   */
+  modules?: { module: object; name: string; skip?: Set<string> }[];
   /** Module state read as graph constants: owner[key] must still be this tensor. */
   owners?: { owner: object; key: string; value: Tensor; name: string }[];
 }
@@ -168,10 +174,41 @@ export function buildGuard(spec: GuardSpec): Guard {
     }
 
   stmts.push({ fail: `K[4].version !== ${registryState.version}`, desc: 'the allow/disallow/disable registries are unchanged' });
-  for (const { module, name } of spec.modules ?? []) {
-    const training = (module as { training?: unknown }).training;
+  // Module attributes: what forward read from them was baked into the graph (a scale, a
+  // mode string, which submodule runs), so a change recompiles, as torch.compile's guards do.
+  let budget = 0;  // state checks left for the current module (deep configs are guarded by identity past it)
+  const stateChecks = (v: string, label: string, value: unknown, depth: number): void => {
+    if (value instanceof Tensor || isModuleLike(value) || typeof value === 'function' || (value !== null && typeof value === 'object' && (depth >= 3 || budget <= 0))) {
+      if (value instanceof Tensor && depth === 0) return;  // a parameter or buffer: `owners` guards the ones the graph reads
+      K.push(value);
+      stmts.push({ fail: `${v} !== K[${K.length - 1}]`, desc: `${label} is the same ${value instanceof Tensor ? 'tensor' : typeof value === 'function' ? 'function' : 'object'}` });
+      return;
+    }
+    budget--;
+    if (Array.isArray(value)) {
+      const a = `v${vars++}`;
+      stmts.push({ decl: `const ${a} = ${v};` });
+      stmts.push({ fail: `!Array.isArray(${a}) || ${a}.length !== ${value.length}`, desc: `${label} is an array of length ${value.length}` });
+      value.forEach((x, i) => stateChecks(`${a}[${i}]`, `${label}[${i}]`, x, depth + 1));
+    } else if (isPlainObject(value)) {
+      const o = `v${vars++}`;
+      const keys = Object.keys(value);
+      K.push(keys);
+      stmts.push({ decl: `const ${o} = ${v};` });
+      stmts.push({ fail: `!K[1](${o}) || !K[2](${o}, K[${K.length - 1}])`, desc: `${label} is an object with keys [${keys.join(', ')}]` });
+      keys.forEach((k) => stateChecks(`${o}[${JSON.stringify(k)}]`, labelOf(label, k), value[k], depth + 1));
+    } else if (value !== null && typeof value === 'object') {
+      K.push(value);
+      stmts.push({ fail: `${v} !== K[${K.length - 1}]`, desc: `${label} is the same object` });
+    } else {
+      stmts.push({ fail: literalCheck(v, value, K), desc: `${label} === ${describeLiteral(value)}` });
+    }
+  };
+  for (const { module, name, skip } of spec.modules ?? []) {
     K.push(module);
-    stmts.push({ fail: `K[${K.length - 1}].training !== ${String(training)}`, desc: `${name}.training === ${String(training)}` });
+    const m = `K[${K.length - 1}]`;
+    budget = 64;
+    for (const key of Object.keys(module)) if (!skip?.has(key)) stateChecks(`${m}[${JSON.stringify(key)}]`, labelOf(name, key), (module as Record<string, unknown>)[key], 0);
   }
   for (const { owner, key, value, name } of spec.owners ?? []) {
     K.push(owner, value);

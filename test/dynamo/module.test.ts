@@ -1,5 +1,5 @@
-/** compile(module), module.compile(), train()/eval() and parameter guards, dotted constant names. */
-import { describe, expect, test } from 'vitest';
+/** compile(module), module.compile(), train()/eval(), attribute and parameter guards, state changed by forward, dotted constant names. */
+import { describe, expect, test, vi } from 'vitest';
 import * as tj from '../../lib/index';
 import { expectClose, makeTensor, randomValues, toRef } from '../helpers/reference';
 
@@ -38,10 +38,15 @@ describe('compile(module)', () => {
     expect(compiled).toBeInstanceOf(Net);
     expect(typeof compiled.runAsync).toBe('function');
     expect(net.forward).toBe(Net.prototype.forward);
+    // Block counts its calls: the first trace changes module.block.calls and is not cached;
+    // the second (same arguments, same graph) shows the graph does not depend on it, so it is
+    // a side effect, left out of the guards, and the graph is cached (cached runs skip it)
+    compiled.forward(x);
+    expect(cnt.frameCount).toBe(2);
     const before = net.block.calls;
     compiled.forward(x);
     expect(net.block.calls).toBe(before);
-    expect(cnt.frameCount).toBe(1);
+    expect(cnt.frameCount).toBe(2);
   });
 
   test('module state enters the graph under its dotted names', () => {
@@ -71,15 +76,17 @@ describe('compile(module)', () => {
     const compiled = tj.compile(net, { backend: cnt });
     const x = rand([2, 4], 3);
     const check = () => expectClose(compiled.forward(x), toRef(net.forward(x)));
-    check(); // training
+    check(); // training (Block's call counter: not cached until a second trace settles it)
     net.eval();
     check();
     net.train();
-    check();
-    expect(cnt.frameCount).toBe(2);
-    net.block.eval(); // only the submodule
+    check();  // the training trace again: the counter is a side effect, cached from here
+    expect(cnt.frameCount).toBe(3);
     check();
     expect(cnt.frameCount).toBe(3);
+    net.block.eval(); // only the submodule
+    check();
+    expect(cnt.frameCount).toBe(4);
     const report = tj.compiler.explain(compiled)(x);
     expect(report.guards).toEqual(expect.arrayContaining(['module.training === true', 'module.block.training === false']));
   });
@@ -102,6 +109,80 @@ describe('compile(module)', () => {
   });
 });
 
+// Module attributes were not guarded: a compiled module kept the scale, mode, config and
+// submodules of its first trace after the user changed them (silent wrong answers).
+class Configurable extends tj.nn.Module {
+  scale = 2;
+  mode = 'plain';
+  cfg = { k: 1, dims: [3] };
+  lin = new tj.nn.Linear(3, 3);
+  extra: tj.nn.Module | null = null;
+  act: (t: tj.Tensor) => tj.Tensor = tj.relu;
+  override forward(x: tj.Tensor): tj.Tensor {
+    let y = tj.mul(this.lin.forward(x), this.scale * this.cfg.k);
+    if (this.mode === 'gated') y = this.act(y);
+    if (this.extra) y = this.extra.forward(y);
+    return y.reshape([-1, this.cfg.dims[0]]);
+  }
+}
+
+describe('module state', () => {
+  test('attributes forward reads are guarded: numbers, strings, nested configs, functions, swapped or added submodules', () => {
+    const m = new Configurable();
+    const cnt = new CompileCounterWithBackend('native');
+    const compiled = tj.compile(m, { backend: cnt });
+    const x = rand([2, 3], 6);
+    const changes: [string, () => void][] = [
+      ['scale', () => (m.scale = 3)],
+      ['mode', () => (m.mode = 'gated')],
+      ['nested config', () => (m.cfg.k = 5)],
+      ['function attribute', () => (m.act = tj.sigmoid)],
+      ['added submodule', () => (m.extra = new tj.nn.Linear(3, 3))],
+      ['swapped submodule', () => (m.lin = new tj.nn.Linear(3, 3))],
+      ['its weight updated in place', () => m.lin.weight.mul_(2)],
+      ['its weight replaced', () => (m.lin.weight = rand([3, 3], 7))],
+    ];
+    expectClose(compiled.forward(x), toRef(m.forward(x)));
+    for (const [what, change] of changes) {
+      change();
+      expectClose(compiled.forward(x), toRef(m.forward(x)), undefined, what);
+      expectClose(compiled.forward(x), toRef(m.forward(x)), undefined, `${what}, cached`);
+    }
+    // every change but the in-place update recompiled once; unchanged calls did not
+    expect(cnt.frameCount).toBe(1 + changes.length - 1);
+  });
+
+  test('a forward that changes state it reads (a position counter) runs eagerly, with a warning', () => {
+    class Writer extends tj.nn.Module {
+      pos = 0;
+      constructor() {
+        super();
+        this.registerBuffer('cache', tj.zeros([8, 2]));
+      }
+      override forward(x: tj.Tensor): tj.Tensor {
+        const cache = (this as unknown as { cache: tj.Tensor }).cache;
+        cache.narrow(0, this.pos, 1).copy_(x);
+        this.pos += 1;
+        return tj.sum(cache, 0);
+      }
+    }
+    const eager = new Writer(), m = new Writer();
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const compiled = tj.compile(m);
+      for (let i = 0; i < 5; i++) {
+        const x = rand([1, 2], 10 + i);
+        expectClose(compiled.forward(x), toRef(eager.forward(x)), undefined, `call ${i}`);
+      }
+      expect(m.pos).toBe(5);
+      expectClose((m as unknown as { cache: tj.Tensor }).cache, toRef((eager as unknown as { cache: tj.Tensor }).cache));
+      expect(warn.mock.calls.filter((c) => String(c[0]).includes('module.pos')).length).toBe(1);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
+
 describe('module.compile()', () => {
   test('compiles in place and returns the module', () => {
     const net = new Net().eval();
@@ -111,7 +192,8 @@ describe('module.compile()', () => {
     expect(net.compile({ backend: cnt })).toBe(net);
     expectClose(net.forward(x), toRef(ref));
     expectClose(net.forward(x), toRef(ref));
-    expect(cnt.frameCount).toBe(1);
+    expectClose(net.forward(x), toRef(ref));
+    expect(cnt.frameCount).toBe(2);  // the first trace changed Block's call counter (see above)
     expect(typeof (net as unknown as { runAsync: unknown }).runAsync).toBe('function');
   });
 

@@ -1,0 +1,77 @@
+/**
+ * A module tree's own non-tensor state (numbers, strings, flags, which submodules and
+ * functions sit where, arrays and plain objects of them), copied so that a later state can
+ * be compared with it. A compiled module's forward that changes this state while it runs
+ * (a position counter, a lazily set flag) has side effects a cached graph cannot replay.
+ */
+import { isPlainObject } from '../fx';
+import { Tensor } from '../tensor';
+import { ModuleLike, namedModules } from './module';
+
+type Copy = unknown;
+export type ModuleStateSnapshot = Map<object, [string, Copy][]>;
+
+const MAX_DEPTH = 3;
+
+function copyOf(x: unknown, depth: number): Copy {
+  if (depth < MAX_DEPTH && Array.isArray(x)) return { array: x.map((v) => copyOf(v, depth + 1)) };
+  if (depth < MAX_DEPTH && isPlainObject(x)) return { object: Object.keys(x).map((k) => [k, copyOf(x[k], depth + 1)]) };
+  return { value: x };  // primitives by value, objects (submodules, functions, tensors) by identity
+}
+
+function sameCopies(a: Copy, b: Copy): boolean {
+  const x = a as { array?: Copy[]; object?: [string, Copy][]; value?: unknown }, y = b as typeof x;
+  if (x.array || y.array) return !!x.array && !!y.array && x.array.length === y.array.length && x.array.every((v, i) => sameCopies(v, y.array![i]));
+  if (x.object || y.object)
+    return !!x.object && !!y.object && x.object.length === y.object.length && x.object.every(([k, v], i) => y.object![i][0] === k && sameCopies(v, y.object![i][1]));
+  return Object.is(x.value, y.value);
+}
+
+/** Whether two snapshots hold the same state, apart from the attributes in `skip`. */
+export function sameSnapshots(a: ModuleStateSnapshot, b: ModuleStateSnapshot, skip: Map<object, Set<string>>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [m, entries] of a) {
+    const other = b.get(m);
+    if (!other) return false;
+    const left = entries.filter(([k]) => !skip.get(m)?.has(k)), right = other.filter(([k]) => !skip.get(m)?.has(k));
+    if (left.length !== right.length || left.some(([k, v], i) => right[i][0] !== k || !sameCopies(v, right[i][1]))) return false;
+  }
+  return true;
+}
+
+function sameCopy(a: Copy, x: unknown, depth: number): boolean {
+  const c = a as { array?: Copy[]; object?: [string, Copy][]; value?: unknown };
+  if (c.array) return Array.isArray(x) && x.length === c.array.length && c.array.every((v, i) => sameCopy(v, x[i], depth + 1));
+  if (c.object) {
+    if (!isPlainObject(x)) return false;
+    const keys = Object.keys(x);
+    return keys.length === c.object.length && c.object.every(([k, v], i) => keys[i] === k && sameCopy(v, x[k], depth + 1));
+  }
+  return Object.is(c.value, x);
+}
+
+export function snapshotModuleState(root: ModuleLike): ModuleStateSnapshot {
+  const out: ModuleStateSnapshot = new Map();
+  for (const [, m] of namedModules(root)) {
+    if (out.has(m)) continue;
+    const own = m as unknown as Record<string, unknown>;
+    // tensor attributes are parameters and buffers: their updates are data, not state changes
+    out.set(m, Object.keys(own).filter((k) => !(own[k] instanceof Tensor)).map((k) => [k, copyOf(own[k], 0)]));
+  }
+  return out;
+}
+
+/** The attributes whose state differs from the snapshot: each module with its changed keys (and a name for messages). */
+export function changedModuleState(before: ModuleStateSnapshot, root: ModuleLike): { module: object; keys: string[]; names: string[] }[] {
+  const names = new Map<object, string>();
+  for (const [name, m] of namedModules(root)) if (!names.has(m)) names.set(m, name ? `module.${name}` : 'module');
+  const out: { module: object; keys: string[]; names: string[] }[] = [];
+  for (const [m, entries] of before) {
+    const own = m as unknown as Record<string, unknown>;
+    const was = new Map(entries);
+    const keys = new Set([...entries.map(([k]) => k), ...Object.keys(own).filter((k) => !(own[k] instanceof Tensor))]);
+    const changed = [...keys].filter((k) => !was.has(k) || !Object.hasOwn(own, k) || !sameCopy(was.get(k), own[k], 0));
+    if (changed.length) out.push({ module: m, keys: changed, names: changed.map((k) => `${names.get(m) ?? 'a submodule'}.${k}`) });
+  }
+  return out;
+}
