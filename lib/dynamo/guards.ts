@@ -208,7 +208,11 @@ export function buildGuard(spec: GuardSpec): Guard {
     K.push(module);
     const m = `K[${K.length - 1}]`;
     budget = 64;
-    for (const key of Object.keys(module)) if (!skip?.has(key)) stateChecks(`${m}[${JSON.stringify(key)}]`, labelOf(name, key), (module as Record<string, unknown>)[key], 0);
+    const keys = Object.keys(module);
+    K.push(keys);
+    // an attribute added since (forward may test for it) fails this as much as a changed one
+    stmts.push({ fail: `!K[2](${m}, K[${K.length - 1}])`, desc: `${name} has the attributes [${keys.join(', ')}]` });
+    for (const key of keys) if (!skip?.has(key)) stateChecks(`${m}[${JSON.stringify(key)}]`, labelOf(name, key), (module as Record<string, unknown>)[key], 0);
   }
   for (const { owner, key, value, name } of spec.owners ?? []) {
     K.push(owner, value);
