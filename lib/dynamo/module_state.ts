@@ -39,17 +39,6 @@ export function sameSnapshots(a: ModuleStateSnapshot, b: ModuleStateSnapshot, sk
   return true;
 }
 
-function sameCopy(a: Copy, x: unknown, depth: number): boolean {
-  const c = a as { array?: Copy[]; object?: [string, Copy][]; value?: unknown };
-  if (c.array) return Array.isArray(x) && x.length === c.array.length && c.array.every((v, i) => sameCopy(v, x[i], depth + 1));
-  if (c.object) {
-    if (!isPlainObject(x)) return false;
-    const keys = Object.keys(x);
-    return keys.length === c.object.length && c.object.every(([k, v], i) => keys[i] === k && sameCopy(v, x[k], depth + 1));
-  }
-  return Object.is(c.value, x);
-}
-
 export function snapshotModuleState(root: ModuleLike): ModuleStateSnapshot {
   const out: ModuleStateSnapshot = new Map();
   for (const [, m] of namedModules(root)) {
@@ -70,7 +59,7 @@ export function changedModuleState(before: ModuleStateSnapshot, root: ModuleLike
     const own = m as unknown as Record<string, unknown>;
     const was = new Map(entries);
     const keys = new Set([...entries.map(([k]) => k), ...Object.keys(own).filter((k) => !(own[k] instanceof Tensor))]);
-    const changed = [...keys].filter((k) => !was.has(k) || !Object.hasOwn(own, k) || !sameCopy(was.get(k), own[k], 0));
+    const changed = [...keys].filter((k) => !was.has(k) || !Object.hasOwn(own, k) || !sameCopies(was.get(k), copyOf(own[k], 0)));
     if (changed.length) out.push({ module: m, keys: changed, names: changed.map((k) => `${names.get(m) ?? 'a submodule'}.${k}`) });
   }
   return out;

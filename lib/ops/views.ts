@@ -1,7 +1,7 @@
 /** View ops: results share storage with their input (zero-copy), plus reshape/contiguous. */
 import { Tensor, contiguousStrides, describeTensor, shapeNumel } from '../tensor';
 import { defineOp, ViewSpec } from './registry';
-import { expectInt, expectTensor, listText, normalizeDim, typeName } from './checks';
+import { expectInt, expectTensor, listText, normalizeDim, typeName, valueText } from './checks';
 
 function viewOf(base: Tensor, shape: number[], strides: number[], offset = base.offset): ViewSpec {
   return { base, shape, strides, offset };
@@ -17,7 +17,7 @@ function inferShape(op: string, x: Tensor, shape: unknown): number[] {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < -1)
       throw new RangeError(`${op}: invalid size ${String(d)} in shape ${listText(shape)}`);
     if (d === -1) {
-      if (infer >= 0) throw new RangeError(`${op}: only one dimension can be inferred in [${shape.join(', ')}]`);
+      if (infer >= 0) throw new RangeError(`${op}: only one dimension can be inferred in ${listText(shape)}`);
       infer = i;
       return -1;
     }
@@ -147,7 +147,7 @@ export const permute = defineOp({
     expectTensor('permute', 'input', x);
     const dims = restDims('permute', dimsArg) as unknown[];
     if (!Array.isArray(dims) || dims.length !== x.ndim)
-      throw new RangeError(`permute: dims ${Array.isArray(dims) ? listText(dims) : typeName(dims)} must list each of the ${x.ndim} dims of ${describeTensor(x)} once`);
+      throw new RangeError(`permute: dims ${valueText(dims)} must list each of the ${x.ndim} dims of ${describeTensor(x)} once`);
     const norm = dims.map((d) => normalizeDim('permute', d, x.ndim, 'dims'));
     if (new Set(norm).size !== norm.length) throw new RangeError(`permute: repeated dim in [${dims.join(', ')}]`);
     return viewOf(x, norm.map((d) => x.shape[d]), norm.map((d) => x.strides[d]));
@@ -162,7 +162,7 @@ export const expand = defineOp({
     expectTensor('expand', 'input', x);
     const sizes = restDims('expand', sizesArg) as number[];
     if (!Array.isArray(sizes) || sizes.length < x.ndim)
-      throw new RangeError(`expand: target ${Array.isArray(sizes) ? listText(sizes) : typeName(sizes)} has fewer dims than ${describeTensor(x)}`);
+      throw new RangeError(`expand: target ${valueText(sizes)} has fewer dims than ${describeTensor(x)}`);
     const lead = sizes.length - x.ndim;
     const shape: number[] = [], strides: number[] = [];
     sizes.forEach((want, i) => {
