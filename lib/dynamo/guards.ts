@@ -178,13 +178,14 @@ export function buildGuard(spec: GuardSpec): Guard {
   // mode string, which submodule runs), so a change recompiles, as torch.compile's guards do.
   let budget = 0;  // state checks left for the current module (deep configs are guarded by identity past it)
   const stateChecks = (v: string, label: string, value: unknown, depth: number): void => {
-    if (value instanceof Tensor || isModuleLike(value) || typeof value === 'function' || (value !== null && typeof value === 'object' && (depth >= 3 || budget <= 0))) {
+    const size = Array.isArray(value) ? value.length : isPlainObject(value) ? Object.keys(value).length : 0;
+    if (value instanceof Tensor || isModuleLike(value) || typeof value === 'function' || (value !== null && typeof value === 'object' && (depth >= 3 || size >= budget))) {
       if (value instanceof Tensor && depth === 0) return;  // a parameter or buffer: `owners` guards the ones the graph reads
       K.push(value);
       stmts.push({ fail: `${v} !== K[${K.length - 1}]`, desc: `${label} is the same ${value instanceof Tensor ? 'tensor' : typeof value === 'function' ? 'function' : 'object'}` });
       return;
     }
-    budget--;
+    budget -= 1 + size;  // a large array (a vocabulary) is guarded by identity instead
     if (Array.isArray(value)) {
       const a = `v${vars++}`;
       stmts.push({ decl: `const ${a} = ${v};` });
