@@ -152,6 +152,27 @@ describe('module state', () => {
     expect(cnt.frameCount).toBe(1 + changes.length - 1);
   });
 
+  test('a large array attribute is guarded by identity, not element by element', () => {
+    class Vocab extends tj.nn.Module {
+      vocab = Array.from({ length: 10000 }, (_, i) => i);
+      k = 2;
+      override forward(x: tj.Tensor): tj.Tensor {
+        return tj.mul(x, this.k + this.vocab.length);
+      }
+    }
+    const m = new Vocab();
+    const compiled = tj.compile(m);
+    const x = rand([3], 8);
+    expectClose(compiled.forward(x), toRef(m.forward(x)));
+    const guards = tj.compiler.explain(compiled)(x).guards;
+    expect(guards).toContain('module.vocab is the same object');
+    expect(guards.length).toBeLessThan(20);
+    m.k = 3;
+    expectClose(compiled.forward(x), toRef(m.forward(x)));
+    m.vocab = [1];
+    expectClose(compiled.forward(x), toRef(m.forward(x)));
+  });
+
   test('a forward that changes state it reads (a position counter) runs eagerly, with a warning', () => {
     class Writer extends tj.nn.Module {
       pos = 0;
