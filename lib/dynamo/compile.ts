@@ -495,9 +495,11 @@ export class CompiledFunction implements SessionHost {
         const shape = leaf.shape.map((s, k) => (dims?.includes(k) ? size : s));
         // the probe's input keeps the layout: contiguous, the same dim order, or (a slice
         // with gaps) the same strides
-        const order = leaf.isContiguous() ? null : denseDimOrder(leaf.shape, leaf.strides);
-        const strides = leaf.isContiguous() ? null : order ? stridesForDimOrder(shape, order) : leaf.strides.slice();
-        const grown = strides ? new Tensor({ storage: null, shape, dtype: leaf.dtype, strides }) : Tensor.fake(shape, leaf.dtype);
+        let grown = Tensor.fake(shape, leaf.dtype);
+        if (!leaf.isContiguous()) {
+          const order = denseDimOrder(leaf.shape, leaf.strides);
+          grown = new Tensor({ storage: null, shape, dtype: leaf.dtype, strides: order ? stridesForDimOrder(shape, order) : leaf.strides.slice() });
+        }
         const fake = session.input(null, i, names[i], dims ? grown : leaf);
         same.set(leaf, fake);
         return fake;

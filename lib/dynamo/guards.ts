@@ -7,7 +7,6 @@
  */
 import { Tensor, contiguousStrides } from '../tensor';
 import { denseDimOrder, isPlainObject } from '../fx';
-import { isModuleLike } from './module';
 import { registryState } from './state';
 
 export interface GuardSpec {
@@ -135,18 +134,26 @@ export function buildGuard(spec: GuardSpec): Guard {
     }
   };
 
+  // An array's length or a plain object's keys (v holds it), then `each` of its entries;
+  // false for other values.
+  const containerChecks = (v: string, label: string, value: unknown, each: (child: unknown, expr: string, label: string) => void): boolean => {
+    if (Array.isArray(value)) {
+      stmts.push({ fail: `!Array.isArray(${v}) || ${v}.length !== ${value.length}`, desc: `${label} is an array of length ${value.length}` });
+      value.forEach((c, i) => each(c, `${v}[${i}]`, labelOf(label, i)));
+      return true;
+    }
+    if (!isPlainObject(value)) return false;
+    const keys = Object.keys(value);
+    K.push(keys);
+    stmts.push({ fail: `!K[1](${v}) || !K[2](${v}, K[${K.length - 1}])`, desc: `${label} is an object with keys [${keys.join(', ')}]` });
+    keys.forEach((k) => each(value[k], `${v}[${JSON.stringify(k)}]`, labelOf(label, k)));
+    return true;
+  };
+
   const visit = (value: unknown, expr: string, label: string) => {
     const v = `v${vars++}`;
     stmts.push({ decl: `const ${v} = ${expr};` });
-    if (Array.isArray(value)) {
-      stmts.push({ fail: `!Array.isArray(${v}) || ${v}.length !== ${value.length}`, desc: `${label} is an array of length ${value.length}` });
-      value.forEach((c, i) => visit(c, `${v}[${i}]`, labelOf(label, i)));
-    } else if (isPlainObject(value)) {
-      const keys = Object.keys(value);
-      K.push(keys);
-      stmts.push({ fail: `!K[1](${v}) || !K[2](${v}, K[${K.length - 1}])`, desc: `${label} is an object with keys [${keys.join(', ')}]` });
-      keys.forEach((k) => visit(value[k], `${v}[${JSON.stringify(k)}]`, labelOf(label, k)));
-    } else {
+    if (!containerChecks(v, label, value, visit)) {
       const leaf = leafVar.length;
       leafVar.push(v);
       leafLabel.push(label);
@@ -178,33 +185,25 @@ export function buildGuard(spec: GuardSpec): Guard {
   // mode string, which submodule runs), so a change recompiles, as torch.compile's guards do.
   let budget = 0;  // state checks left for the current module (deep configs are guarded by identity past it)
   const stateChecks = (v: string, label: string, value: unknown, depth: number): void => {
-    const size = Array.isArray(value) ? value.length : isPlainObject(value) ? Object.keys(value).length : 0;
-    if (value instanceof Tensor || isModuleLike(value) || typeof value === 'function' || (value !== null && typeof value === 'object' && (depth >= 3 || size >= budget))) {
+    const container = Array.isArray(value) || isPlainObject(value);
+    const size = Array.isArray(value) ? value.length : container ? Object.keys(value as object).length : 0;
+    // tensors, functions, submodules and other objects by identity; so are containers too deep or too large
+    if (typeof value === 'function' || (value !== null && typeof value === 'object' && (!container || depth >= 3 || size >= budget))) {
       if (value instanceof Tensor && depth === 0) return;  // a parameter or buffer: `owners` guards the ones the graph reads
       K.push(value);
       stmts.push({ fail: `${v} !== K[${K.length - 1}]`, desc: `${label} is the same ${value instanceof Tensor ? 'tensor' : typeof value === 'function' ? 'function' : 'object'}` });
       return;
     }
     budget -= 1 + size;  // a large array (a vocabulary) is guarded by identity instead
-    if (Array.isArray(value)) {
-      const a = `v${vars++}`;
-      stmts.push({ decl: `const ${a} = ${v};` });
-      stmts.push({ fail: `!Array.isArray(${a}) || ${a}.length !== ${value.length}`, desc: `${label} is an array of length ${value.length}` });
-      value.forEach((x, i) => stateChecks(`${a}[${i}]`, `${label}[${i}]`, x, depth + 1));
-    } else if (isPlainObject(value)) {
-      const o = `v${vars++}`;
-      const keys = Object.keys(value);
-      K.push(keys);
-      stmts.push({ decl: `const ${o} = ${v};` });
-      stmts.push({ fail: `!K[1](${o}) || !K[2](${o}, K[${K.length - 1}])`, desc: `${label} is an object with keys [${keys.join(', ')}]` });
-      keys.forEach((k) => stateChecks(`${o}[${JSON.stringify(k)}]`, labelOf(label, k), value[k], depth + 1));
-    } else if (value !== null && typeof value === 'object') {
-      K.push(value);
-      stmts.push({ fail: `${v} !== K[${K.length - 1}]`, desc: `${label} is the same object` });
+    if (container) {
+      const c = `v${vars++}`;
+      stmts.push({ decl: `const ${c} = ${v};` });
+      containerChecks(c, label, value, (child, expr, childLabel) => stateChecks(expr, childLabel, child, depth + 1));
     } else {
       stmts.push({ fail: literalCheck(v, value, K), desc: `${label} === ${describeLiteral(value)}` });
     }
   };
+
   for (const { module, name, skip } of spec.modules ?? []) {
     K.push(module);
     const m = `K[${K.length - 1}]`;

@@ -117,7 +117,6 @@ export function integerLiterals(gm: GraphModule): LiteralSite[] {
   return out;
 }
 
-/** The contiguous-or-not layout check shared by keys and guards. */
 /**
  * For a dense layout without gaps or overlaps (a contiguous tensor with its dims permuted,
  * e.g. transposed), its dims of size > 1 from outermost to innermost; null otherwise (and for
@@ -162,6 +161,7 @@ export function isNonOverlapping(shape: readonly number[], strides: readonly num
   return true;
 }
 
+/** The contiguous-or-not layout check shared by keys and guards. */
 export function isContiguousLayout(shape: readonly number[], strides: readonly number[]): boolean {
   let expected = 1;
   for (let i = shape.length - 1; i >= 0; i--) {

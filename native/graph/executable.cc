@@ -49,8 +49,6 @@ Executable::Executable(Program program, std::vector<ConstBuffer> consts)
   for (size_t i = 0; i < program_.outputs.size(); ++i) outputSlot_[program_.outputs[i]] = static_cast<int>(i);  // distinct (decodeProgram)
 }
 
-Executable::~Executable() = default;
-
 namespace {
 std::string shapeOf(const Value& v) {
   std::string s = "[";

@@ -23,12 +23,12 @@ class Executable {
  public:
   // consts must stay alive as long as the Executable (the binding holds references).
   Executable(Program program, std::vector<ConstBuffer> consts);
-  ~Executable();
 
   // Runs once. `inputs` are the caller's views (any strides); shapes and dtypes must
-  // match the program's inputs exactly. Safe to call concurrently: each run takes
-  // its own arena from the caching allocator and gives it back after. Results go into `outputs` when given (contiguous, one per
-  // program output, exact dtype and shape; nothing is returned), else into fresh blocks.
+  // match the program's inputs exactly. Safe to call concurrently: each run takes its own
+  // arena from the caching allocator and gives it back after. Results go into `outputs`
+  // when given (contiguous, one per program output, exact dtype and shape; nothing is
+  // returned), else into fresh blocks.
   std::vector<OutputBuffer> run(const std::vector<TensorView>& inputs, const std::vector<TensorView>* outputs = nullptr);
 
   const Program& program() const { return program_; }

@@ -59,5 +59,4 @@ test(`${COUNT} random sequences of attribute changes: compiled equals eager`, ()
       expectClose(compiled.forward(x) as tj.Tensor, toRef(m.forward(x)), undefined, `seed ${seed} after ${done.join(', ')}`);
     }
   }
-  expect(COUNT).toBeGreaterThan(0);
 }, 300_000);
