@@ -249,12 +249,23 @@ export function packTensors(tensors: readonly Tensor[]): { buffers: ArrayBuffer[
   return { buffers, meta: meta.subarray(0, p) };
 }
 
-const noAttrs = new Float64Array(0);
+// Kept larger than V8's on-heap limit for typed arrays (64 bytes): the native side reading a
+// small on-heap array makes V8 move it to a new off-heap backing store, a malloc and a GC
+// sweep per kernel call (a fifth of a small eager op's time).
+let attrsScratch = new Float64Array(64);
+
+/** A kernel call's attrs as a Float64Array for native.exec: a view of a reused buffer, valid until the next call. */
+export function packAttrs(attrs: readonly number[]): Float64Array {
+  if (attrsScratch.length < attrs.length) attrsScratch = new Float64Array(attrs.length * 2);
+  for (let i = 0; i < attrs.length; i++) attrsScratch[i] = attrs[i];
+  return attrsScratch.subarray(0, attrs.length);
+}
+
 let copyKernelId = -1;
 
 /** dst <- src elementwise (same dtype; src may broadcast). Used by dataSync and contiguous(). */
 export function copyInto(dst: Tensor, src: Tensor): void {
   if (copyKernelId < 0) copyKernelId = native.kernelNames().indexOf('copy');
   const { buffers, meta } = packTensors([src, dst]);
-  native.exec(copyKernelId, buffers, meta, 1, noAttrs);
+  native.exec(copyKernelId, buffers, meta, 1, packAttrs([]));
 }

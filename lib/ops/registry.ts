@@ -10,7 +10,7 @@
  */
 import { DType } from '../dtype';
 import { native, kernelId } from '../native';
-import { MAX_ELEMENTS, Tensor, describeTensor, packTensors, shapeNumel } from '../tensor';
+import { MAX_ELEMENTS, Tensor, describeTensor, packAttrs, packTensors, shapeNumel } from '../tensor';
 
 export interface TensorMeta {
   shape: number[];
@@ -225,7 +225,7 @@ export function runKernelCall(op: AnyOp, call: KernelCall): Tensor[] {
   }
   const { buffers, meta } = packTensors([...call.inputs, ...outputs]);
   try {
-    native.exec(kernelId(call.kernel), buffers, meta, call.inputs.length, Float64Array.from(call.attrs));
+    native.exec(kernelId(call.kernel), buffers, meta, call.inputs.length, packAttrs(call.attrs));
   } catch (e) {
     throw prefixError(op, e);
   }
