@@ -318,8 +318,11 @@ int prepackConstantWeights(Program& p, const std::vector<ConstBuffer>& consts, i
     // linear: weight [N, K], B = W^T (B(k, n) = W[n, k]); matmul: weight [K, N] is B.
     const int64_t N = w.ndim == 2 ? (isLinear ? w.shape[0] : w.shape[1]) : 0;
     const int64_t K = w.ndim == 2 ? (isLinear ? w.shape[1] : w.shape[0]) : 0;
-    if (!w.data || w.ndim != 2 || w.dtype != DType::Float32 || N == 0 || K == 0) {
-      // A weight computed at run time: the epilogue goes into the kernel's attrs (matmul.cc).
+    // One row of x: the kernel's GEMV reads the weight as it is, once, faster than the
+    // packed panels (whose register tile is mostly empty for a single row).
+    const bool singleRow = p.values[in.inputs[0]].numel() == K;
+    if (!w.data || w.ndim != 2 || w.dtype != DType::Float32 || N == 0 || K == 0 || singleRow) {
+      // A weight computed at run time (or read by the GEMV): the epilogue goes into the kernel's attrs (matmul.cc).
       if (ep.absorbed.empty()) continue;
       if (isLinear) in.attrs.resize(1);
       in.attrs.push_back(static_cast<double>(ep.act));

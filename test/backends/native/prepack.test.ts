@@ -23,7 +23,11 @@ describe('prepacked constant weights', () => {
     const compiled = compileNative(graph);
     const x = makeTensor(randomValues(xShape.reduce((a, c) => a * c, 1), 13), xShape, 'float32', layout);
     const got = compiled(x) as tj.Tensor;
-    expect(compiled.lastProgram()!.describe()).toMatch(/linear\[prepacked/);
+    // a single row runs the GEMV over the weight as it is (packing would only slow it)
+    const singleRow = xShape.reduce((a, c) => a * c, 1) === k;
+    const text = compiled.lastProgram()!.describe();
+    if (singleRow) expect(text).toMatch(/= linear\([\s\S]* 0 weights prepacked/);
+    else expect(text).toMatch(/linear\[prepacked/);
     expectClose(got, toRef(graph(x) as tj.Tensor), { rtol: 1e-4, atol: 1e-4 });
   });
 
@@ -87,7 +91,9 @@ describe('prepacked constant matmul weights', () => {
     const w = makeTensor(wv, wShape, 'float32', lw);
     const compiled = compileNative((x: unknown) => tj.matmul(x as tj.Tensor, w));
     const got = compiled(makeTensor(xv, xShape, 'float32', lx)) as tj.Tensor;
-    expect(compiled.lastProgram()!.describe()).toContain(`matmul[prepacked ${wShape[0]}x${wShape[1]}]`);
+    const text = compiled.lastProgram()!.describe();
+    if (numel(xShape) === wShape[0]) expect(text).toMatch(/= matmul\([\s\S]* 0 weights prepacked/);  // one row: the GEMV
+    else expect(text).toContain(`matmul[prepacked ${wShape[0]}x${wShape[1]}]`);
     expectClose(got, refMatmul(refOf(xShape, xv), refOf(wShape, wv)), tolK(wShape[0]));
   });
 
@@ -204,7 +210,7 @@ describe('prepacked weights shared between the executables of other input shapes
     const mlp = (x: unknown) => tj.matmul(tj.relu(linear(x as tj.Tensor, w1, b1)), w2);
     const conv = (x: unknown) => tj.conv2d(x as tj.Tensor, wc, null, { padding: 1 });
     const cm = compileNative(mlp), cc = compileNative(conv);
-    for (const [i, rows] of [1, 5, 33].entries()) {
+    for (const [i, rows] of [2, 5, 33].entries()) {
       const x = makeTensor(randomValues(rows * 40, 64 + rows), [rows, 40]);
       expectClose(cm(x) as tj.Tensor, toRef(mlp(x) as tj.Tensor), { rtol: 1e-5, atol: 1e-5 });
       expect(sharedOf(cm), `rows ${rows}`).toBe(i === 0 ? 0 : 2);
