@@ -127,9 +127,9 @@ void runGemm(const GemmImpl& g, const GemmProblem& p) {
     throwRangeError("gemm: A packed as " + std::to_string(p.packedA->m()) + "x" + std::to_string(p.packedA->k()) +
                     " (mr " + std::to_string(p.packedA->mr()) + ") does not fit a " + std::to_string(p.M) + "x" +
                     std::to_string(p.K) + " product on a GEMM with mr " + std::to_string(g.mr));
-  if (!p.packed && !p.packedA && !p.source && (p.M == 1 || p.N == 1)) {
-    const int64_t len = p.M == 1 ? p.N : p.M;
-    const int64_t grain = std::max<int64_t>(64, 16384 / std::max<int64_t>(p.K, 1));
+  if (!p.packed && !p.packedA && !p.source && (p.M <= kGemvMaxRows || p.N == 1)) {
+    const int64_t len = p.M <= kGemvMaxRows ? p.N : p.M;
+    const int64_t grain = std::max<int64_t>(64, 16384 / std::max<int64_t>(p.K * std::min(p.M, kGemvMaxRows), 1));
     parallelFor(len, grain, [&](int64_t b, int64_t e) { g.gemv(p, b, e); });
     return;
   }

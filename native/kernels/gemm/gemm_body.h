@@ -388,7 +388,8 @@ inline void packFullA(int64_t M, int64_t K, MatrixRef A, PackedA& out) {
   for (int64_t pc = 0; pc < K; pc += KC) packA(A, 0, M, pc, std::min(KC, K - pc), out.mutableData() + pc * M);
 }
 
-// ---- GEMV: M == 1 or N == 1 without packing (memory bound: read each weight once)
+// ---- GEMV: few rows (M <= kGemvMaxRows) or N == 1 without packing (memory bound: each
+// weight element is read once, for all rows)
 
 inline float applyScalarAct(Activation a, float x) {
   switch (a) {
@@ -406,91 +407,131 @@ inline float applyScalarAct(Activation a, float x) {
   return x;
 }
 
-// y[r] = sum_k M(r, k) x[k*incx] for r in [r0, r1) (M is rows x K through strides).
-inline void gemvRaw(const MatrixRef& m, int64_t K, const float* x, int64_t incx, int64_t r0, int64_t r1, float* y) {
-  Workspace& ws = workspace();
+// y[i * ldy + r - r0] = sum_k M(r, k) x_i[k] for the NX vectors x_i (each contiguous, K
+// long) and r in [r0, r1) (M is rows x K through strides). Each element of M is loaded
+// once for all NX vectors.
+template <int NX>
+inline void gemvRaw(const MatrixRef& m, int64_t K, const float* const* x, int64_t r0, int64_t r1, float* y,
+                    int64_t ldy) {
   if (m.colStride == 1) {
-    const float* xc = x;
-    if (incx != 1) {
-      float* t = ws.v.get(static_cast<size_t>(K));
-      for (int64_t k = 0; k < K; ++k) t[k] = x[k * incx];
-      xc = t;
-    }
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* row = m.data + r * m.rowStride;
-      R s0 = Vec::zero(), s1 = Vec::zero();
-      int64_t k = 0;
-      for (; k + 2 * L <= K; k += 2 * L) {
-        s0 = Vec::fma(Vec::load(row + k), Vec::load(xc + k), s0);
-        s1 = Vec::fma(Vec::load(row + k + L), Vec::load(xc + k + L), s1);
-      }
-      for (; k < K; k += L) {
+    // Rows of M are contiguous: dot products over RB rows of M at once, so each vector of x
+    // loaded serves RB rows and each of M serves NX vectors (NX * RB independent FMA chains).
+    constexpr int RB = (L >= 16 || NX <= 2) ? 4 : 2;  // AVX2's 16 registers: NX * RB + RB + NX
+    int64_t r = r0;
+    for (; r + RB <= r1; r += RB) {
+      const float* row[RB];
+      for (int b = 0; b < RB; ++b) row[b] = m.data + (r + b) * m.rowStride;
+      R s[NX][RB];
+      for (int i = 0; i < NX; ++i)
+        for (int b = 0; b < RB; ++b) s[i][b] = Vec::zero();
+      for (int64_t k = 0; k < K; k += L) {
         const int cnt = static_cast<int>(std::min<int64_t>(L, K - k));
-        s0 = Vec::fma(Vec::loadPartial(row + k, cnt), Vec::loadPartial(xc + k, cnt), s0);
+        R w[RB], xv[NX];
+        for (int b = 0; b < RB; ++b) w[b] = cnt == L ? Vec::load(row[b] + k) : Vec::loadPartial(row[b] + k, cnt);
+        for (int i = 0; i < NX; ++i) xv[i] = cnt == L ? Vec::load(x[i] + k) : Vec::loadPartial(x[i] + k, cnt);
+        for (int i = 0; i < NX; ++i)
+          for (int b = 0; b < RB; ++b) s[i][b] = Vec::fma(w[b], xv[i], s[i][b]);
       }
-      y[r - r0] = Vec::reduceAdd(Vec::add(s0, s1));
+      for (int i = 0; i < NX; ++i)
+        for (int b = 0; b < RB; ++b) y[i * ldy + r + b - r0] = Vec::reduceAdd(s[i][b]);
+    }
+    for (; r < r1; ++r) {
+      const float* row = m.data + r * m.rowStride;
+      R s[NX];
+      for (int i = 0; i < NX; ++i) s[i] = Vec::zero();
+      for (int64_t k = 0; k < K; k += L) {
+        const int cnt = static_cast<int>(std::min<int64_t>(L, K - k));
+        const R w = cnt == L ? Vec::load(row + k) : Vec::loadPartial(row + k, cnt);
+        for (int i = 0; i < NX; ++i) s[i] = Vec::fma(w, cnt == L ? Vec::load(x[i] + k) : Vec::loadPartial(x[i] + k, cnt), s[i]);
+      }
+      for (int i = 0; i < NX; ++i) y[i * ldy + r - r0] = Vec::reduceAdd(s[i]);
     }
   } else if (m.rowStride == 1) {
-    // Columns are contiguous: y += x[k] * column k, vectorised over r.
+    // Columns are contiguous: y_i += x_i[k] * column k, vectorised over r.
     const int64_t n = r1 - r0;
-    for (int64_t i = 0; i < n; ++i) y[i] = 0.f;
+    for (int i = 0; i < NX; ++i)
+      for (int64_t j = 0; j < n; ++j) y[i * ldy + j] = 0.f;
     for (int64_t k = 0; k < K; ++k) {
-      const R xk = Vec::set1(x[k * incx]);
       const float* col = m.data + k * m.colStride + r0;
-      int64_t i = 0;
-      for (; i + L <= n; i += L) Vec::store(y + i, Vec::fma(xk, Vec::load(col + i), Vec::load(y + i)));
-      if (i < n) {
-        const int cnt = static_cast<int>(n - i);
-        Vec::storePartial(y + i, Vec::fma(xk, Vec::loadPartial(col + i, cnt), Vec::loadPartial(y + i, cnt)), cnt);
+      int64_t j = 0;
+      for (; j + L <= n; j += L) {
+        const R c = Vec::load(col + j);
+        for (int i = 0; i < NX; ++i) Vec::store(y + i * ldy + j, Vec::fma(Vec::set1(x[i][k]), c, Vec::load(y + i * ldy + j)));
+      }
+      if (j < n) {
+        const int cnt = static_cast<int>(n - j);
+        const R c = Vec::loadPartial(col + j, cnt);
+        for (int i = 0; i < NX; ++i)
+          Vec::storePartial(y + i * ldy + j, Vec::fma(Vec::set1(x[i][k]), c, Vec::loadPartial(y + i * ldy + j, cnt)), cnt);
       }
     }
   } else {
-    for (int64_t r = r0; r < r1; ++r) {
-      float s = 0.f;
-      for (int64_t k = 0; k < K; ++k) s += m.data[r * m.rowStride + k * m.colStride] * x[k * incx];
-      y[r - r0] = s;
-    }
+    for (int i = 0; i < NX; ++i)
+      for (int64_t r = r0; r < r1; ++r) {
+        float s = 0.f;
+        for (int64_t k = 0; k < K; ++k) s += m.data[r * m.rowStride + k * m.colStride] * x[i][k];
+        y[i * ldy + r - r0] = s;
+      }
   }
 }
 
-// Output elements [r0, r1) of a problem with M == 1 or N == 1 (r indexes the long side).
+// Output elements [r0, r1) along the long side of a problem with few rows (M <= kGemvMaxRows:
+// columns r of every row) or one column (N == 1: rows r).
 inline void gemvRange(const GemmProblem& p, int64_t r0, int64_t r1) {
   if (r0 >= r1) return;
-  const bool rowVector = p.M == 1;  // C is 1 x N: y_j = sum_k A(0,k) B(k,j)
+  const bool fewRows = p.M <= kGemvMaxRows;  // C[i, r] = sum_k A(i,k) B(k,r)
+  const int nx = fewRows ? static_cast<int>(p.M) : 1;
   MatrixRef m;
-  const float* x;
-  int64_t incx;
-  if (rowVector) {
+  const float* x[kGemvMaxRows];
+  Workspace& ws = workspace();
+  if (fewRows) {
     m = MatrixRef{p.B.data, p.B.colStride, p.B.rowStride};
-    x = p.A.data;
-    incx = p.A.colStride;
+    // rows of A, copied when their elements are not adjacent
+    float* copies = p.A.colStride == 1 ? nullptr : ws.v.get(static_cast<size_t>(nx * p.K));
+    for (int i = 0; i < nx; ++i) {
+      const float* row = p.A.data + i * p.A.rowStride;
+      if (copies) {
+        float* t = copies + i * p.K;
+        for (int64_t k = 0; k < p.K; ++k) t[k] = row[k * p.A.colStride];
+        row = t;
+      }
+      x[i] = row;
+    }
   } else {
     m = p.A;
-    x = p.B.data;
-    incx = p.B.rowStride;
+    x[0] = p.B.data;
+    if (p.B.rowStride != 1) {
+      float* t = ws.v.get(static_cast<size_t>(p.K));
+      for (int64_t k = 0; k < p.K; ++k) t[k] = p.B.data[k * p.B.rowStride];
+      x[0] = t;
+    }
   }
-  // Blocks keep y in L1 for the column-contiguous (axpy) order.
-  constexpr int64_t kBlock = 2048;
-  float buf[kBlock];
+  // Blocks keep the outputs in L1 for the column-contiguous (axpy) order.
+  constexpr int64_t kBlock = 2048 / kGemvMaxRows;
+  float buf[kGemvMaxRows * kBlock];
   const GemmEpilogue& e = p.ep;
   for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
     const int64_t b1 = std::min(r1, b0 + kBlock);
-    if (p.K > 0) gemvRaw(m, p.K, x, incx, b0, b1, buf);
-    else std::fill(buf, buf + (b1 - b0), 0.f);
-    for (int64_t r = b0; r < b1; ++r) {
-      const int64_t i = rowVector ? 0 : r, j = rowVector ? r : 0;
-      float* c = p.C + i * p.ldc + j;
-      float v = e.alpha * buf[r - b0];
-      if (e.beta != 0.f) v += e.beta * *c;
-      if (e.bias) v += e.biasMode == BiasMode::PerColumn ? e.bias[j] : e.bias[i];
-      if (e.residual && e.residualFirst) v += e.residual[i * e.ldResidual + j];
-      v = applyScalarAct(e.act, v);
-      if (e.residual && !e.residualFirst) v += e.residual[i * e.ldResidual + j];
-      *c = v;
-    }
+    if (p.K == 0) std::fill(buf, buf + nx * kBlock, 0.f);
+    else if (nx == 1) gemvRaw<1>(m, p.K, x, b0, b1, buf, kBlock);
+    else if (nx == 2) gemvRaw<2>(m, p.K, x, b0, b1, buf, kBlock);
+    else if (nx == 3) gemvRaw<3>(m, p.K, x, b0, b1, buf, kBlock);
+    else gemvRaw<4>(m, p.K, x, b0, b1, buf, kBlock);
+    for (int xi = 0; xi < nx; ++xi)
+      for (int64_t r = b0; r < b1; ++r) {
+        const int64_t i = fewRows ? xi : r, j = fewRows ? r : 0;
+        float* c = p.C + i * p.ldc + j;
+        float v = e.alpha * buf[xi * kBlock + r - b0];
+        if (e.beta != 0.f) v += e.beta * *c;
+        if (e.bias) v += e.biasMode == BiasMode::PerColumn ? e.bias[j] : e.bias[i];
+        if (e.residual && e.residualFirst) v += e.residual[i * e.ldResidual + j];
+        v = applyScalarAct(e.act, v);
+        if (e.residual && !e.residualFirst) v += e.residual[i * e.ldResidual + j];
+        *c = v;
+      }
   }
   if (e.tileFn) {
-    if (rowVector) e.tileFn(e.tileCtx, p.C, p.ldc, 0, r0, 1, r1 - r0);
+    if (fewRows) e.tileFn(e.tileCtx, p.C, p.ldc, 0, r0, p.M, r1 - r0);
     else e.tileFn(e.tileCtx, p.C, p.ldc, r0, 0, r1 - r0, 1);
   }
 }
