@@ -1,8 +1,9 @@
 /**
  * The 'native' backend: lowers a captured graph to the native executor, one
  * executable per input signature (dtype and shape of every input), so graphs traced
- * with dynamic dims get a plan per concrete shape. Graphs that cannot be lowered (a
- * TS-only op) run through the graph's own eager interpreter, logged under `perf`.
+ * with dynamic dims get a plan per concrete shape; a new shape may run eagerly instead
+ * while that is cheaper (tiering.ts). Graphs that cannot be lowered (a TS-only op) run
+ * through the graph's own eager interpreter, logged under `perf`.
  */
 import { log } from '../../dynamo/logging';
 import { GraphModule } from '../../fx';
@@ -10,6 +11,7 @@ import { Tensor } from '../../tensor';
 import type { BackendFn } from '../registry';
 import { CompiledProgram } from './executable';
 import { LoweringError, graphRunner, lowerGraph } from './lower';
+import { ShapeTiering } from './tiering';
 
 /** Programs (native executables) kept per compiled graph, one per input signature. */
 export const MAX_PROGRAMS_PER_GRAPH = 64;
@@ -27,6 +29,11 @@ function signature(inputs: readonly unknown[]): string {
     .join('|');
 }
 
+export interface NativeOptions {
+  /** Run new shapes of a dynamic graph eagerly while that is cheaper than building them (tiering.ts). */
+  tiering?: boolean;
+}
+
 /**
  * Compiles `graph` (a callable GraphModule, or any function of tensors built from
  * registered ops) for the native executor. A signature's executable is built by its
@@ -35,23 +42,27 @@ function signature(inputs: readonly unknown[]): string {
 export function compileNative(
   graph: (...inputs: unknown[]) => unknown,
   log?: (topic: string, msg: string | (() => string)) => void,
+  options: NativeOptions = {},
 ): NativeCompiled {
   // a GraphModule's fx builtins (views of functionalised updates) lower through graphRunner
   if (graph instanceof GraphModule) graph = graphRunner(graph);
+  const run = graph;
   // Least recently used last: a dynamic graph called at ever new sizes (a growing sequence)
   // keeps the programs of its recent sizes, not of every size it has seen.
   const programs = new Map<string, CompiledProgram | null>();
+  const tiering = options.tiering ? new ShapeTiering() : null;
   let lastKey: string | null = null;
   let last: CompiledProgram | null = null;
 
-  const programFor = (inputs: unknown[]): CompiledProgram | null => {
-    const key = signature(inputs);
-    if (key === lastKey) return last;
+  /** The program for these inputs (null: the graph runs eagerly), and whether it was just made. */
+  const programFor = (inputs: unknown[], key: string): { program: CompiledProgram | null; made: boolean } => {
+    if (key === lastKey) return { program: last, made: false };
     let p = programs.get(key);
+    const made = p === undefined;
     if (p === undefined) {
       try {
         const logBuild = (built: CompiledProgram) => log?.('graph_code', () => `native program for ${key}:\n${built.describe()}`);
-        p = new CompiledProgram(lowerGraph(graph, inputs), logBuild);
+        p = new CompiledProgram(lowerGraph(run, inputs), logBuild);
       } catch (e) {
         if (!(e instanceof LoweringError)) throw e;
         log?.('perf', `native backend: running the graph eagerly (${e.message})`);
@@ -64,22 +75,39 @@ export function compileNative(
     programs.set(key, p);
     lastKey = key;
     last = p;
-    return p;
+    return { program: p, made };
   };
   const tensorsOf = (inputs: unknown[]) => inputs.filter((x): x is Tensor => x instanceof Tensor);
 
   const compiled = ((...inputs: unknown[]) => {
-    const p = programFor(inputs);
-    return p ? p.run(tensorsOf(inputs)) : graph(...inputs);
+    const key = signature(inputs);
+    if (tiering && key !== lastKey && !programs.has(key) && tiering.choose(key, programs.size === 0) === 'eager') {
+      const t0 = performance.now();
+      const out = run(...inputs);
+      tiering.ranEagerlyIn(performance.now() - t0);
+      log?.('perf', () => `native backend: new shape ${key} run eagerly (${describeEstimates(tiering)})`);
+      return out;
+    }
+    const t0 = performance.now();
+    const { program, made } = programFor(inputs, key);
+    const out = program ? program.run(tensorsOf(inputs)) : run(...inputs);
+    if (made && program && tiering) tiering.builtIn(performance.now() - t0);
+    return out;
   }) as NativeCompiled;
   compiled.runAsync = async (...inputs: unknown[]) => {
-    const p = programFor(inputs);
-    return p ? p.runAsync(tensorsOf(inputs)) : graph(...inputs);
+    // off the event loop the build costs the loop nothing: runAsync always builds
+    const { program } = programFor(inputs, signature(inputs));
+    return program ? program.runAsync(tensorsOf(inputs)) : run(...inputs);
   };
   compiled.lastProgram = () => last;
   return compiled;
 }
 
+function describeEstimates(t: ShapeTiering): string {
+  const { eagerMs, buildMs } = t.estimates();
+  return `new shapes: eager ${eagerMs.toFixed(2)} ms, build and run ${buildMs.toFixed(2)} ms`;
+}
+
 /** The 'native' backend: `tj.compile(fn)` uses it unless told otherwise. */
 export const nativeBackend: BackendFn = (gm: GraphModule) =>
-  compileNative(gm, (topic, msg) => log(topic as 'graph_code' | 'perf', msg));
+  compileNative(gm, (topic, msg) => log(topic as 'graph_code' | 'perf', msg), { tiering: true });
