@@ -12,10 +12,11 @@
 // Calls parallelise over the intra-op pool (core/thread_pool.h); called from inside a
 // parallel region they run on the calling thread. Every output element is computed by
 // one thread with a fixed accumulation order (K in blocks of the ISA's KC, each block
-// summed in k order), so results do not depend on the thread count. Up to kGemvMaxRows rows
-// (or N == 1) with neither operand packed take a GEMV path (dot products or axpy, vectorised
-// over K or N; each element of B is read once for all rows, where packing it would cost more
-// than the product): its rounding differs from the blocked path's, as any two summation orders do.
+// summed in k order), so results do not depend on the thread count. With neither operand
+// packed, M == 1, N == 1, and up to kGemvMaxRows rows over a B whose columns are contiguous
+// (linear's W^T) take a GEMV path (dot products or axpy, vectorised over K or N; each element
+// of B is read once for all rows, where packing it would cost more than the product): its
+// rounding differs from the blocked path's, as any two summation orders do.
 // The implementation used is the best one compiled for the ISA the kernel registry
 // selected (TENSORJIT_ISA caps it), so tests can run every table.
 #pragma once
@@ -173,7 +174,8 @@ struct GemmProblem {
   GemmEpilogue ep;
 };
 
-// Products with at most this many rows of A take the GEMV path when nothing is prepacked.
+// Products with at most this many rows of A (and B's columns contiguous) take the GEMV path
+// when nothing is prepacked.
 constexpr int64_t kGemvMaxRows = 4;
 
 struct GemmImpl {
@@ -182,7 +184,7 @@ struct GemmImpl {
   // Computes rows [m0,m1) x cols [n0,n1) of the problem on the calling thread
   // (n0 a multiple of nr when B is prepacked).
   void (*run)(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) = nullptr;
-  // M <= kGemvMaxRows or N == 1, nothing prepacked: output elements [r0, r1) along the long side.
+  // Few rows or N == 1, nothing prepacked (runGemm decides): output elements [r0, r1) along the long side.
   void (*gemv)(const GemmProblem& p, int64_t r0, int64_t r1) = nullptr;
   // Packs op(B) into `out` (allocated with this impl's nr/kc).
   void (*pack)(int64_t K, int64_t N, MatrixRef B, PackedB& out) = nullptr;

@@ -105,9 +105,9 @@ const Case kCases[] = {
     {33, 17, 129, false, true, 0, 5, 2}, {65, 129, 7, true, true, 1, 1, 0}, {1, 100, 300, false, false},
     {100, 1, 300, false, true},   {129, 70, 513, false, false, 4, 4, 4}, {300, 1100, 40, false, false},
     {40, 2, 0, false, false},     {14, 32, 256, false, false},    {28, 64, 257, true, false},
-    // few rows (the GEMV path): both B layouts, a strided A, more columns than its block
-    {2, 37, 70, true, false, 2, 1, 3}, {3, 600, 33, false, true, 0, 3, 0}, {4, 1100, 129, false, false},
-    {4, 1, 50, true, true},       {3, 5, 0, false, true},
+    // few rows over a transposed B (the GEMV path): a strided A, more columns than its block
+    {2, 37, 70, true, true, 2, 1, 3}, {3, 600, 33, false, true, 0, 3, 0}, {4, 1100, 129, false, true},
+    {4, 1, 50, true, true},       {3, 5, 0, false, true},       {4, 300, 40, false, false},
 };
 
 }  // namespace
