@@ -81,18 +81,19 @@ export function compileNative(
 
   const compiled = ((...inputs: unknown[]) => {
     const key = signature(inputs);
-    if (tiering && key !== lastKey && !programs.has(key) && tiering.choose(key, programs.size === 0) === 'eager') {
-      const t0 = performance.now();
+    // A shape with no executable yet: the tiering picks its tier and times it. A cached
+    // shape's call (the per-call path) reads no clock.
+    const newShape = tiering !== null && key !== lastKey && !programs.has(key);
+    const t0 = newShape ? performance.now() : 0;
+    if (newShape && tiering.choose(key, programs.size === 0) === 'eager') {
       const out = run(...inputs);
       tiering.ranEagerlyIn(performance.now() - t0);
       log?.('perf', () => `native backend: new shape ${key} run eagerly (${describeEstimates(tiering)})`);
       return out;
     }
-    // a new shape's build is timed for the tiering; a cached one is not (the per-call path)
-    const t0 = tiering && key !== lastKey && !programs.has(key) ? performance.now() : -1;
     const { program, made } = programFor(inputs, key);
     const out = program ? program.run(tensorsOf(inputs)) : run(...inputs);
-    if (made && program && t0 >= 0) tiering!.builtIn(performance.now() - t0);
+    if (newShape && made && program) tiering.builtIn(performance.now() - t0);
     return out;
   }) as NativeCompiled;
   compiled.runAsync = async (...inputs: unknown[]) => {
