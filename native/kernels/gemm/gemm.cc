@@ -127,12 +127,13 @@ void runGemm(const GemmImpl& g, const GemmProblem& p) {
     throwRangeError("gemm: A packed as " + std::to_string(p.packedA->m()) + "x" + std::to_string(p.packedA->k()) +
                     " (mr " + std::to_string(p.packedA->mr()) + ") does not fit a " + std::to_string(p.M) + "x" +
                     std::to_string(p.K) + " product on a GEMM with mr " + std::to_string(g.mr));
-  // Few rows only when B's columns are contiguous along K (linear's W^T): dot products that
-  // load each weight once. With rows of B contiguous, the axpy form of more than one row
-  // loads and stores the outputs per element of B and is no faster than packing.
-  const bool fewRows = p.M == 1 || (p.M <= kGemvMaxRows && p.B.rowStride == 1);
-  if (!p.packed && !p.packedA && !p.source && (fewRows || p.N == 1)) {
-    const int64_t len = p.M <= kGemvMaxRows ? p.N : p.M;
+  // The GEMV for one row, one column, or up to kGemvMaxRows rows over a B whose columns are
+  // contiguous along K (linear's W^T: dot products that load each weight once). With rows
+  // of B contiguous, the axpy form of more than one row loads and stores the outputs per
+  // element of B and is no faster than packing.
+  const bool gemv = p.M == 1 || p.N == 1 || (p.M <= kGemvMaxRows && p.B.rowStride == 1);
+  if (!p.packed && !p.packedA && !p.source && gemv) {
+    const int64_t len = p.M <= kGemvMaxRows ? p.N : p.M;  // gemvRange's long side
     const int64_t grain = std::max<int64_t>(64, 16384 / std::max<int64_t>(p.K * std::min(p.M, kGemvMaxRows), 1));
     parallelFor(len, grain, [&](int64_t b, int64_t e) { g.gemv(p, b, e); });
     return;

@@ -391,22 +391,6 @@ inline void packFullA(int64_t M, int64_t K, MatrixRef A, PackedA& out) {
 // ---- GEMV: few rows (M <= kGemvMaxRows) or N == 1 without packing (memory bound: each
 // weight element is read once, for all rows)
 
-inline float applyScalarAct(Activation a, float x) {
-  switch (a) {
-    case Activation::None: return x;
-    case Activation::Relu: return x < 0.f ? 0.f : x;
-    case Activation::GeluErf: return 0.5f * x * std::erfc(-x * 0.70710678118654752f);
-    case Activation::GeluTanh: {
-      const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-      return 0.5f * x * (1.f + std::tanh(u));
-    }
-    case Activation::Silu: return x / (1.f + std::exp(-x));
-    case Activation::Sigmoid: return 1.f / (1.f + std::exp(-x));
-    case Activation::Tanh: return std::tanh(x);
-  }
-  return x;
-}
-
 // y[i * ldy + r - r0] = sum_k M(r, k) x_i[k] for the NX vectors x_i (each contiguous, K
 // long) and r in [r0, r1) (M is rows x K through strides). Each element of M is loaded
 // once for all NX vectors.
@@ -517,18 +501,30 @@ inline void gemvRange(const GemmProblem& p, int64_t r0, int64_t r1) {
     else if (nx == 2) gemvRaw<2>(m, p.K, x, b0, b1, buf, kBlock);
     else if (nx == 3) gemvRaw<3>(m, p.K, x, b0, b1, buf, kBlock);
     else gemvRaw<4>(m, p.K, x, b0, b1, buf, kBlock);
-    for (int xi = 0; xi < nx; ++xi)
+    const int64_t n = b1 - b0;
+    for (int xi = 0; xi < nx; ++xi) {
+      float* y = buf + xi * kBlock;
       for (int64_t r = b0; r < b1; ++r) {
         const int64_t i = fewRows ? xi : r, j = fewRows ? r : 0;
-        float* c = p.C + i * p.ldc + j;
-        float v = e.alpha * buf[xi * kBlock + r - b0];
-        if (e.beta != 0.f) v += e.beta * *c;
+        float v = e.alpha * y[r - b0];
+        if (e.beta != 0.f) v += e.beta * p.C[i * p.ldc + j];
         if (e.bias) v += e.biasMode == BiasMode::PerColumn ? e.bias[j] : e.bias[i];
         if (e.residual && e.residualFirst) v += e.residual[i * e.ldResidual + j];
-        v = applyScalarAct(e.act, v);
-        if (e.residual && !e.residualFirst) v += e.residual[i * e.ldResidual + j];
-        *c = v;
+        y[r - b0] = v;
       }
+      // the activation of the blocked path's epilogue (activation.h): the same bits
+      if (e.act != Activation::None)
+        for (int64_t k = 0; k < n; k += L) {
+          const int cnt = static_cast<int>(std::min<int64_t>(L, n - k));
+          Vec::storePartial(y + k, act::apply<Vec>(e.act, Vec::loadPartial(y + k, cnt)), cnt);
+        }
+      for (int64_t r = b0; r < b1; ++r) {
+        const int64_t i = fewRows ? xi : r, j = fewRows ? r : 0;
+        float v = y[r - b0];
+        if (e.residual && !e.residualFirst) v += e.residual[i * e.ldResidual + j];
+        p.C[i * p.ldc + j] = v;
+      }
+    }
   }
   if (e.tileFn) {
     if (fewRows) e.tileFn(e.tileCtx, p.C, p.ldc, 0, r0, p.M, r1 - r0);

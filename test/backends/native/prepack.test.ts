@@ -31,6 +31,19 @@ describe('prepacked constant weights', () => {
     expectClose(got, toRef(graph(x) as tj.Tensor), { rtol: 1e-4, atol: 1e-4 });
   });
 
+  test('a single row with a fused activation gives the bits of the eager activation', () => {
+    // the GEMV's epilogue runs the same vector math as the eager ops (kernels/gemm/activation.h)
+    const w = makeTensor(randomValues(300 * 64, 30), [300, 64]), b = makeTensor(randomValues(300, 31), [300]);
+    const x = makeTensor(randomValues(64, 32, 'float32', -3, 3), [1, 64]);
+    for (const act of [tj.gelu, tj.sigmoid, tj.tanh, tj.silu]) {
+      const fused = compileNative((v: unknown) => act(linear(v as tj.Tensor, w, b)));
+      const plain = compileNative((v: unknown) => linear(v as tj.Tensor, w, b));
+      const got = (fused(x) as tj.Tensor).dataSync();
+      expect(fused.lastProgram()!.describe()).toMatch(/ 1 epilogues fused/);
+      expect(Array.from(got)).toEqual(Array.from(act(plain(x) as tj.Tensor).dataSync()));
+    }
+  });
+
   test('an in-place update of the weight after compiling is seen', () => {
     const w = tj.ones([3, 2]);
     const compiled = compileNative((x: unknown) => linear(x as tj.Tensor, w));

@@ -4,6 +4,14 @@ import { compileNative } from '../../../lib/backends/native/index';
 import { ShapeTiering } from '../../../lib/backends/native/tiering';
 
 describe('the tier of a new shape', () => {
+  /** A policy that has measured one build and one eager run. */
+  const measured = (buildMs: number, eagerMs: number) => {
+    const t = new ShapeTiering();
+    t.builtIn(buildMs);
+    t.ranEagerlyIn(eagerMs);
+    return t;
+  };
+
   test('the first shape is built; the next one runs eagerly once, to be measured', () => {
     const t = new ShapeTiering();
     expect(t.choose('a', true)).toBe('build');
@@ -12,9 +20,7 @@ describe('the tier of a new shape', () => {
   });
 
   test('the cheaper tier wins, by the lower median of the last three times', () => {
-    const t = new ShapeTiering();
-    t.builtIn(1);
-    t.ranEagerlyIn(3);
+    const t = measured(1, 3);
     expect(t.choose('x1', false)).toBe('build');
     t.ranEagerlyIn(0.2);
     expect(t.estimates().eagerMs).toBe(0.2);  // of [3, 0.2]: the lower
@@ -28,17 +34,13 @@ describe('the tier of a new shape', () => {
   });
 
   test('a shape that ran eagerly is built when it comes back', () => {
-    const t = new ShapeTiering();
-    t.builtIn(10);
-    t.ranEagerlyIn(1);
+    const t = measured(10, 1);
     expect(t.choose('k', false)).toBe('eager');
     expect(t.choose('k', false)).toBe('build');
   });
 
   test('every 8th new shape takes the other tier, to refresh its estimate', () => {
-    const t = new ShapeTiering();
-    t.builtIn(10);
-    t.ranEagerlyIn(1);
+    const t = measured(10, 1);
     const tiers = Array.from({ length: 16 }, (_, i) => t.choose(`s${i}`, false));
     expect(tiers.filter((x) => x === 'build')).toHaveLength(2);
     expect(tiers[7]).toBe('build');
