@@ -7,6 +7,8 @@ import * as ort from 'onnxruntime-node';
 import * as tj from '../../lib/index';
 
 type AttrValue = number | number[] | string;
+/** A dimension: its size, or a name for a size given at run time (a dynamic axis). */
+export type Dim = number | string;
 
 export class OnnxGraph {
   private nodes: onnx.INodeProto[] = [];
@@ -15,19 +17,19 @@ export class OnnxGraph {
   private outputs: onnx.IValueInfoProto[] = [];
   private counter = 0;
 
-  private static valueInfo(name: string, dims: number[]): onnx.IValueInfoProto {
+  private static valueInfo(name: string, dims: Dim[]): onnx.IValueInfoProto {
     return {
       name,
-      type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
+      type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
     };
   }
 
-  input(name: string, dims: number[]): string {
+  input(name: string, dims: Dim[]): string {
     this.inputs.push(OnnxGraph.valueInfo(name, dims));
     return name;
   }
 
-  output(name: string, dims: number[]): void {
+  output(name: string, dims: Dim[]): void {
     this.outputs.push(OnnxGraph.valueInfo(name, dims));
   }
 
@@ -69,7 +71,7 @@ export class OnnxGraph {
   }
 
   /** Renames a value to a graph output name via Identity. */
-  finish(value: string, name: string, dims: number[]): void {
+  finish(value: string, name: string, dims: Dim[]): void {
     this.nodes.push({ opType: 'Identity', input: [value], output: [name], domain: '' });
     this.output(name, dims);
   }

@@ -9,6 +9,7 @@ import { OnnxGraph, ort, ortSession, ortTensor } from '../lib/onnx';
 import { Row } from '../lib/report';
 import { median, timeAlternating } from '../lib/timing';
 import * as models from './models';
+import { runVariableLength } from './variable_length';
 
 type Compiled = ((...xs: tj.Tensor[]) => tj.Tensor) & { runAsync(...xs: tj.Tensor[]): Promise<tj.Tensor> };
 
@@ -145,6 +146,12 @@ export async function runBackend(limits: MachineLimits): Promise<Row[]> {
       console.error(`skipped ${w.name}: ${(e as Error).stack}`);
       rows.push({ workload: w.name, 'eager ms': null, 'compiled ms': null, 'onnxruntime ms': null });
     }
+  }
+
+  try {
+    rows.push(...(await runVariableLength(limits)));
+  } catch (e) {
+    console.error(`skipped the variable-length encoder: ${(e as Error).stack}`);
   }
 
   // Peak memory of the MLP (batch 64): compiled must not exceed eager.

@@ -4,7 +4,7 @@
  * graph (run by onnxruntime-node).
  */
 import * as tj from '../../lib/index';
-import { OnnxGraph } from '../lib/onnx';
+import { Dim, OnnxGraph } from '../lib/onnx';
 
 export interface Workload {
   name: string;
@@ -170,14 +170,15 @@ function encoderLayer(x: tj.Tensor, p: EncoderWeights): tj.Tensor {
   return tj.layerNorm(tj.add(h, f), [HIDDEN], p.ln2w, p.ln2b, 1e-12);
 }
 
-function encoderLayerOnnx(g: OnnxGraph, x: string, p: EncoderWeights, b: number, s: number): string {
+/** Reshapes keep the batch and sequence dims (0: copied from the input), so any length runs. */
+function encoderLayerOnnx(g: OnnxGraph, x: string, p: EncoderWeights): string {
   const lin = (v: string, w: tj.Tensor, bias: tj.Tensor) => g.op('Add', [g.op('MatMul', [v, g.weight(w.transpose(0, 1))]), g.weight(bias)]);
   const dh = HIDDEN / HEADS;
-  const heads = (v: string) => g.op('Transpose', [g.op('Reshape', [v, g.ints([b, s, HEADS, dh])])], { perm: [0, 2, 1, 3] });
+  const heads = (v: string) => g.op('Transpose', [g.op('Reshape', [v, g.ints([0, 0, HEADS, dh])])], { perm: [0, 2, 1, 3] });
   const q = heads(lin(x, p.wq, p.bq)), k = heads(lin(x, p.wk, p.bk)), v = heads(lin(x, p.wv, p.bv));
   const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), g.scalar(1 / Math.sqrt(dh))]);
   const ctx = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
-  const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.ints([b, s, HIDDEN])]);
+  const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.ints([0, 0, HIDDEN])]);
   const ln = (v1: string, w: tj.Tensor, bias: tj.Tensor) => g.op('LayerNormalization', [v1, g.weight(w), g.weight(bias)], { axis: -1, epsilon: 1e-12 });
   const h = ln(g.op('Add', [x, lin(merged, p.wo, p.bo)]), p.ln1w, p.ln1b);
   const up = lin(h, p.w1, p.b1);
@@ -186,18 +187,29 @@ function encoderLayerOnnx(g: OnnxGraph, x: string, p: EncoderWeights, b: number,
   return ln(g.op('Add', [h, lin(gelu, p.w2, p.b2)]), p.ln2w, p.ln2b);
 }
 
-export function encoderWorkload(batch: number, layers: number, seq = 128): Workload {
+/** A stack of encoder layers with seeded weights, for tensorjit and (at any batch and length) onnxruntime. */
+export function encoderModel(layers: number) {
   const weights = Array.from({ length: layers }, (_, i) => encoderWeights(100 + i));
-  const flopsPerLayer = 2 * batch * seq * (4 * HIDDEN * HIDDEN + 2 * HIDDEN * FFN) + 4 * batch * seq * seq * HIDDEN;
+  return {
+    fn: (x: tj.Tensor) => weights.reduce((h, p) => encoderLayer(h, p), x),
+    /** The ONNX graph; dims may be names (dynamic axes). */
+    onnx: (g: OnnxGraph, batch: Dim, seq: Dim) => {
+      const x = g.input('x0', [batch, seq, HIDDEN]);
+      g.finish(weights.reduce((h, p) => encoderLayerOnnx(g, h, p), x), 'out', [batch, seq, HIDDEN]);
+    },
+    flops: (batch: number, seq: number) => layers * (2 * batch * seq * (4 * HIDDEN * HIDDEN + 2 * HIDDEN * FFN) + 4 * batch * seq * seq * HIDDEN),
+    hidden: HIDDEN,
+  };
+}
+
+export function encoderWorkload(batch: number, layers: number, seq = 128): Workload {
+  const model = encoderModel(layers);
   return {
     name: `BERT encoder ${layers === 1 ? 'layer' : `${layers} layers`} batch ${batch} seq ${seq}`,
-    work: { flops: layers * flopsPerLayer },
+    work: { flops: model.flops(batch, seq) },
     inputs: () => seeded(9, () => [tj.randn([batch, seq, HIDDEN])]),
-    fn: (x) => weights.reduce((h, p) => encoderLayer(h, p), x),
-    onnx: (g, xs) => {
-      const [x] = addInputs(g, xs);
-      g.finish(weights.reduce((h, p) => encoderLayerOnnx(g, h, p, batch, seq), x), 'out', [batch, seq, HIDDEN]);
-    },
+    fn: model.fn,
+    onnx: (g) => model.onnx(g, batch, seq),
   };
 }
 

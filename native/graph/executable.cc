@@ -42,6 +42,9 @@ Executable::Executable(Program program, std::vector<ConstBuffer> consts)
   passStats_ = optimize(program_, consts_, folded_);
   plan_ = planMemory(program_);
   checkFitsInMemory(program_, &plan_);
+  // a dynamic graph keeps an executable per shape: no growth slack left from the passes
+  program_.values.shrink_to_fit();
+  program_.instrs.shrink_to_fit();
   inputValue_.assign(program_.numInputs, -1);
   for (size_t v = 0; v < program_.values.size(); ++v)
     if (program_.values[v].kind == ValueKind::Input) inputValue_[program_.values[v].index] = static_cast<int>(v);

@@ -13,8 +13,13 @@ import { CompiledProgram } from './executable';
 import { LoweringError, graphRunner, lowerGraph } from './lower';
 import { ShapeTiering } from './tiering';
 
-/** Programs (native executables) kept per compiled graph, one per input signature. */
-export const MAX_PROGRAMS_PER_GRAPH = 64;
+/**
+ * Programs (native executables) kept per compiled graph, one per input signature: at most
+ * this many, and no more than PROGRAM_BYTES_PER_GRAPH together. A server meeting requests
+ * of every length up to 256 keeps them all (a 6-layer encoder's program holds ~150 KiB).
+ */
+export const MAX_PROGRAMS_PER_GRAPH = 256;
+export const PROGRAM_BYTES_PER_GRAPH = 64 << 20;
 
 export interface NativeCompiled {
   (...inputs: unknown[]): unknown;
@@ -50,15 +55,16 @@ export function compileNative(
   // Least recently used last: a dynamic graph called at ever new sizes (a growing sequence)
   // keeps the programs of its recent sizes, not of every size it has seen.
   const programs = new Map<string, CompiledProgram | null>();
+  let programBytes = 0;
+  const footprint = (p: CompiledProgram | null | undefined) => p?.footprintBytes ?? 0;
   const tiering = options.tiering ? new ShapeTiering() : null;
   let lastKey: string | null = null;
   let last: CompiledProgram | null = null;
 
-  /** The program for these inputs (null: the graph runs eagerly), and whether it was just made. */
-  const programFor = (inputs: unknown[], key: string): { program: CompiledProgram | null; made: boolean } => {
-    if (key === lastKey) return { program: last, made: false };
+  /** The program for these inputs (null: the graph runs eagerly), lowered if new. */
+  const programFor = (inputs: unknown[], key: string): CompiledProgram | null => {
+    if (key === lastKey) return last;
     let p = programs.get(key);
-    const made = p === undefined;
     if (p === undefined) {
       try {
         const logBuild = (built: CompiledProgram) => log?.('graph_code', () => `native program for ${key}:\n${built.describe()}`);
@@ -68,14 +74,19 @@ export function compileNative(
         log?.('perf', `native backend: running the graph eagerly (${e.message})`);
         p = null;
       }
-      if (programs.size >= MAX_PROGRAMS_PER_GRAPH) programs.delete(programs.keys().next().value!);
+      programBytes += footprint(p);
+      for (const [oldest, program] of programs) {
+        if (programs.size < MAX_PROGRAMS_PER_GRAPH && programBytes <= PROGRAM_BYTES_PER_GRAPH) break;
+        programs.delete(oldest);
+        programBytes -= footprint(program);
+      }
     } else {
       programs.delete(key);
     }
     programs.set(key, p);
     lastKey = key;
     last = p;
-    return { program: p, made };
+    return p;
   };
   const tensorsOf = (inputs: unknown[]) => inputs.filter((x): x is Tensor => x instanceof Tensor);
 
@@ -83,30 +94,44 @@ export function compileNative(
     const key = signature(inputs);
     // A shape with no executable yet: the tiering picks its tier and times it. A cached
     // shape's call (the per-call path) reads no clock.
-    const newShape = tiering !== null && key !== lastKey && !programs.has(key);
-    const t0 = newShape ? performance.now() : 0;
-    if (newShape && tiering.choose(key, programs.size === 0) === 'eager') {
+    if (tiering === null || key === lastKey || programs.has(key)) {
+      const program = programFor(inputs, key);
+      return program ? program.run(tensorsOf(inputs)) : run(...inputs);
+    }
+    const work = elementsOf(inputs);
+    const t0 = performance.now();
+    if (tiering.choose(key, programs.size === 0, work) === 'eager') {
       const out = run(...inputs);
-      tiering.ranEagerlyIn(performance.now() - t0);
-      log?.('perf', () => `native backend: new shape ${key} run eagerly (${describeEstimates(tiering)})`);
+      tiering.ranEagerlyIn(performance.now() - t0, work);
+      log?.('perf', () => `native backend: new shape ${key} run eagerly (${describeEstimates(tiering, work)})`);
       return out;
     }
-    const { program, made } = programFor(inputs, key);
-    const out = program ? program.run(tensorsOf(inputs)) : run(...inputs);
-    if (newShape && made && program) tiering.builtIn(performance.now() - t0);
+    const program = programFor(inputs, key);
+    if (!program) return run(...inputs);
+    const lowered = performance.now();
+    const out = program.run(tensorsOf(inputs));  // builds first
+    const ran = performance.now();
+    tiering.builtIn(lowered - t0 + program.lastBuildMs, ran - lowered - program.lastBuildMs, work);
     return out;
   }) as NativeCompiled;
   compiled.runAsync = async (...inputs: unknown[]) => {
     // off the event loop the build costs the loop nothing: runAsync always builds
-    const { program } = programFor(inputs, signature(inputs));
+    const program = programFor(inputs, signature(inputs));
     return program ? program.runAsync(tensorsOf(inputs)) : run(...inputs);
   };
   compiled.lastProgram = () => last;
   return compiled;
 }
 
-function describeEstimates(t: ShapeTiering): string {
-  const { eagerMs, buildMs } = t.estimates();
+/** The tiering's measure of a shape's size: its tensor inputs' elements. */
+function elementsOf(inputs: unknown[]): number {
+  let n = 0;
+  for (const x of inputs) if (x instanceof Tensor) n += x.numel();
+  return n;
+}
+
+function describeEstimates(t: ShapeTiering, work: number): string {
+  const { eagerMs, buildMs } = t.estimates(work);
   return `new shapes: eager ${eagerMs.toFixed(2)} ms, build and run ${buildMs.toFixed(2)} ms`;
 }
 

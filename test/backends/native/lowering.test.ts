@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import * as tj from '../../../lib/index';
-import { MAX_PROGRAMS_PER_GRAPH, compileNative } from '../../../lib/backends/native/index';
+import { MAX_PROGRAMS_PER_GRAPH, PROGRAM_BYTES_PER_GRAPH, compileNative } from '../../../lib/backends/native/index';
 import { expectClose, toRef, makeTensor, randomValues } from '../../helpers/reference';
 
 const x0 = () => makeTensor(randomValues(12, 1), [3, 4]);
@@ -86,6 +86,32 @@ describe('native backend lowering', () => {
     // size 100 was the least recently used: its program was dropped, and is built anew
     compiled(first);
     expect(compiled.lastProgram()).not.toBe(p100);
+  });
+
+  test('the programs kept for a large graph are bounded by their bytes', () => {
+    // 1500 ops: each program is large enough that fewer than MAX_PROGRAMS_PER_GRAPH fit the budget
+    const fn = (x: unknown) => {
+      let y = x as tj.Tensor;
+      for (let i = 0; i < 1500; i++) y = tj.add(y, (i % 7) - 3);
+      return y;
+    };
+    let shift = 0;
+    for (let i = 0; i < 1500; i++) shift += (i % 7) - 3;
+    const compiled = compileNative(fn);
+    const programs: unknown[] = [];
+    const call = (n: number) => {
+      const out = compiled(tj.arange(0, n)) as tj.Tensor;
+      expect(out.toArray()).toEqual(Array.from({ length: n }, (_, i) => i + shift));
+      out.dispose();
+      return compiled.lastProgram();
+    };
+    programs[1] = call(1);
+    const kept = Math.floor(PROGRAM_BYTES_PER_GRAPH / compiled.lastProgram()!.footprintBytes);
+    expect(kept).toBeLessThan(MAX_PROGRAMS_PER_GRAPH);
+    for (let n = 2; n <= kept + 1; n++) programs[n] = call(n);
+    // sizes 2..kept+1 are the most recent `kept`: size 2's program is still there, size 1's was dropped
+    expect(call(2)).toBe(programs[2]);
+    expect(call(1)).not.toBe(programs[1]);
   });
 
   // Found by the argument fuzzer (test/ops/bad_arguments.test.ts): eager errors name the op,

@@ -4,47 +4,77 @@ import { compileNative } from '../../../lib/backends/native/index';
 import { ShapeTiering } from '../../../lib/backends/native/tiering';
 
 describe('the tier of a new shape', () => {
-  /** A policy that has measured one build and one eager run. */
-  const measured = (buildMs: number, eagerMs: number) => {
+  /** A policy that has measured one build (building `buildMs`, running `runMs`) and one eager run, all at `work` elements. */
+  const measured = (buildMs: number, runMs: number, eagerMs: number, work = 100) => {
     const t = new ShapeTiering();
-    t.builtIn(buildMs);
-    t.ranEagerlyIn(eagerMs);
+    t.builtIn(100, 100, work);  // the first build (with the weights' prepacking) is not counted
+    t.builtIn(buildMs, runMs, work);
+    t.ranEagerlyIn(eagerMs, work);
     return t;
   };
 
-  test('the first shape is built; the next one runs eagerly once, to be measured', () => {
+  test('the first shape is built; the next runs eagerly and the next is built, each to be measured', () => {
     const t = new ShapeTiering();
-    expect(t.choose('a', true)).toBe('build');
-    t.builtIn(5);
-    expect(t.choose('b', false)).toBe('eager');
+    expect(t.choose('a', true, 10)).toBe('build');
+    t.builtIn(500, 1, 10);  // the first build: prepacking weights, not what later builds cost
+    expect(t.choose('b', false, 10)).toBe('eager');
+    t.ranEagerlyIn(2, 10);
+    expect(t.estimates(10).buildMs).toBeNaN();
+    expect(t.choose('c', false, 10)).toBe('build');
+    t.builtIn(1, 0.5, 10);
+    expect(t.estimates(10)).toEqual({ eagerMs: 2, buildMs: 1.5 });
   });
 
-  test('the cheaper tier wins, by the lower median of the last three times', () => {
-    const t = measured(1, 3);
-    expect(t.choose('x1', false)).toBe('build');
-    t.ranEagerlyIn(0.2);
-    expect(t.estimates().eagerMs).toBe(0.2);  // of [3, 0.2]: the lower
-    expect(t.choose('x2', false)).toBe('eager');
-    t.ranEagerlyIn(50);  // one paused run does not flip the choice
-    expect(t.estimates().eagerMs).toBe(3);
-    t.builtIn(4);
-    t.builtIn(4);
-    expect(t.estimates().buildMs).toBe(4);
-    expect(t.choose('x3', false)).toBe('eager');
+  test('the cheaper tier wins, by the lower median of the last three measurements', () => {
+    const t = measured(1, 0, 3);
+    expect(t.choose('x1', false, 100)).toBe('build');
+    t.ranEagerlyIn(0.2, 100);
+    expect(t.estimates(100).eagerMs).toBeCloseTo(0.2, 12);  // of [3, 0.2]: the lower
+    expect(t.choose('x2', false, 100)).toBe('eager');
+    t.ranEagerlyIn(50, 100);  // one paused run does not flip the choice
+    expect(t.estimates(100).eagerMs).toBeCloseTo(3, 12);
+    t.builtIn(4, 0, 100);
+    t.builtIn(4, 0, 100);
+    expect(t.estimates(100).buildMs).toBe(4);
+    expect(t.choose('x3', false, 100)).toBe('eager');
+  });
+
+  test('run times scale with the new shape\'s size; building does not', () => {
+    // measured at 100 elements: eager 2 ms, build 1 ms + run 1 ms
+    const t = measured(1, 1, 2);
+    expect(t.estimates(1000)).toEqual({ eagerMs: 20, buildMs: 11 });
+    expect(t.estimates(10)).toEqual({ eagerMs: 0.2, buildMs: 1.1 });
+    expect(t.choose('large', false, 1000)).toBe('build');
+    expect(t.choose('small', false, 10)).toBe('eager');
+    // a small eager run and a large build, measured in turn, do not make the large shape look cheap eagerly
+    const u = new ShapeTiering();
+    u.builtIn(1, 30, 3000);
+    u.builtIn(1, 30, 3000);
+    u.ranEagerlyIn(0.6, 30);
+    expect(u.choose('large', false, 3000)).toBe('build');
   });
 
   test('a shape that ran eagerly is built when it comes back', () => {
-    const t = measured(10, 1);
-    expect(t.choose('k', false)).toBe('eager');
-    expect(t.choose('k', false)).toBe('build');
+    const t = measured(10, 0, 1);
+    expect(t.choose('k', false, 100)).toBe('eager');
+    expect(t.choose('k', false, 100)).toBe('build');
   });
 
-  test('every 8th new shape takes the other tier, to refresh its estimate', () => {
-    const t = measured(10, 1);
-    const tiers = Array.from({ length: 16 }, (_, i) => t.choose(`s${i}`, false));
+  test('every 8th new shape takes the other tier, to refresh its estimate; every 64th once measured thrice and costing over twice as much', () => {
+    const close = measured(1.5, 0, 1);
+    const tiers = Array.from({ length: 16 }, (_, i) => close.choose(`s${i}`, false, 100));
     expect(tiers.filter((x) => x === 'build')).toHaveLength(2);
     expect(tiers[7]).toBe('build');
     expect(tiers[15]).toBe('build');
+    const far = measured(10, 0, 1);
+    expect(far.choose('once', false, 100)).toBe('eager');
+    for (let i = 0; i < 2; i++) {
+      far.builtIn(10, 0, 100);
+      far.ranEagerlyIn(1, 100);
+    }
+    const farTiers = Array.from({ length: 128 }, (_, i) => far.choose(`s${i}`, false, 100));
+    // the 64th and 128th new shapes (the call 'once' was the first)
+    expect(farTiers.map((x, i) => (x === 'build' ? i : -1)).filter((i) => i >= 0)).toEqual([62, 126]);
   });
 });
 
@@ -74,7 +104,7 @@ describe('a graph meeting a new shape every call', () => {
     const calls = [4, 9, 9, 9];
     calls.forEach((n) => expect((compiled(tj.arange(-3, n - 3)) as tj.Tensor).toArray()).toEqual(expected(n)));
     expect(builds).toBe(2);  // 4 (the first shape), then 9 on its second call
-    expect(compiled.lastProgram()!.lowered.outputMeta[0].shape).toEqual([9]);
+    expect(compiled.lastProgram()!.outputMeta[0].shape).toEqual([9]);
   });
 
   test('without tiering (the default of compileNative) every shape is built', () => {
