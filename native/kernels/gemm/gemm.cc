@@ -63,8 +63,10 @@ Split chooseSplit(const GemmImpl& g, const GemmProblem& p, int threads) {
     if (threads % tm) continue;
     const int tn = threads / tm;
     if (tm > mPanels || tn > nPanels) continue;
-    const double rows = static_cast<double>((mPanels + tm - 1) / tm * g.mr);
-    const double cols = static_cast<double>((nPanels + tn - 1) / tn * g.nr);
+    // a thread's share; the last panel may be short (M = 16 on 14-row panels: 14 + 2), so a
+    // split into row panels can leave one thread 14 rows and the other 2
+    const double rows = static_cast<double>(std::min<int64_t>(p.M, (mPanels + tm - 1) / tm * g.mr));
+    const double cols = static_cast<double>(std::min<int64_t>(p.N, (nPanels + tn - 1) / tn * g.nr));
     const double cost = rows * cols / 32.0 + rows * packA + cols * packB;
     if (cost < bestCost) {
       bestCost = cost;
