@@ -77,11 +77,16 @@ inline void storeTile(R (&acc)[M_][NV_], float* c, int64_t ldc, int n, const Til
   }
 }
 
-constexpr int kPrefetchK = 16;  // B rows ahead (2 KB of a 32-wide panel)
+// How many B rows ahead the micro-kernel prefetches. Streaming a prepacked B from memory
+// past a few rows (runRangeStreamB) wants it far ahead: 48 rows (6 KB of a 32-wide panel)
+// ran a 6-layer encoder at 8-32 tokens ~7% faster than 16. A B block packed into L2 for
+// many rows (runRange) wants it near: 48 there cost large matmuls 5-8% (it pulls the next
+// panel into L1 over the current one).
+constexpr int kPrefetchNearK = 16, kPrefetchFarK = 48;
 
 // C tile (M_ rows, n <= NV_*L valid columns) from a k-major A panel (M_ floats per k)
 // and a k-major B panel (NV_*L floats per k). Accumulation is in k order per element.
-template <int M_, int NV_>
+template <int M_, int NV_, int PrefetchK>
 inline void microKernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc,
                         int n, const TileEp& ep) {
   // C is touched only after the k loop; start its lines on their way now (they are
@@ -100,8 +105,7 @@ inline void microKernel(int64_t kc, const float* __restrict a, const float* __re
     R bv[NV_];
 #pragma GCC unroll 4
     for (int v = 0; v < NV_; ++v) {
-      // Prepacked B streams from L3/memory when few rows reuse it: fetch ahead.
-      __builtin_prefetch(b + kPrefetchK * NV_ * L + v * L);
+      __builtin_prefetch(b + PrefetchK * NV_ * L + v * L);
       bv[v] = Vec::load(b + v * L);
     }
 #pragma GCC unroll 16
@@ -118,12 +122,13 @@ inline void microKernel(int64_t kc, const float* __restrict a, const float* __re
 
 using MicroKernelFn = void (*)(int64_t, const float*, const float*, float*, int64_t, int, const TileEp&);
 
-template <int NV_, int... Ms>
+template <int NV_, int PrefetchK, int... Ms>
 constexpr std::array<MicroKernelFn, sizeof...(Ms) + 1> makeKernelTable(std::integer_sequence<int, Ms...>) {
-  return {{nullptr, &microKernel<Ms + 1, NV_>...}};
+  return {{nullptr, &microKernel<Ms + 1, NV_, PrefetchK>...}};
 }
 // kernels[m] handles an m-row tile (m = 1..MR); tails get exact-height kernels.
-constexpr auto kKernels = makeKernelTable<NV>(std::make_integer_sequence<int, MR>());
+constexpr auto kKernels = makeKernelTable<NV, kPrefetchNearK>(std::make_integer_sequence<int, MR>());
+constexpr auto kStreamKernels = makeKernelTable<NV, kPrefetchFarK>(std::make_integer_sequence<int, MR>());
 
 // ---- packing
 
@@ -308,7 +313,7 @@ inline void runRangeStreamB(const GemmProblem& p, int64_t m0, int64_t m1, int64_
         const int64_t row = m0 + ir;
         const TileEp ep = tileEpilogue(p, row, col, first, last);
         if (ir + MR < mc) prefetchTileL2(p.C + (row + MR) * p.ldc + col, p.ldc, std::min<int64_t>(MR, mc - ir - MR));
-        kKernels[mr](kc, Ap + ir * kc, bp, p.C + row * p.ldc + col, p.ldc, nr, ep);
+        kStreamKernels[mr](kc, Ap + ir * kc, bp, p.C + row * p.ldc + col, p.ldc, nr, ep);
         if (last && p.ep.tileFn) p.ep.tileFn(p.ep.tileCtx, p.C, p.ldc, row, col, mr, nr);
       }
     }
