@@ -4,6 +4,7 @@
  * the outputs (speed never comes from a wrong answer).
  */
 import * as tj from '../../lib/index';
+import { maxAbsDiff } from '../lib/compare';
 import { MachineLimits } from '../lib/probes';
 import { OnnxGraph, ort, ortSession, ortTensor } from '../lib/onnx';
 import { Row } from '../lib/report';
@@ -15,13 +16,6 @@ type Compiled = ((...xs: tj.Tensor[]) => tj.Tensor) & { runAsync(...xs: tj.Tenso
 
 function compileFn(fn: (...xs: tj.Tensor[]) => tj.Tensor): Compiled {
   return (tj as unknown as { compile: (f: unknown) => Compiled }).compile(fn);
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 const values = (t: tj.Tensor) => t.contiguous().dataSync() as Float32Array;

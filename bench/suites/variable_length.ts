@@ -8,6 +8,7 @@
  * timeAlternating); a row gives the median over rounds of the mean time per request.
  */
 import * as tj from '../../lib/index';
+import { maxAbsDiff } from '../lib/compare';
 import { MachineLimits } from '../lib/probes';
 import { OnnxGraph, ortSession, ortTensor } from '../lib/onnx';
 import { Row } from '../lib/report';
@@ -24,12 +25,6 @@ function requestLengths(count: number, seed: number): number[] {
     state = (state * 1103515245 + 12345) % 2 ** 31;
     return MIN_LEN + Math.floor((state / 2 ** 31) * (MAX_LEN - MIN_LEN + 1));
   });
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = a.length === b.length ? 0 : Infinity;
-  for (let i = 0; i < a.length && m !== Infinity; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 export async function runVariableLength(limits: MachineLimits): Promise<Row[]> {
