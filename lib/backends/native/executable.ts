@@ -205,7 +205,6 @@ export class CompiledProgram {
     });
     return outputs;
   }
-
 }
 
 /**

@@ -108,10 +108,10 @@ export function compileNative(
     }
     const program = programFor(inputs, key);
     if (!program) return run(...inputs);
-    const lowered = performance.now();
+    const loweredAt = performance.now();
     const out = program.run(tensorsOf(inputs));  // builds first
-    const ran = performance.now();
-    tiering.builtIn(lowered - t0 + program.lastBuildMs, ran - lowered - program.lastBuildMs, work);
+    const ranAt = performance.now();
+    tiering.builtIn(loweredAt - t0 + program.lastBuildMs, ranAt - loweredAt - program.lastBuildMs, work);
     return out;
   }) as NativeCompiled;
   compiled.runAsync = async (...inputs: unknown[]) => {
