@@ -4,31 +4,44 @@
  * interpreter. A decoding loop whose caches grow by one position every step meets a new
  * shape on every call and never reuses one: building each costs more than running the
  * step eagerly. So, as a JIT's tiers do, a new shape runs eagerly when that is estimated
- * to cost less than building it and running the executable, and a shape that comes back
- * is built (it recurs, so its executable will be reused).
+ * to cost less, and a shape that comes back is built (it recurs, so its executable will
+ * be reused). What running eagerly first costs counts those builds too, as often as the
+ * graph's eagerly run shapes have come back: a server's request lengths mostly recur, so
+ * it builds them at once.
  *
  * New shapes differ in size (a server's requests of random lengths), so a run's time is
- * estimated from the recent runs of the nearest sizes (input elements), scaled to the new
- * size; building (lowering plus the native build) costs about the same at any size,
- * except the graph's first build, which also prepacks its weights for all later ones.
- * Each estimate is a lower median of three (a collection pausing one run does not flip
- * the choice). Every 8th new shape takes the other tier so its estimate does not go
- * stale; every 64th once both are measured thrice and the other cost over twice as much.
+ * estimated from recent runs at the nearest sizes (input elements), scaled to the new size
+ * as the graph's run times have grown with size; building (lowering plus the native build)
+ * costs about the same at any size, except the graph's first build, which also prepacks
+ * its weights for all later ones. Timings have slow outliers (a collection, a busy
+ * neighbour), so both estimates are robust to a few and lean to the fast: an estimate too
+ * high would keep its tier from being measured again, one too low is measured and mended.
+ * The other tier is taken now and then to keep its estimate true: every 8th new shape
+ * until both have run thrice, then at a cost held to 2% of what new shapes cost.
  */
 
 /** Shapes remembered as run eagerly once (a second call builds them). */
 const REMEMBERED_SHAPES = 256;
-const EXPLORE_EVERY = 8;
-const EXPLORE_COSTLY_EVERY = 64;
+/** The share of new shapes' costs spent on measuring the other tier, */
+const EXPLORATION_SHARE = 0.02;
+/** and how often it is measured before both tiers have run thrice. */
+const EXPLORE_UNSETTLED_EVERY = 8;
 /** Run times kept per tier (of the most recent new shapes). */
 const KEPT_RUNS = 16;
+/** Runs of the nearest sizes a size's estimate is scaled from. */
+const NEAREST_RUNS = 5;
 
 function lowerMedian(values: number[]): number {
   const sorted = values.sort((a, b) => a - b);
   return sorted.length ? sorted[(sorted.length - 1) >> 1] : NaN;
 }
 
-/** The last three measurements of a cost; its estimate is their lower median. */
+function lowerQuartile(values: number[]): number {
+  const sorted = values.sort((a, b) => a - b);
+  return sorted.length ? sorted[(sorted.length - 1) >> 2] : NaN;
+}
+
+/** The last three measurements of a cost; its estimate is their lower median (one slow run does not move it). */
 class RecentCosts {
   private readonly ms: number[] = [];
   add(ms: number): void {
@@ -42,20 +55,48 @@ class RecentCosts {
   }
 }
 
-/** Recent run times with their sizes; a size's estimate scales those of the three nearest sizes. */
+/**
+ * Recent run times with their sizes. A run's time grows with its size as `size^exponent`,
+ * the exponent between 0 (a graph of tiny tensors costs the same at every size) and 1 (a
+ * large one in proportion): the weighted median of the slopes between pairs of runs in
+ * log-log, weighted by how far apart their sizes are (the slope between close sizes is
+ * mostly noise). A size's estimate is the lower quartile of the five nearest runs, each
+ * scaled to it: it holds while three of the five were slowed.
+ */
 class RecentRuns {
   private readonly runs: { work: number; ms: number }[] = [];
   add(work: number, ms: number): void {
-    if (this.runs.push({ work: Math.max(work, 1), ms }) > KEPT_RUNS) this.runs.shift();
+    // a timer may read 0 for a tiny run, and 0 has no logarithm
+    if (this.runs.push({ work: Math.max(work, 1), ms: Math.max(ms, 1e-6) }) > KEPT_RUNS) this.runs.shift();
   }
   get count(): number {
     return this.runs.length;
   }
   estimate(work: number): number {
     const w = Math.max(work, 1);
+    const exponent = this.exponent();
     const distance = (r: { work: number }) => Math.abs(Math.log(r.work / w));
-    const nearest = [...this.runs].sort((a, b) => distance(a) - distance(b)).slice(0, 3);
-    return lowerMedian(nearest.map((r) => (r.ms * w) / r.work));
+    const newestFirst = [...this.runs].reverse();  // of runs as near, the newest
+    const nearest = newestFirst.sort((a, b) => distance(a) - distance(b)).slice(0, NEAREST_RUNS);
+    return lowerQuartile(nearest.map((r) => r.ms * (w / r.work) ** exponent));
+  }
+
+  private exponent(): number {
+    const pairs: { slope: number; weight: number }[] = [];
+    for (let i = 0; i < this.runs.length; i++) {
+      for (let j = i + 1; j < this.runs.length; j++) {
+        const [a, b] = [this.runs[i], this.runs[j]];
+        const weight = Math.abs(Math.log(b.work / a.work));
+        if (weight > 0) pairs.push({ slope: Math.log(b.ms / a.ms) / Math.log(b.work / a.work), weight });
+      }
+    }
+    // all of one size: nothing says what is fixed, so scale in proportion
+    if (pairs.length === 0) return 1;
+    pairs.sort((a, b) => a.slope - b.slope);
+    const half = pairs.reduce((sum, p) => sum + p.weight, 0) / 2;
+    let below = 0;
+    const median = pairs.find((p) => (below += p.weight) >= half)!.slope;
+    return Math.min(1, Math.max(0, median));
   }
 }
 
@@ -66,14 +107,21 @@ export interface TierEstimates {
   eagerMs: number;
   /** Lowering and building an executable for it, then running it. */
   buildMs: number;
+  /** A run of that executable once built. */
+  runMs: number;
+  /** The share of the shapes run eagerly that came back (and were built then). */
+  cameBack: number;
 }
 
 export class ShapeTiering {
   private readonly eager = new RecentRuns();
   private readonly run = new RecentRuns();
   private readonly build = new RecentCosts();
-  private newShapes = 0;
+  private explorationBudget = 0;
+  private unsettledShapes = 0;
   private builds = 0;
+  private eagerShapes = 0;
+  private returns = 0;
   private readonly ranEagerly = new Set<string>();
 
   /**
@@ -81,16 +129,38 @@ export class ShapeTiering {
    * elements; `first` when the graph has no executable at all.
    */
   choose(key: string, first: boolean, work: number): Tier {
-    if (first || this.ranEagerly.delete(key)) return 'build';
-    const { eagerMs, buildMs } = this.estimates(work);
+    if (first) return 'build';
+    if (this.ranEagerly.delete(key)) {
+      this.returns++;
+      return 'build';
+    }
+    const { eagerMs, buildMs, runMs, cameBack } = this.estimates(work);
     if (Number.isNaN(eagerMs)) return this.rememberEager(key);
     if (Number.isNaN(buildMs)) return 'build';
-    const cheaper: Tier = eagerMs < buildMs ? 'eager' : 'build';
-    const settled = Math.min(this.eager.count, this.run.count, this.build.count) >= 3;
-    const costlyOther = settled && Math.max(eagerMs, buildMs) > 2 * Math.min(eagerMs, buildMs);
-    const explore = ++this.newShapes % (costlyOther ? EXPLORE_COSTLY_EVERY : EXPLORE_EVERY) === 0;
-    const tier: Tier = explore ? (cheaper === 'eager' ? 'build' : 'eager') : cheaper;
+    // Shapes that come back are built then, so running eagerly now costs the eager run plus,
+    // as often as shapes come back, a build later; building now costs its runs only: a
+    // decoder's growing shapes never come back, a server's request lengths mostly do.
+    const eagerFirst = eagerMs + cameBack * buildMs;
+    const buildNow = buildMs + cameBack * runMs;
+    const cheaper: Tier = eagerFirst < buildNow ? 'eager' : 'build';
+    const [chosenMs, otherMs] = cheaper === 'eager' ? [eagerFirst, buildNow] : [buildNow, eagerFirst];
+    const tier: Tier = this.explores(chosenMs, otherMs) ? (cheaper === 'eager' ? 'build' : 'eager') : cheaper;
     return tier === 'eager' ? this.rememberEager(key) : 'build';
+  }
+
+  /**
+   * Whether this new shape takes the other tier, so that tier's estimate does not go stale
+   * or stay wrong: at a cost held to a share of what new shapes cost (often while the tiers
+   * cost nearly the same, rarely when the other costs far more).
+   */
+  private explores(chosenMs: number, otherMs: number): boolean {
+    this.explorationBudget += EXPLORATION_SHARE * chosenMs;
+    if (this.explorationBudget >= otherMs - chosenMs) {
+      this.explorationBudget -= otherMs - chosenMs;
+      return true;
+    }
+    const measuredThrice = Math.min(this.eager.count, this.run.count) >= 3;
+    return !measuredThrice && ++this.unsettledShapes % EXPLORE_UNSETTLED_EVERY === 0;
   }
 
   /** A new shape of `work` input elements was lowered and built in `buildMs`, then ran in `runMs`. */
@@ -107,10 +177,13 @@ export class ShapeTiering {
 
   /** The estimates for a shape of `work` input elements (NaN before a measurement). */
   estimates(work: number): TierEstimates {
-    return { eagerMs: this.eager.estimate(work), buildMs: this.build.estimate + this.run.estimate(work) };
+    const runMs = this.run.estimate(work);
+    const cameBack = this.eagerShapes === 0 ? 0 : this.returns / this.eagerShapes;
+    return { eagerMs: this.eager.estimate(work), buildMs: this.build.estimate + runMs, runMs, cameBack };
   }
 
   private rememberEager(key: string): Tier {
+    this.eagerShapes++;
     if (this.ranEagerly.size >= REMEMBERED_SHAPES) this.ranEagerly.delete(this.ranEagerly.values().next().value!);
     this.ranEagerly.add(key);
     return 'eager';
