@@ -14,9 +14,9 @@ import { DynamicPlan, Point, SymExpr, evalExpr, fitDynamic, matchesPlan, rewrite
 import { Guard, buildGuard } from './guards';
 import { log } from './logging';
 import { ModuleLike, TensorOwner, isModuleClass, isModuleLike, namedModules, tensorOwners } from './module';
-import { ModuleStateSnapshot, changedModuleState, sameSnapshots, snapshotModuleState } from './module_state';
+import { ModuleStateSnapshot, changedModuleState, ownAttributes, sameSnapshots, snapshotModuleState, tracedStores, undoStores } from './module_state';
 import { argumentNames } from './params';
-import { BreakInfo, CopyBack, OutputSlot, RunGraph, Session, SessionHost, TraceRecord, copyBack } from './session';
+import { AttrStore, BreakInfo, CopyBack, OutputSlot, RunGraph, Session, SessionHost, TraceRecord, copyBack, tracedValue } from './session';
 import { activeSession, config, dynamicMarks, runtime, staticMarks } from './state';
 import { untracked } from '../scope';
 
@@ -54,7 +54,9 @@ interface Entry {
   slots: Slot[];
   spec: TreeSpec;
   copyBacks: CopyBack[];
-  /** The copied-back outputs are not part of the result (free them after copying). */
+  /** Tensors forward stores on module attributes, stored again after each run. */
+  attrStores: TraceRecord['attrStores'];
+  /** The copied-back outputs are not part of the result nor stored (free them after copying). */
   disposeAfterCopy: boolean;
   /** Per symbol, where its value is read: [placeholder, dim]. */
   symbolSources: [number, number][];
@@ -108,6 +110,10 @@ export class CompiledFunction implements SessionHost {
   // depend on them. A graph that does (a position counter read into it) runs eagerly.
   private sideEffects = new Map<object, Set<string>>();
   private unsettled: { args: string; before: ModuleStateSnapshot; graph: string }[] = [];
+  // Tensor attributes forward replaces and its graph reads (a cache grown by concatenation,
+  // `this.k = cat([this.k, k])`): traced and guarded as inputs (shapes, not identity), as
+  // one more argument, so the graph serves every call; forward's stores are replayed.
+  private stateAttrs: { target: Record<string, unknown>; key: string; name: string }[] = [];
   private eagerOnly = false;
   private lastGuard: Guard | undefined;
   private generation = runtime.generation;
@@ -137,6 +143,7 @@ export class CompiledFunction implements SessionHost {
     this.warned = false;
     this.sideEffects.clear();
     this.unsettled = [];
+    this.stateAttrs = [];
     this.eagerOnly = false;
     this.owners = null;
     this.generation = runtime.generation;
@@ -155,11 +162,41 @@ export class CompiledFunction implements SessionHost {
       return this.fn.apply(thisArg, args);
     }
     const entries = this.entries;
+    const guarded = this.guardedArgs(args);
     for (let i = entries.length - 1; i >= 0; i--) {
-      const inputs = entries[i].guard.check(args);
+      const inputs = entries[i].guard.check(guarded);
       if (inputs) return this.runEntry(entries[i], inputs, entries[i].run(...inputs) as unknown[]);
     }
-    return this.miss(thisArg, args, async);
+    return this.miss(thisArg, args, guarded, async);
+  }
+
+  /** The arguments as guarded and traced: the call's, and the module's state tensors as one more. */
+  private guardedArgs(args: unknown[]): unknown[] {
+    if (this.stateAttrs.length === 0) return args;
+    const state: Record<string, unknown> = {};
+    for (const a of this.stateAttrs) state[a.name] = a.target[a.key];
+    return [...args, state];
+  }
+
+  /**
+   * Runs forward over traced arguments (guardedArgs' form): the state tensors sit on their
+   * attributes while it runs; those it did not replace get `realState`'s back after.
+   */
+  private applyTraced(thisArg: unknown, traced: unknown[], realState: unknown): unknown {
+    if (this.stateAttrs.length === 0) return this.fn.apply(thisArg, traced);
+    const state = traced[traced.length - 1] as Record<string, unknown>;
+    for (const a of this.stateAttrs) a.target[a.key] = state[a.name];
+    try {
+      return this.fn.apply(thisArg, traced.slice(0, -1));
+    } finally {
+      for (const a of this.stateAttrs) if (a.target[a.key] === state[a.name]) a.target[a.key] = (realState as Record<string, unknown>)[a.name];
+    }
+  }
+
+  /** Parameter names for the guarded arguments (`module` for the state tensors). */
+  private argNames(guarded: unknown[]): string[] {
+    if (this.stateAttrs.length === 0) return argumentNames(this.namesFrom, guarded.length);
+    return [...argumentNames(this.namesFrom, guarded.length - 1), 'module'];
   }
 
   runAsync(thisArg: unknown, args: unknown[]): Promise<unknown> {
@@ -170,9 +207,10 @@ export class CompiledFunction implements SessionHost {
   private startAsync(thisArg: unknown, args: unknown[]): Promise<unknown> {
     try {
       if (this.generation === runtime.generation && runtime.disableDepth === 0 && !this.eagerOnly && !activeSession()) {
+        const guarded = this.guardedArgs(args);
         for (let i = this.entries.length - 1; i >= 0; i--) {
           const e = this.entries[i];
-          const inputs = e.guard.check(args);
+          const inputs = e.guard.check(guarded);
           if (!inputs) continue;
           if (!e.run.runAsync) return Promise.resolve(this.runEntry(e, inputs, e.run(...inputs) as unknown[]));
           return e.run.runAsync(...inputs).then((outs) => this.runEntry(e, inputs, outs as unknown[]));
@@ -191,6 +229,7 @@ export class CompiledFunction implements SessionHost {
       copyBack('input' in cb ? inputs[cb.input] : cb.constant, value);
       if (e.disposeAfterCopy) value.dispose();
     }
+    for (const store of e.attrStores) store.target[store.key] = this.slotValue(e, store.slot, inputs, outs);
     const slots = e.slots;
     if (e.spec.kind === 'leaf') return this.slotValue(e, slots[0], inputs, outs);
     const leaves = new Array(slots.length);
@@ -212,27 +251,27 @@ export class CompiledFunction implements SessionHost {
     }
   }
 
-  private miss(thisArg: unknown, args: unknown[], async: boolean): unknown {
+  private miss(thisArg: unknown, args: unknown[], guarded: unknown[], async: boolean): unknown {
     if (this.entries.length >= config.cacheSizeLimit) {
       if (!this.warned) {
         this.warned = true;
         const last = this.entries[this.entries.length - 1];
         process.emitWarning(
           `tensorjit: compiled function '${this.name}' hit config.cacheSizeLimit (${config.cacheSizeLimit}); ` +
-            `calls that match none of its ${this.entries.length} cached graphs now run eagerly. Last failed guard: ${last.guard.failure(args)}`,
+            `calls that match none of its ${this.entries.length} cached graphs now run eagerly. Last failed guard: ${last.guard.failure(guarded)}`,
           { type: 'TensorjitWarning', code: 'TENSORJIT_CACHE_SIZE_LIMIT' },
         );
       }
       log('recompiles', () => `'${this.name}': cacheSizeLimit (${config.cacheSizeLimit}) reached, running eagerly`);
       return this.fn.apply(thisArg, args);
     }
-    const flat = flatten(args);
+    const flat = flatten(guarded);
     if (this.entries.length) {
       const last = this.entries[this.entries.length - 1];
-      log('recompiles', () => `recompiling '${this.name}': guard failed: ${last.guard.failure(args)}`);
+      log('recompiles', () => `recompiling '${this.name}': guard failed: ${last.guard.failure(guarded)}`);
       this.noteChangedDims(flat);
     }
-    return this.trace(thisArg, args, flat, async);
+    return this.trace(thisArg, guarded, flat, async);
   }
 
   /** Automatic dynamic: dims that differ from an existing entry's become dynamic candidates. */
@@ -252,7 +291,7 @@ export class CompiledFunction implements SessionHost {
   }
 
   private leafNames(args: unknown[], flat: Flat): string[] {
-    const names = argumentNames(this.namesFrom, args.length);
+    const names = this.argNames(args);
     return flat.paths.map((path) => identifierFrom([names[path[0] as number], ...path.slice(1)].join('_')));
   }
 
@@ -265,20 +304,26 @@ export class CompiledFunction implements SessionHost {
     const before = this.module ? snapshotModuleState(this.module) : null;
     this.owners = null;  // submodules and parameters may have been replaced since the last trace
     const session = this.newSession('compile', Boolean(this.opts.fullgraph));
+    const attributes = this.module ? ownAttributes(this.module) : null;
     let record: TraceRecord;
     session.begin();
     try {
       const leaves = flat.leaves.map((leaf, i) => (leaf instanceof Tensor && !leaf.isFake ? session.input(leaf, i, names[i]) : leaf));
-      const result = this.fn.apply(thisArg, unflatten(flat.spec, leaves) as unknown[]);
+      const result = this.applyTraced(thisArg, unflatten(flat.spec, leaves) as unknown[], args[args.length - 1]);
       if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function')
         throw new TypeError(`tensorjit.compile: '${this.name}' returned a Promise; compiled functions must be synchronous (await outside them)`);
-      if (session.breaks.length > 0) return session.finishWithBreaks(result, async);
-      record = session.finishGraph(result);
+      const stores = this.storesOf(session);
+      if (session.breaks.length > 0) return session.finishWithBreaks(result, async, stores);
+      record = session.finishGraph(result, stores);
+    } catch (e) {
+      if (attributes) undoStores(this.storesOf(session), attributes);  // no fake tensor is left on the module
+      throw e;
     } finally {
       session.end();
     }
     const inputs = record.inputs as Tensor[];
-    const entry = this.install(record, thisArg, args, flat, names, before ? this.settleStateChanges(before, record, flat) : true);
+    const settled = before ? this.settleStateChanges(before, record, flat) : true;
+    const entry = this.install(record, thisArg, args, flat, names, settled && !this.foundStateAttrs(record));
     record.inputs = []; // the cache keeps the graph, not this call's tensors
     if (async && entry.run.runAsync) return entry.run.runAsync(...inputs).then((outs) => this.runEntry(entry, inputs, outs as unknown[]));
     return this.runEntry(entry, inputs, entry.run(...inputs) as unknown[]);
@@ -320,6 +365,28 @@ export class CompiledFunction implements SessionHost {
     return false;
   }
 
+  /**
+   * Whether the trace found tensor attributes forward replaces and its graph read as
+   * constants: from now on they are traced as inputs (stateAttrs), and the graphs cached
+   * so far, whose guards do not see them, are dropped.
+   */
+  private foundStateAttrs(record: TraceRecord): boolean {
+    const read = this.ownersOf(record.gm);
+    const found = record.attrStores
+      .map((a) => read.find((o) => o.owner === a.target && o.key === a.key))
+      .filter((o): o is NonNullable<typeof o> => !!o && !this.stateAttrs.some((s) => s.target === o.owner && s.key === o.key));
+    if (found.length === 0) return false;
+    for (const o of found) this.stateAttrs.push({ target: o.owner as Record<string, unknown>, key: o.key, name: o.name.replace(/^module\./, '') });
+    this.entries = [];
+    log('recompiles', () => `'${this.name}': forward replaces ${found.map((o) => o.name).join(', ')}, which its graph reads: traced as inputs from now on`);
+    return true;
+  }
+
+  /** Where the traced forward stored tensors it traced on the module tree's attributes. */
+  private storesOf(session: Session): AttrStore[] {
+    return this.module ? tracedStores(this.module, (t) => tracedValue(t)?.session === session) : [];
+  }
+
   private runEagerly(why: string): false {
     this.eagerOnly = true;
     process.emitWarning(
@@ -348,7 +415,7 @@ export class CompiledFunction implements SessionHost {
     const owners = this.ownersOf(gm);
     const guard = buildGuard({
       args,
-      paramNames: argumentNames(this.namesFrom, args.length),
+      paramNames: this.argNames(args),
       inputLeaves: record.inputLeaves,
       symbols: plan?.symbols.map((members) => members.map(([p, d]) => [record.inputLeaves[p], d] as [number, number])),
       modules,
@@ -369,7 +436,10 @@ export class CompiledFunction implements SessionHost {
       slots,
       spec: record.spec,
       copyBacks: record.copyBacks,
-      disposeAfterCopy: record.copyBacks.every((cb) => !slots.some((s) => s.kind === 'graph' && s.index === cb.output)),
+      attrStores: record.attrStores,
+      disposeAfterCopy: record.copyBacks.every(
+        (cb) => ![...slots, ...record.attrStores.map((a) => a.slot)].some((s) => s.kind === 'graph' && s.index === cb.output),
+      ),
       symbolSources: plan ? plan.symbols.map((m) => m[0]) : [],
       specKey: specKeyOf(flat),
       leafShapes: flat.leaves.map((l) => (l instanceof Tensor ? l.shape.slice() : null)),
@@ -484,6 +554,7 @@ export class CompiledFunction implements SessionHost {
       grow.get(leaf)!.push(d);
     }
     const session = this.newSession('probe', false);
+    const attributes = this.module ? ownAttributes(this.module) : null;
     session.begin();
     try {
       const same = new Map<Tensor, Tensor>();
@@ -504,13 +575,14 @@ export class CompiledFunction implements SessionHost {
         same.set(leaf, fake);
         return fake;
       });
-      const result = this.fn.apply(thisArg, unflatten(flat.spec, leaves) as unknown[]);
-      const rec = session.finishGraph(result);
+      const result = this.applyTraced(thisArg, unflatten(flat.spec, leaves) as unknown[], (unflatten(flat.spec, flat.leaves) as unknown[]).at(-1));
+      const rec = session.finishGraph(result, this.storesOf(session));
       return { point: { gm: rec.gm, extra: integerLiteralsOf(rec.slots) }, constants: rec.createdConstants };
     } catch (e) {
       log('perf', () => `'${this.name}': probe trace at other sizes failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
       return null;
     } finally {
+      if (attributes) undoStores(this.storesOf(session), attributes);  // a probe's stores are fake
       session.end();
     }
   }
@@ -629,12 +701,15 @@ export class CompiledFunction implements SessionHost {
     const flat = flatten(args);
     const names = this.leafNames(args, flat);
     const session = this.newSession('export', true, opts.strict);
+    const attributes = this.module ? ownAttributes(this.module) : null;
     let record: TraceRecord;
     session.begin();
     try {
       const leaves = flat.leaves.map((leaf, i) => (leaf instanceof Tensor && !leaf.isFake ? session.input(leaf, i, names[i]) : leaf));
       record = session.finishGraph(this.fn.apply(thisArg, unflatten(flat.spec, leaves) as unknown[]));
     } finally {
+      // an exported program returns its results; what forward stored on the module stays as it was
+      if (attributes) undoStores(this.storesOf(session), attributes);
       session.end();
     }
     let gm = record.gm;

@@ -7,6 +7,7 @@
 import { isPlainObject } from '../fx';
 import { Tensor } from '../tensor';
 import { ModuleLike, namedModules } from './module';
+import type { AttrStore } from './session';
 
 type Copy = unknown;
 export type ModuleStateSnapshot = Map<object, [string, Copy][]>;
@@ -59,8 +60,44 @@ export function changedModuleState(before: ModuleStateSnapshot, root: ModuleLike
     const own = m as unknown as Record<string, unknown>;
     const was = new Map(entries);
     const keys = new Set([...entries.map(([k]) => k), ...Object.keys(own).filter((k) => !(own[k] instanceof Tensor))]);
-    const changed = [...keys].filter((k) => !was.has(k) || !Object.hasOwn(own, k) || !sameCopies(was.get(k), copyOf(own[k], 0)));
+    // a tensor stored where there was none (`this.last = h`) is data, stored again by each run
+    const changed = [...keys].filter((k) => !(own[k] instanceof Tensor) && (!was.has(k) || !Object.hasOwn(own, k) || !sameCopies(was.get(k), copyOf(own[k], 0))));
     if (changed.length) out.push({ module: m, keys: changed, names: changed.map((k) => `${names.get(m) ?? 'a submodule'}.${k}`) });
   }
   return out;
+}
+
+/** Each module's own attribute values (shallow), to put back what a trace stored over them. */
+export function ownAttributes(root: ModuleLike): Map<object, Map<string, unknown>> {
+  const out = new Map<object, Map<string, unknown>>();
+  for (const [, m] of namedModules(root)) {
+    const own = m as unknown as Record<string, unknown>;
+    if (!out.has(m)) out.set(m, new Map(Object.keys(own).map((k) => [k, own[k]])));
+  }
+  return out;
+}
+
+/** The module attributes where traced code stored a tensor it traced (forward's `this.last = h`). */
+export function tracedStores(root: ModuleLike, isTraced: (t: Tensor) => boolean): AttrStore[] {
+  const out: AttrStore[] = [];
+  const seen = new Set<object>();
+  for (const [, m] of namedModules(root)) {
+    if (seen.has(m)) continue;
+    seen.add(m);
+    const own = m as unknown as Record<string, unknown>;
+    for (const k of Object.keys(own)) {
+      const v = own[k];
+      if (v instanceof Tensor && isTraced(v)) out.push({ target: own, key: k, value: v });
+    }
+  }
+  return out;
+}
+
+/** Undoes `stores` (a trace whose side effects are not kept: a probe, an export, a failure). */
+export function undoStores(stores: readonly AttrStore[], before: Map<object, Map<string, unknown>>): void {
+  for (const s of stores) {
+    const was = before.get(s.target);
+    if (was?.has(s.key)) s.target[s.key] = was.get(s.key);
+    else delete s.target[s.key];
+  }
 }

@@ -127,6 +127,15 @@ export interface TraceRecord {
   createdConstants: WeakSet<Tensor>;
   /** Modules whose compiled forwards were inlined (their training flags are guarded). */
   modules: Set<object>;
+  /** Tensors forward stored on module attributes: each cached run stores its values again. */
+  attrStores: { target: Record<string, unknown>; key: string; slot: OutputSlot }[];
+}
+
+/** A tensor the traced code stored on an object's attribute (`this.last = h`): a side effect. */
+export interface AttrStore {
+  target: Record<string, unknown>;
+  key: string;
+  value: Tensor;
 }
 
 export type OutputSlot =
@@ -818,16 +827,19 @@ export class Session implements DispatchMode, ActiveTrace {
    * with `async` (runAsync), the last graph runs off the event loop and a Promise of the
    * result comes back (the graphs before it ran at their breaks: their values were needed).
    */
-  finishWithBreaks(result: unknown, async = false): unknown {
-    const needed: Tensor[] = [];
+  finishWithBreaks(result: unknown, async = false, stores: readonly AttrStore[] = []): unknown {
+    const needed: Tensor[] = stores.map((s) => s.value);
     forEachTensorDeep(result, (t) => needed.push(t));
-    const realResult = () => mapTensorsDeep(result, (t) => this.realOf(t));
+    const realResult = () => {
+      for (const s of stores) s.target[s.key] = this.realOf(s.value);
+      return mapTensorsDeep(result, (t) => this.realOf(t));
+    };
     const pending = this.flush(needed, true, async);
     return pending ? pending.then(realResult) : realResult();
   }
 
   /** For a break-free trace: the graph and how to assemble results (the caller compiles and runs it). */
-  finishGraph(result: unknown): TraceRecord {
+  finishGraph(result: unknown, stores: readonly AttrStore[] = []): TraceRecord {
     const seg = this.seg;
     const flat = flatten(result);
     const outNodes: Node[] = [];
@@ -836,7 +848,7 @@ export class Session implements DispatchMode, ActiveTrace {
       if (i < 0) i = outNodes.push(n) - 1;
       return i;
     };
-    const slots: OutputSlot[] = flat.leaves.map((leaf): OutputSlot => {
+    const slotOf = (leaf: unknown): OutputSlot => {
       if (!(leaf instanceof Tensor)) return { kind: 'literal', value: leaf };
       const tv = tracedValue(leaf);
       if (tv && tv.session === this) {
@@ -846,7 +858,9 @@ export class Session implements DispatchMode, ActiveTrace {
       }
       if (leaf.storage) return { kind: 'const', value: leaf };
       throw new Error(`tensorjit: compiled function '${this.opts.host.name}' returned a fake tensor from outside its trace`);
-    });
+    };
+    const slots = flat.leaves.map(slotOf);
+    const attrStores = stores.map((s) => ({ target: s.target, key: s.key, slot: slotOf(s.value) }));
     const copyBacks: CopyBack[] = [];
     for (const root of seg.touched) {
       if (root.mutatedIn !== seg) continue;
@@ -865,6 +879,7 @@ export class Session implements DispatchMode, ActiveTrace {
       copyBacks,
       createdConstants: this.createdConstants,
       modules: this.modules,
+      attrStores,
     };
   }
 }

@@ -1,0 +1,146 @@
+/**
+ * Tensors a compiled module's forward stores on module attributes (`this.last = h`, a cache
+ * grown by concatenation `this.k = cat([this.k, k])`): side effects each cached run stores
+ * again, with real tensors; attributes forward replaces and also reads are traced as inputs.
+ * Every value is checked against the same module run eagerly.
+ */
+import { describe, expect, test } from 'vitest';
+import * as tj from '../../lib/index';
+import { expectClose, makeTensor, randomValues, toRef } from '../helpers/reference';
+
+const { CompileCounterWithBackend } = tj.compiler.testing;
+const rand = (shape: number[], seed: number) => makeTensor(randomValues(shape.reduce((a, b) => a * b, 1), seed), shape);
+
+/** Stores an intermediate and the input it was given; returns another value. */
+class Probe extends tj.nn.Module {
+  fc = new tj.nn.Linear(4, 3);
+  hidden: tj.Tensor | null = null;
+  input: tj.Tensor | null = null;
+  override forward(x: tj.Tensor): tj.Tensor {
+    const h = tj.relu(this.fc.forward(x));
+    this.hidden = h;
+    this.input = x;
+    return tj.mul(h, 2);
+  }
+}
+
+/** Attention over every position seen so far: keys and values kept on the module, grown by one step per call. */
+class GrowingCache extends tj.nn.Module {
+  k = tj.zeros([1, 0, 4]);
+  v = tj.zeros([1, 0, 4]);
+  override forward(x: tj.Tensor): tj.Tensor {
+    this.k = tj.cat([this.k, x], 1);
+    this.v = tj.cat([this.v, tj.mul(x, 0.5)], 1);
+    const scores = tj.softmax(tj.matmul(x, tj.transpose(this.k, 1, 2)), -1);
+    return tj.matmul(scores, this.v);
+  }
+}
+
+/** A submodule holding the state, the parent calling it. */
+class Outer extends tj.nn.Module {
+  inner = new GrowingCache();
+  override forward(x: tj.Tensor): tj.Tensor {
+    return tj.add(this.inner.forward(x), 1);
+  }
+}
+
+describe('tensors forward stores on module attributes', () => {
+  test('an intermediate and an input stored by forward are stored again by every cached run', () => {
+    const eager = new Probe();
+    const net = new Probe();
+    net.loadStateDict(eager.stateDict());
+    const cnt = new CompileCounterWithBackend('native');
+    const compiled = tj.compile(net, { backend: cnt });
+    for (let i = 0; i < 5; i++) {
+      const x = rand([2, 4], 10 + i);
+      expectClose(compiled.forward(x), toRef(eager.forward(x)));
+      expectClose(net.hidden!, toRef(eager.hidden!));
+      expect(net.input).toBe(x);
+      expect(net.hidden!.isFake).toBe(false);
+    }
+    expect(cnt.frameCount).toBe(1);
+  });
+
+  test('a cache grown by concatenation on the module: traced as an input, its growing length dynamic', () => {
+    const eager = new GrowingCache();
+    const net = new GrowingCache();
+    const cnt = new CompileCounterWithBackend('native');
+    const compiled = tj.compile(net, { backend: cnt });
+    for (let step = 0; step < 12; step++) {
+      const x = rand([1, 1, 4], 100 + step);
+      expectClose(compiled.forward(x), toRef(eager.forward(x)), undefined, `step ${step}`);
+      expect(net.k.shape).toEqual([1, step + 1, 4]);
+      expectClose(net.v, toRef(eager.v), undefined, `v at step ${step}`);
+    }
+    // the first trace (the cache a constant), then as an input, then with a dynamic length
+    expect(cnt.frameCount).toBeLessThanOrEqual(3);
+  });
+
+  test('state on a submodule, through runAsync', async () => {
+    const eager = new Outer();
+    const net = new Outer();
+    const compiled = tj.compile(net);
+    for (let step = 0; step < 6; step++) {
+      const x = rand([1, 1, 4], 200 + step);
+      const y = (await compiled.runAsync(x)) as tj.Tensor;
+      expectClose(y, toRef(eager.forward(x)), undefined, `step ${step}`);
+      expectClose(net.inner.k, toRef(eager.inner.k));
+    }
+  });
+
+  test('resetting the state (a new sequence) is a new shape, not a stale constant', () => {
+    const eager = new GrowingCache();
+    const net = new GrowingCache();
+    const compiled = tj.compile(net);
+    for (const length of [5, 3]) {
+      eager.k = tj.zeros([1, 0, 4]);
+      eager.v = tj.zeros([1, 0, 4]);
+      net.k = tj.zeros([1, 0, 4]);
+      net.v = tj.zeros([1, 0, 4]);
+      for (let step = 0; step < length; step++) {
+        const x = rand([1, 1, 4], 300 + step);
+        expectClose(compiled.forward(x), toRef(eager.forward(x)), undefined, `step ${step}`);
+      }
+      expect(net.k.shape).toEqual([1, length, 4]);
+    }
+  });
+
+  test('stores made before a graph break hold real tensors', () => {
+    class Broken extends tj.nn.Module {
+      last: tj.Tensor | null = null;
+      override forward(x: tj.Tensor): tj.Tensor {
+        this.last = tj.exp(x);
+        tj.compiler.graphBreak();
+        return tj.add(this.last, 1);
+      }
+    }
+    const net = new Broken();
+    const compiled = tj.compile(net);
+    for (let i = 0; i < 3; i++) {
+      const x = rand([3], 400 + i);
+      expectClose(compiled.forward(x), toRef(tj.add(tj.exp(x), 1)));
+      expectClose(net.last!, toRef(tj.exp(x)));
+    }
+  });
+
+  test('a trace that fails, and an export, leave the attributes as they were', () => {
+    class Failing extends tj.nn.Module {
+      last: tj.Tensor | null = null;
+      override forward(x: tj.Tensor): tj.Tensor {
+        this.last = tj.neg(x);
+        if (x.shape[0] > 2) throw new Error('too long');
+        return this.last;
+      }
+    }
+    const net = new Failing();
+    const compiled = tj.compile(net);
+    const x = rand([2], 500);
+    compiled.forward(x);
+    const kept = net.last!;
+    expect(() => compiled.forward(rand([3], 501))).toThrow(/too long/);
+    expect(net.last).toBe(kept);
+    expectClose(net.last!, toRef(tj.neg(x)));
+    tj.exportProgram(net, [rand([2], 502)]);
+    expect(net.last).toBe(kept);
+  });
+});
