@@ -13,8 +13,8 @@ import type { Backend } from '../backends';
 import { DynamicPlan, Point, SymExpr, evalExpr, fitDynamic, matchesPlan, rewriteDynamic } from './dynamic';
 import { Guard, buildGuard } from './guards';
 import { log } from './logging';
-import { ModuleLike, TensorOwner, isModuleClass, isModuleLike, namedModules, tensorOwners } from './module';
-import { ModuleStateSnapshot, changedModuleState, ownAttributes, sameSnapshots, snapshotModuleState, tracedStores, undoStores } from './module_state';
+import { ModuleLike, TensorOwner, heldAt, holdAt, isModuleClass, isModuleLike, namedModules, tensorOwners } from './module';
+import { ModuleStateSnapshot, changedModuleState, ownAttributes, sameSnapshots, snapshotModuleState, restoreAttributes, tracedStores } from './module_state';
 import { argumentNames } from './params';
 import { AttrStore, BreakInfo, CopyBack, OutputSlot, RunGraph, Session, SessionHost, TraceRecord, copyBack, tracedValue } from './session';
 import { activeSession, config, dynamicMarks, runtime, staticMarks } from './state';
@@ -113,7 +113,7 @@ export class CompiledFunction implements SessionHost {
   // Tensor attributes forward replaces and its graph reads (a cache grown by concatenation,
   // `this.k = cat([this.k, k])`): traced and guarded as inputs (shapes, not identity), as
   // one more argument, so the graph serves every call; forward's stores are replayed.
-  private stateAttrs: { target: Record<string, unknown>; key: string; name: string }[] = [];
+  private stateAttrs: TensorOwner[] = [];
   private eagerOnly = false;
   private lastGuard: Guard | undefined;
   private generation = runtime.generation;
@@ -174,7 +174,7 @@ export class CompiledFunction implements SessionHost {
   private guardedArgs(args: unknown[]): unknown[] {
     if (this.stateAttrs.length === 0) return args;
     const state: Record<string, unknown> = {};
-    for (const a of this.stateAttrs) state[a.name] = a.target[a.key];
+    for (const a of this.stateAttrs) state[a.name] = heldAt(a);
     return [...args, state];
   }
 
@@ -185,11 +185,16 @@ export class CompiledFunction implements SessionHost {
   private applyTraced(thisArg: unknown, traced: unknown[], realState: unknown): unknown {
     if (this.stateAttrs.length === 0) return this.fn.apply(thisArg, traced);
     const state = traced[traced.length - 1] as Record<string, unknown>;
-    for (const a of this.stateAttrs) a.target[a.key] = state[a.name];
+    // where each traced state tensor was put: the module, or the array or object it holds there
+    const places = this.stateAttrs.map((a) => {
+      holdAt(a, state[a.name]);
+      const at = a.index === undefined ? a.owner : heldAt({ owner: a.owner, key: a.key });
+      return { at: at as Record<string, unknown>, key: a.index ?? a.key, traced: state[a.name], real: (realState as Record<string, unknown>)[a.name] };
+    });
     try {
       return this.fn.apply(thisArg, traced.slice(0, -1));
     } finally {
-      for (const a of this.stateAttrs) if (a.target[a.key] === state[a.name]) a.target[a.key] = (realState as Record<string, unknown>)[a.name];
+      for (const p of places) if (p.at?.[p.key] === p.traced) p.at[p.key] = p.real;
     }
   }
 
@@ -316,7 +321,7 @@ export class CompiledFunction implements SessionHost {
       if (session.breaks.length > 0) return session.finishWithBreaks(result, async, stores);
       record = session.finishGraph(result, stores);
     } catch (e) {
-      if (attributes) undoStores(this.storesOf(session), attributes);  // no fake tensor is left on the module
+      if (attributes) restoreAttributes(attributes);  // no fake tensor is left on the module
       throw e;
     } finally {
       session.end();
@@ -372,11 +377,13 @@ export class CompiledFunction implements SessionHost {
    */
   private foundStateAttrs(record: TraceRecord): boolean {
     const read = this.ownersOf(record.gm);
-    const found = record.attrStores
-      .map((a) => read.find((o) => o.owner === a.target && o.key === a.key))
-      .filter((o): o is NonNullable<typeof o> => !!o && !this.stateAttrs.some((s) => s.target === o.owner && s.key === o.key));
+    // where a store went: the module attribute, or an entry of the array or object there now
+    const storedAt = (o: TensorOwner, a: { target: object; key: string }) =>
+      o.index === undefined ? o.owner === a.target && o.key === a.key : heldAt({ owner: o.owner, key: o.key }) === a.target && o.index === a.key;
+    const same = (o: TensorOwner, s: TensorOwner) => o.owner === s.owner && o.key === s.key && o.index === s.index;
+    const found = read.filter((o) => record.attrStores.some((a) => storedAt(o, a)) && !this.stateAttrs.some((s) => same(o, s)));
     if (found.length === 0) return false;
-    for (const o of found) this.stateAttrs.push({ target: o.owner as Record<string, unknown>, key: o.key, name: o.name.replace(/^module\./, '') });
+    for (const o of found) this.stateAttrs.push({ owner: o.owner, key: o.key, index: o.index, name: o.name.replace(/^module\./, '') });
     this.entries = [];
     log('recompiles', () => `'${this.name}': forward replaces ${found.map((o) => o.name).join(', ')}, which its graph reads: traced as inputs from now on`);
     return true;
@@ -582,7 +589,7 @@ export class CompiledFunction implements SessionHost {
       log('perf', () => `'${this.name}': probe trace at other sizes failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
       return null;
     } finally {
-      if (attributes) undoStores(this.storesOf(session), attributes);  // a probe's stores are fake
+      if (attributes) restoreAttributes(attributes);  // a probe is not a call: what it changed is undone
       session.end();
     }
   }
@@ -606,13 +613,13 @@ export class CompiledFunction implements SessionHost {
   }
 
   private ownersOf(gm: GraphModule) {
-    const owners: { owner: object; key: string; value: Tensor; name: string }[] = [];
+    const owners: (TensorOwner & { value: Tensor })[] = [];
     const map = this.ownerMap();
     for (const n of gm.graph.nodes) {
       if (n.op !== 'get_attr') continue;
       const t = gm.attrs[String(n.target)];
       const o = map.get(t);
-      if (o) owners.push({ owner: o.owner, key: o.key, value: t, name: `module.${o.name}` });
+      if (o) owners.push({ ...o, value: t, name: `module.${o.name}` });
     }
     return owners;
   }
@@ -709,7 +716,7 @@ export class CompiledFunction implements SessionHost {
       record = session.finishGraph(this.fn.apply(thisArg, unflatten(flat.spec, leaves) as unknown[]));
     } finally {
       // an exported program returns its results; what forward stored on the module stays as it was
-      if (attributes) undoStores(this.storesOf(session), attributes);
+      if (attributes) restoreAttributes(attributes);
       session.end();
     }
     let gm = record.gm;

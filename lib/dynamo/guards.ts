@@ -20,12 +20,12 @@ export interface GuardSpec {
   /**
    * Modules whose state the graph depends on, with display names: their `training` flag and
    * their other attributes (numbers, strings and flags by value; submodules, functions and
-   * other objects by identity; arrays and plain objects by contents). Tensor attributes are
+   * other objects by identity; arrays and plain objects by contents). Tensors there are
    * `owners`' business; `skip` names attributes forward itself changes (side effects).
    */
   modules?: { module: object; name: string; skip?: Set<string> }[];
-  /** Module state read as graph constants: owner[key] must still be this tensor. */
-  owners?: { owner: object; key: string; value: Tensor; name: string }[];
+  /** Module state read as graph constants: owner[key] (or owner[key][index]) must still be this tensor. */
+  owners?: { owner: object; key: string; index?: string; value: Tensor; name: string }[];
 }
 
 export interface Guard {
@@ -189,7 +189,8 @@ export function buildGuard(spec: GuardSpec): Guard {
     const size = Array.isArray(value) ? value.length : container ? Object.keys(value as object).length : 0;
     // tensors, functions, submodules and other objects by identity; so are containers too deep or too large
     if (typeof value === 'function' || (value !== null && typeof value === 'object' && (!container || depth >= 3 || size >= budget))) {
-      if (value instanceof Tensor && depth === 0) return;  // a parameter or buffer: `owners` guards the ones the graph reads
+      // a parameter, a buffer, or a tensor in a list on the module: `owners` guards the ones the graph reads
+      if (value instanceof Tensor) return;
       K.push(value);
       stmts.push({ fail: `${v} !== K[${K.length - 1}]`, desc: `${label} is the same ${value instanceof Tensor ? 'tensor' : typeof value === 'function' ? 'function' : 'object'}` });
       return;
@@ -214,9 +215,10 @@ export function buildGuard(spec: GuardSpec): Guard {
     stmts.push({ fail: `!K[2](${m}, K[${K.length - 1}])`, desc: `${name} has the attributes [${keys.join(', ')}]` });
     for (const key of keys) if (!skip?.has(key)) stateChecks(`${m}[${JSON.stringify(key)}]`, labelOf(name, key), (module as Record<string, unknown>)[key], 0);
   }
-  for (const { owner, key, value, name } of spec.owners ?? []) {
+  for (const { owner, key, index, value, name } of spec.owners ?? []) {
     K.push(owner, value);
-    stmts.push({ fail: `K[${K.length - 2}][${JSON.stringify(key)}] !== K[${K.length - 1}]`, desc: `${name} is the traced tensor` });
+    const at = `K[${K.length - 2}][${JSON.stringify(key)}]${index === undefined ? '' : `?.[${JSON.stringify(index)}]`}`;
+    stmts.push({ fail: `${at} !== K[${K.length - 1}]`, desc: `${name} is the traced tensor` });
   }
 
   const inputs = spec.inputLeaves.map((leaf) => leafVar[leaf]);

@@ -4,6 +4,7 @@
  * (arrays of modules included), as DESIGN.md's Module defines them.
  */
 import { Tensor } from '../tensor';
+import { isPlainObject } from '../fx';
 
 export interface ModuleLike {
   forward: (...args: any[]) => any;
@@ -43,19 +44,50 @@ export function namedModules(root: object): [string, object][] {
 }
 
 export interface TensorOwner {
+  /** The module holding it, at `owner[key]`, or at `owner[key][index]` in an array or object there. */
   owner: object;
   key: string;
-  /** Dotted name (`layers.0.weight`), PyTorch's naming. */
+  index?: string;
+  /** Dotted name (`layers.0.weight`, `cache.1`), PyTorch's naming. */
   name: string;
 }
 
-/** Every tensor held directly by the modules (parameters and buffers), first name wins. */
-export function tensorOwners(modules: readonly [string, object][]): Map<Tensor, TensorOwner> {
-  const out = new Map<Tensor, TensorOwner>();
+/**
+ * The tensors each module holds on its own attributes, directly (parameters, buffers) or in
+ * an array or plain object there (a list of per-layer caches).
+ */
+export function heldTensors(modules: readonly [string, object][]): (TensorOwner & { value: Tensor })[] {
+  const out: (TensorOwner & { value: Tensor })[] = [];
   for (const [prefix, m] of modules)
     for (const key of Object.keys(m)) {
       const v = (m as Record<string, unknown>)[key];
-      if (v instanceof Tensor && !out.has(v)) out.set(v, { owner: m, key, name: prefix ? `${prefix}.${key}` : key });
+      const name = prefix ? `${prefix}.${key}` : key;
+      if (v instanceof Tensor) out.push({ owner: m, key, name, value: v });
+      else if (Array.isArray(v) || isPlainObject(v))
+        for (const index of Object.keys(v)) {
+          const item = (v as Record<string, unknown>)[index];
+          if (item instanceof Tensor) out.push({ owner: m, key, index, name: `${name}.${index}`, value: item });
+        }
     }
   return out;
+}
+
+/** Every tensor the modules hold (heldTensors), first name wins. */
+export function tensorOwners(modules: readonly [string, object][]): Map<Tensor, TensorOwner> {
+  const out = new Map<Tensor, TensorOwner>();
+  for (const { value, ...owner } of heldTensors(modules)) if (!out.has(value)) out.set(value, owner);
+  return out;
+}
+
+/** The value at a TensorOwner's place now. */
+export function heldAt(o: { owner: object; key: string; index?: string }): unknown {
+  const v = (o.owner as Record<string, unknown>)[o.key];
+  return o.index === undefined ? v : (v as Record<string, unknown> | null | undefined)?.[o.index];
+}
+
+/** Puts `value` at a TensorOwner's place (nothing if its array or object is gone). */
+export function holdAt(o: { owner: object; key: string; index?: string }, value: unknown): void {
+  const at = o.owner as Record<string, unknown>;
+  if (o.index === undefined) at[o.key] = value;
+  else if (at[o.key] !== null && typeof at[o.key] === 'object') (at[o.key] as Record<string, unknown>)[o.index] = value;
 }

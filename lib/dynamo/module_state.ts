@@ -17,11 +17,14 @@ const MAX_DEPTH = 3;
 function copyOf(x: unknown, depth: number): Copy {
   if (depth < MAX_DEPTH && Array.isArray(x)) return { array: x.map((v) => copyOf(v, depth + 1)) };
   if (depth < MAX_DEPTH && isPlainObject(x)) return { object: Object.keys(x).map((k) => [k, copyOf(x[k], depth + 1)]) };
-  return { value: x };  // primitives by value, objects (submodules, functions, tensors) by identity
+  // tensors held in arrays and objects are data, as tensor attributes are: forward may store new ones
+  if (x instanceof Tensor) return { tensor: true };
+  return { value: x };  // primitives by value, objects (submodules, functions) by identity
 }
 
 function sameCopies(a: Copy, b: Copy): boolean {
-  const x = a as { array?: Copy[]; object?: [string, Copy][]; value?: unknown }, y = b as typeof x;
+  const x = a as { array?: Copy[]; object?: [string, Copy][]; tensor?: true; value?: unknown }, y = b as typeof x;
+  if (x.tensor || y.tensor) return !!x.tensor && !!y.tensor;
   if (x.array || y.array) return !!x.array && !!y.array && x.array.length === y.array.length && x.array.every((v, i) => sameCopies(v, y.array![i]));
   if (x.object || y.object)
     return !!x.object && !!y.object && x.object.length === y.object.length && x.object.every(([k, v], i) => y.object![i][0] === k && sameCopies(v, y.object![i][1]));
@@ -67,37 +70,50 @@ export function changedModuleState(before: ModuleStateSnapshot, root: ModuleLike
   return out;
 }
 
-/** Each module's own attribute values (shallow), to put back what a trace stored over them. */
+/** Each module's own attributes and the entries of arrays and objects there (to restore them from). */
 export function ownAttributes(root: ModuleLike): Map<object, Map<string, unknown>> {
   const out = new Map<object, Map<string, unknown>>();
+  const add = (o: object) => {
+    if (!out.has(o)) out.set(o, new Map(Object.keys(o).map((k) => [k, (o as Record<string, unknown>)[k]])));
+  };
   for (const [, m] of namedModules(root)) {
-    const own = m as unknown as Record<string, unknown>;
-    if (!out.has(m)) out.set(m, new Map(Object.keys(own).map((k) => [k, own[k]])));
+    add(m);
+    for (const v of Object.values(m)) if (Array.isArray(v) || isPlainObject(v)) add(v);
   }
   return out;
 }
 
-/** The module attributes where traced code stored a tensor it traced (forward's `this.last = h`). */
+/**
+ * Where traced code stored a tensor it traced: on a module attribute (forward's
+ * `this.last = h`) or in an array or object there (`this.cache[i] = k`).
+ */
 export function tracedStores(root: ModuleLike, isTraced: (t: Tensor) => boolean): AttrStore[] {
   const out: AttrStore[] = [];
   const seen = new Set<object>();
-  for (const [, m] of namedModules(root)) {
-    if (seen.has(m)) continue;
-    seen.add(m);
-    const own = m as unknown as Record<string, unknown>;
-    for (const k of Object.keys(own)) {
-      const v = own[k];
-      if (v instanceof Tensor && isTraced(v)) out.push({ target: own, key: k, value: v });
+  const scan = (o: Record<string, unknown>, depth: number) => {
+    if (seen.has(o)) return;
+    seen.add(o);
+    for (const k of Object.keys(o)) {
+      const v = o[k];
+      if (v instanceof Tensor) {
+        if (isTraced(v)) out.push({ target: o, key: k, value: v });
+      } else if (depth === 0 && (Array.isArray(v) || isPlainObject(v))) scan(v as Record<string, unknown>, 1);
     }
-  }
+  };
+  for (const [, m] of namedModules(root)) scan(m as Record<string, unknown>, 0);
   return out;
 }
 
-/** Undoes `stores` (a trace whose side effects are not kept: a probe, an export, a failure). */
-export function undoStores(stores: readonly AttrStore[], before: Map<object, Map<string, unknown>>): void {
-  for (const s of stores) {
-    const was = before.get(s.target);
-    if (was?.has(s.key)) s.target[s.key] = was.get(s.key);
-    else delete s.target[s.key];
+/**
+ * Puts the module tree's own attributes, and the entries of arrays and objects there, back
+ * as ownAttributes found them: after a trace that is not a call of forward (a probe at
+ * other sizes, an export) or that failed, whose stores hold fake tensors.
+ */
+export function restoreAttributes(before: Map<object, Map<string, unknown>>): void {
+  for (const [o, entries] of before) {
+    const own = o as Record<string, unknown>;
+    for (const k of Object.keys(own)) if (!entries.has(k)) delete own[k];
+    for (const [k, v] of entries) if (own[k] !== v) own[k] = v;
+    if (Array.isArray(o)) o.length = entries.size;
   }
 }

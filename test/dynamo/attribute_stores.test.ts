@@ -36,6 +36,20 @@ class GrowingCache extends tj.nn.Module {
   }
 }
 
+/** Per-layer caches in a list on the module, grown in place (`this.caches[i] = ...`) or replaced as a new list. */
+class CacheList extends tj.nn.Module {
+  caches: tj.Tensor[] = [tj.zeros([1, 0, 4]), tj.zeros([1, 0, 4])];
+  constructor(readonly replaceList: boolean) {
+    super();
+  }
+  override forward(x: tj.Tensor): tj.Tensor {
+    const grown = this.caches.map((c, i) => tj.cat([c, tj.mul(x, i + 1)], 1));
+    if (this.replaceList) this.caches = grown;
+    else grown.forEach((c, i) => (this.caches[i] = c));
+    return tj.add(tj.sum(this.caches[0], [1]), tj.sum(this.caches[1], [1]));
+  }
+}
+
 /** A submodule holding the state, the parent calling it. */
 class Outer extends tj.nn.Module {
   inner = new GrowingCache();
@@ -74,6 +88,37 @@ describe('tensors forward stores on module attributes', () => {
     }
     // the first trace (the cache a constant), then as an input, then with a dynamic length
     expect(cnt.frameCount).toBeLessThanOrEqual(3);
+  });
+
+  for (const replaceList of [false, true])
+    test(`caches in a list on the module, ${replaceList ? 'the list replaced' : 'its entries replaced'} each call`, () => {
+      const eager = new CacheList(replaceList);
+      const net = new CacheList(replaceList);
+      const cnt = new CompileCounterWithBackend('native');
+      const compiled = tj.compile(net, { backend: cnt });
+      for (let step = 0; step < 10; step++) {
+        const x = rand([1, 1, 4], 600 + step);
+        expectClose(compiled.forward(x), toRef(eager.forward(x)), undefined, `step ${step}`);
+        net.caches.forEach((c, i) => expectClose(c, toRef(eager.caches[i]), undefined, `cache ${i} at step ${step}`));
+      }
+      expect(cnt.frameCount).toBeLessThanOrEqual(3);
+    });
+
+  test('tensors in a list on the module that forward only reads: replacing one recompiles', () => {
+    class Scales extends tj.nn.Module {
+      scales = [tj.tensor([1, 2]), tj.tensor([3, 4])];
+      override forward(x: tj.Tensor): tj.Tensor {
+        return tj.add(tj.mul(x, this.scales[0]), this.scales[1]);
+      }
+    }
+    const net = new Scales();
+    const compiled = tj.compile(net);
+    const x = tj.tensor([1, 1]);
+    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([4, 6]);
+    net.scales[0] = tj.tensor([10, 20]);
+    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([13, 24]);
+    net.scales = [tj.tensor([0, 0]), tj.tensor([1, 1])];
+    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([1, 1]);
   });
 
   test('state on a submodule, through runAsync', async () => {
