@@ -14,7 +14,7 @@ import { DynamicPlan, Point, SymExpr, evalExpr, fitDynamic, matchesPlan, rewrite
 import { Guard, buildGuard } from './guards';
 import { log } from './logging';
 import { ModuleLike, TensorOwner, heldAt, holdAt, isModuleClass, isModuleLike, namedModules, tensorOwners } from './module';
-import { ModuleStateSnapshot, changedModuleState, ownAttributes, sameSnapshots, snapshotModuleState, restoreAttributes, tracedStores } from './module_state';
+import { ModuleStateSnapshot, changedModuleState, ownAttributes, restoreAttributes, sameSnapshots, snapshotModuleState, tracedStores } from './module_state';
 import { argumentNames } from './params';
 import { AttrStore, BreakInfo, CopyBack, OutputSlot, RunGraph, Session, SessionHost, TraceRecord, copyBack, tracedValue } from './session';
 import { activeSession, config, dynamicMarks, runtime, staticMarks } from './state';
@@ -328,7 +328,8 @@ export class CompiledFunction implements SessionHost {
     }
     const inputs = record.inputs as Tensor[];
     const settled = before ? this.settleStateChanges(before, record, flat) : true;
-    const entry = this.install(record, thisArg, args, flat, names, settled && !this.foundStateAttrs(record));
+    const foundState = this.foundStateAttrs(record);
+    const entry = this.install(record, thisArg, args, flat, names, settled && !foundState);
     record.inputs = []; // the cache keeps the graph, not this call's tensors
     if (async && entry.run.runAsync) return entry.run.runAsync(...inputs).then((outs) => this.runEntry(entry, inputs, outs as unknown[]));
     return this.runEntry(entry, inputs, entry.run(...inputs) as unknown[]);
