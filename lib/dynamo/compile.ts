@@ -77,6 +77,7 @@ interface PositionSlot {
 }
 
 const CONTENT_KEY_LIMIT = 1 << 12;
+const noop = () => {};
 
 /** Constants made during a trace (tensor() of literal data) are keyed by value, others by identity. */
 function contentKey(t: Tensor): string {
@@ -114,6 +115,8 @@ export class CompiledFunction implements SessionHost {
   // `this.k = cat([this.k, k])`): traced and guarded as inputs (shapes, not identity), as
   // one more argument, so the graph serves every call; forward's stores are replayed.
   private stateAttrs: TensorOwner[] = [];
+  /** Set once forward has been seen storing tensors on the module: the tail of its async runs. */
+  private storingRuns: Promise<void> | null = null;
   private eagerOnly = false;
   private lastGuard: Guard | undefined;
   private generation = runtime.generation;
@@ -144,6 +147,7 @@ export class CompiledFunction implements SessionHost {
     this.sideEffects.clear();
     this.unsettled = [];
     this.stateAttrs = [];
+    this.storingRuns = null;
     this.eagerOnly = false;
     this.owners = null;
     this.generation = runtime.generation;
@@ -210,6 +214,19 @@ export class CompiledFunction implements SessionHost {
   }
 
   private startAsync(thisArg: unknown, args: unknown[]): Promise<unknown> {
+    // A forward that stores tensors on the module: each run reads what the one before stored,
+    // as eager calls would, so its async runs go one after another in call order.
+    if (this.storingRuns) {
+      const run = this.storingRuns.then(() => this.startAsyncNow(thisArg, args));
+      this.storingRuns = run.then(noop, noop);
+      return run;
+    }
+    const run = this.startAsyncNow(thisArg, args);
+    if (this.storingRuns) this.storingRuns = run.then(noop, noop);  // its trace found stores
+    return run;
+  }
+
+  private startAsyncNow(thisArg: unknown, args: unknown[]): Promise<unknown> {
     try {
       if (this.generation === runtime.generation && runtime.disableDepth === 0 && !this.eagerOnly && !activeSession()) {
         const guarded = this.guardedArgs(args);
@@ -318,6 +335,7 @@ export class CompiledFunction implements SessionHost {
       if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function')
         throw new TypeError(`tensorjit.compile: '${this.name}' returned a Promise; compiled functions must be synchronous (await outside them)`);
       const stores = this.storesOf(session);
+      if (stores.length > 0) this.storingRuns ??= Promise.resolve();
       if (session.breaks.length > 0) return session.finishWithBreaks(result, async, stores);
       record = session.finishGraph(result, stores);
     } catch (e) {

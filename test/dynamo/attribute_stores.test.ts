@@ -133,6 +133,17 @@ describe('tensors forward stores on module attributes', () => {
     }
   });
 
+  test('runAsync calls made at once run in call order, each reading what the one before stored', async () => {
+    const eager = new GrowingCache();
+    const net = new GrowingCache();
+    const compiled = tj.compile(net);
+    const xs = Array.from({ length: 8 }, (_, step) => rand([1, 1, 4], 700 + step));
+    const ys = await Promise.all(xs.map((x) => compiled.runAsync(x) as Promise<tj.Tensor>));
+    ys.forEach((y, step) => expectClose(y, toRef(eager.forward(xs[step])), undefined, `step ${step}`));
+    expect(net.k.shape).toEqual([1, 8, 4]);
+    expectClose(net.v, toRef(eager.v));
+  });
+
   test('resetting the state (a new sequence) is a new shape, not a stale constant', () => {
     const eager = new GrowingCache();
     const net = new GrowingCache();
