@@ -95,6 +95,7 @@ export function compileNative(
     // A shape with no executable yet: the tiering picks its tier and times it. A cached
     // shape's call (the per-call path) reads no clock.
     if (tiering === null || key === lastKey || programs.has(key)) {
+      if (tiering !== null && key !== lastKey) tiering.cameBackTo(key);
       const program = programFor(inputs, key);
       return program ? program.run(tensorsOf(inputs)) : run(...inputs);
     }

@@ -28,8 +28,12 @@ const EXPLORATION_SHARE = 0.02;
 const EXPLORE_UNSETTLED_EVERY = 8;
 /** Run times kept per tier (of the most recent new shapes). */
 const KEPT_RUNS = 16;
+/** New shapes over which the share that came back is counted. */
+const RECURRENCE_WINDOW = 64;
 /** Runs of the nearest sizes a size's estimate is scaled from. */
 const NEAREST_RUNS = 5;
+/** Runs added before the size exponent is fitted again. */
+const REFIT_EVERY = 4;
 
 function lowerMedian(values: number[]): number {
   const sorted = values.sort((a, b) => a - b);
@@ -64,20 +68,32 @@ class RecentCosts {
  * scaled to it: it holds while three of the five were slowed.
  */
 class RecentRuns {
-  private readonly runs: { work: number; ms: number }[] = [];
+  // logarithms kept with each run: a decoding loop asks for an estimate at every step
+  private readonly runs: { work: number; ms: number; logWork: number; logMs: number }[] = [];
+  private fitted: number | null = null;
+  private addedSinceFit = 0;
   add(work: number, ms: number): void {
     // a timer may read 0 for a tiny run, and 0 has no logarithm
-    if (this.runs.push({ work: Math.max(work, 1), ms: Math.max(ms, 1e-6) }) > KEPT_RUNS) this.runs.shift();
+    const run = { work: Math.max(work, 1), ms: Math.max(ms, 1e-6), logWork: 0, logMs: 0 };
+    run.logWork = Math.log(run.work);
+    run.logMs = Math.log(run.ms);
+    if (this.runs.push(run) > KEPT_RUNS) this.runs.shift();
+    // refitted every few runs: one more run barely moves the exponent
+    if (++this.addedSinceFit >= REFIT_EVERY || this.runs.length < KEPT_RUNS) this.fitted = null;
   }
   get count(): number {
     return this.runs.length;
   }
   estimate(work: number): number {
     const w = Math.max(work, 1);
-    const exponent = this.exponent();
-    const distance = (r: { work: number }) => Math.abs(Math.log(r.work / w));
-    const newestFirst = [...this.runs].reverse();  // of runs as near, the newest
-    const nearest = newestFirst.sort((a, b) => distance(a) - distance(b)).slice(0, NEAREST_RUNS);
+    const logW = Math.log(w);
+    if (this.fitted === null) {
+      this.fitted = this.exponent();
+      this.addedSinceFit = 0;
+    }
+    const exponent = this.fitted;
+    // of runs as near, the newest
+    const nearest = [...this.runs].reverse().sort((a, b) => Math.abs(a.logWork - logW) - Math.abs(b.logWork - logW)).slice(0, NEAREST_RUNS);
     return lowerQuartile(nearest.map((r) => r.ms * (w / r.work) ** exponent));
   }
 
@@ -86,8 +102,8 @@ class RecentRuns {
     for (let i = 0; i < this.runs.length; i++) {
       for (let j = i + 1; j < this.runs.length; j++) {
         const [a, b] = [this.runs[i], this.runs[j]];
-        const weight = Math.abs(Math.log(b.work / a.work));
-        if (weight > 0) pairs.push({ slope: Math.log(b.ms / a.ms) / Math.log(b.work / a.work), weight });
+        const weight = Math.abs(b.logWork - a.logWork);
+        if (weight > 0) pairs.push({ slope: (b.logMs - a.logMs) / (b.logWork - a.logWork), weight });
       }
     }
     // all of one size: nothing says what is fixed, so scale in proportion
@@ -109,7 +125,7 @@ export interface TierEstimates {
   buildMs: number;
   /** A run of that executable once built. */
   runMs: number;
-  /** The share of the shapes run eagerly that came back (and were built then). */
+  /** The share of the recent new shapes that came back (a later call at the same shape). */
   cameBack: number;
 }
 
@@ -120,9 +136,10 @@ export class ShapeTiering {
   private explorationBudget = 0;
   private unsettledShapes = 0;
   private builds = 0;
-  private eagerShapes = 0;
-  private returns = 0;
   private readonly ranEagerly = new Set<string>();
+  /** The recent new shapes, each with whether a later call came back to it (insertion order). */
+  private readonly recentShapes = new Map<string, boolean>();
+  private cameBackCount = 0;
 
   /**
    * The tier for `key`, a signature with no executable yet, whose inputs hold `work`
@@ -131,15 +148,23 @@ export class ShapeTiering {
   choose(key: string, first: boolean, work: number): Tier {
     if (first) return 'build';
     if (this.ranEagerly.delete(key)) {
-      this.returns++;
+      this.cameBackTo(key);
       return 'build';
+    }
+    if (this.recentShapes.has(key)) this.cameBackTo(key);  // built before, its executable since evicted
+    else this.recentShapes.set(key, false);
+    if (this.recentShapes.size > RECURRENCE_WINDOW) {
+      const [oldest, cameBack] = this.recentShapes.entries().next().value!;
+      this.recentShapes.delete(oldest);
+      if (cameBack) this.cameBackCount--;
     }
     const { eagerMs, buildMs, runMs, cameBack } = this.estimates(work);
     if (Number.isNaN(eagerMs)) return this.rememberEager(key);
     if (Number.isNaN(buildMs)) return 'build';
     // Shapes that come back are built then, so running eagerly now costs the eager run plus,
-    // as often as shapes come back, a build later; building now costs its runs only: a
-    // decoder's growing shapes never come back, a server's request lengths mostly do.
+    // as often as new shapes have come back lately, a build later; building now costs its
+    // runs only: a decoder's growing shapes never come back, a server's request lengths
+    // mostly do.
     const eagerFirst = eagerMs + cameBack * buildMs;
     const buildNow = buildMs + cameBack * runMs;
     const cheaper: Tier = eagerFirst < buildNow ? 'eager' : 'build';
@@ -178,12 +203,19 @@ export class ShapeTiering {
   /** The estimates for a shape of `work` input elements (NaN before a measurement). */
   estimates(work: number): TierEstimates {
     const runMs = this.run.estimate(work);
-    const cameBack = this.eagerShapes === 0 ? 0 : this.returns / this.eagerShapes;
+    const cameBack = this.recentShapes.size === 0 ? 0 : this.cameBackCount / this.recentShapes.size;
     return { eagerMs: this.eager.estimate(work), buildMs: this.build.estimate + runMs, runMs, cameBack };
   }
 
+  /** A call came back to `key`, a shape built or run eagerly before. */
+  cameBackTo(key: string): void {
+    if (this.recentShapes.get(key) === false) {
+      this.recentShapes.set(key, true);
+      this.cameBackCount++;
+    }
+  }
+
   private rememberEager(key: string): Tier {
-    this.eagerShapes++;
     if (this.ranEagerly.size >= REMEMBERED_SHAPES) this.ranEagerly.delete(this.ranEagerly.values().next().value!);
     this.ranEagerly.add(key);
     return 'eager';

@@ -98,6 +98,7 @@ describe('the tier of a new shape', () => {
     let totalMs = 0;
     sizes.forEach((w, i) => {
       if (built.has(w)) {
+        t.cameBackTo(String(w));  // as the backend reports a call at a shape it has an executable for
         totalMs += measured(cost.run(w));
         return;
       }
@@ -166,6 +167,17 @@ describe('the tier of a new shape', () => {
     ['a', 'b', 'c'].forEach((k) => expect(t.choose(k, false, 100)).toBe('build'));
     expect(t.estimates(100).cameBack).toBe(1);
     expect(t.choose('d', false, 100)).toBe('build');  // 2.5 + a later build of 3 against 3 + a run of 1
+  });
+
+  test('whether shapes come back is judged over the recent ones: a decoder restarted at lengths it met, then growing past them', () => {
+    const decoder: Costs = { eager: () => 0.19, build: 0.25, run: () => 0.1 };
+    const lengths = [...Array.from({ length: 64 }, (_, i) => 8 + i), ...Array.from({ length: 400 }, (_, i) => 16 + i)];
+    for (let seed = 1; seed <= 5; seed++) {
+      const { tiers } = simulate(lengths, seed, decoder);
+      // the lengths met again are built; well past them (72 new lengths and more), new ones run eagerly again
+      const late = tiers.filter((x) => x.size >= 72 + 96);
+      expect(late.filter((x) => x.tier === 'eager').length / late.length, `seed ${seed}`).toBeGreaterThan(0.9);
+    }
   });
 
   test('a shape that ran eagerly is built when it comes back', () => {
