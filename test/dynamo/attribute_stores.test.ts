@@ -6,7 +6,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import * as tj from '../../lib/index';
-import { expectClose, makeTensor, randomValues, toRef } from '../helpers/reference';
+import { expectClose, makeTensor, randomValues, rng, toRef } from '../helpers/reference';
 
 const { CompileCounterWithBackend } = tj.compiler.testing;
 const rand = (shape: number[], seed: number) => makeTensor(randomValues(shape.reduce((a, b) => a * b, 1), seed), shape);
@@ -200,3 +200,50 @@ describe('tensors forward stores on module attributes', () => {
     expect(net.last).toBe(kept);
   });
 });
+
+/** Stores on itself and reads back: a cache, a list of caches, a last value, a mode flag. */
+class Stateful extends tj.nn.Module {
+  k = tj.zeros([1, 0, 4]);
+  caches = [tj.zeros([1, 1, 4]), tj.zeros([1, 2, 4])];
+  last: tj.Tensor | null = null;
+  grow = true;
+  override forward(x: tj.Tensor): tj.Tensor {
+    if (this.grow) this.k = tj.cat([this.k, x], 1);
+    this.caches[0] = tj.cat([this.caches[0], tj.mul(x, 2)], 1);
+    this.last = tj.tanh(x);
+    return tj.add(tj.add(tj.sum(this.k, [1]), tj.sum(this.caches[0], [1])), tj.mean(this.caches[1]));
+  }
+}
+
+test('random sequences of calls and outside changes to stored state: compiled equals eager, state included', async () => {
+  for (let seed = 0; seed < 12; seed++) {
+    const random = rng(900 + seed);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+    const eager = new Stateful();
+    const net = new Stateful();
+    const compiled = tj.compile(net);
+    const both = (f: (m: Stateful) => void) => [eager, net].forEach(f);
+    const values = (length: number) => rand([1, length, 4], Math.floor(random() * 1e6));
+    const actions: [string, () => void][] = [
+      ['k reset', () => { const t = values(pick([0, 2, 5])); both((m) => (m.k = t.clone())); }],
+      ['caches[1] replaced', () => { const t = values(pick([1, 3])); both((m) => (m.caches[1] = t.clone())); }],
+      ['caches replaced', () => { const [a, b] = [values(pick([1, 4])), values(2)]; both((m) => (m.caches = [a.clone(), b.clone()])); }],
+      ['grow toggled', () => both((m) => (m.grow = !m.grow))],
+    ];
+    const done: string[] = [];
+    for (let step = 0; step < 16; step++) {
+      if (random() < 0.3) {
+        const [what, act] = pick(actions);
+        act();
+        done.push(what);
+      }
+      const x = values(1);
+      const y = random() < 0.3 ? ((await compiled.runAsync(x)) as tj.Tensor) : (compiled.forward(x) as tj.Tensor);
+      const where = `seed ${seed} step ${step} after ${done.join(', ')}`;
+      expectClose(y, toRef(eager.forward(x)), undefined, where);
+      expectClose(net.k, toRef(eager.k), undefined, `k, ${where}`);
+      net.caches.forEach((c, i) => expectClose(c, toRef(eager.caches[i]), undefined, `caches[${i}], ${where}`));
+      expectClose(net.last!, toRef(eager.last!), undefined, `last, ${where}`);
+    }
+  }
+}, 120_000);
