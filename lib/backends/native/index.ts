@@ -60,6 +60,7 @@ export function compileNative(
   const tiering = options.tiering ? new ShapeTiering() : null;
   let lastKey: string | null = null;
   let last: CompiledProgram | null = null;
+  let lastWasNew = false;  // the last call built lastKey's program
 
   /** The program for these inputs (null: the graph runs eagerly), lowered if new. */
   const programFor = (inputs: unknown[], key: string): CompiledProgram | null => {
@@ -95,7 +96,11 @@ export function compileNative(
     // A shape with no executable yet: the tiering picks its tier and times it. A cached
     // shape's call (the per-call path) reads no clock.
     if (tiering === null || key === lastKey || programs.has(key)) {
-      if (tiering !== null && key !== lastKey) tiering.cameBackTo(key);
+      // tell the tiering a shape came back (once: the steady path is a boolean test)
+      if (tiering !== null && (key !== lastKey || lastWasNew)) {
+        tiering.cameBackTo(key);
+        lastWasNew = false;
+      }
       const program = programFor(inputs, key);
       return program ? program.run(tensorsOf(inputs)) : run(...inputs);
     }
@@ -113,6 +118,7 @@ export function compileNative(
     const out = program.run(tensorsOf(inputs));  // builds first
     const ranAt = performance.now();
     tiering.builtIn(loweredAt - t0 + program.lastBuildMs, ranAt - loweredAt - program.lastBuildMs, work);
+    lastWasNew = true;
     return out;
   }) as NativeCompiled;
   compiled.runAsync = async (...inputs: unknown[]) => {

@@ -6,8 +6,8 @@
  * step eagerly. So, as a JIT's tiers do, a new shape runs eagerly when that is estimated
  * to cost less, and a shape that comes back is built (it recurs, so its executable will
  * be reused). What running eagerly first costs counts those builds too, as often as the
- * graph's eagerly run shapes have come back: a server's request lengths mostly recur, so
- * it builds them at once.
+ * graph's recent new shapes have come back: a server's request lengths mostly recur, so it
+ * builds them at once.
  *
  * New shapes differ in size (a server's requests of random lengths), so a run's time is
  * estimated from recent runs at the nearest sizes (input elements), scaled to the new size

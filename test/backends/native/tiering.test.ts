@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import * as tj from '../../../lib/index';
 import { compileNative } from '../../../lib/backends/native/index';
 import { ShapeTiering } from '../../../lib/backends/native/tiering';
@@ -240,6 +240,18 @@ describe('a graph meeting a new shape every call', () => {
     calls.forEach((n) => expect((compiled(tj.arange(-3, n - 3)) as tj.Tensor).toArray()).toEqual(expected(n)));
     expect(builds).toBe(2);  // 4 (the first shape), then 9 on its second call
     expect(compiled.lastProgram()!.outputMeta[0].shape).toEqual([9]);
+  });
+
+  test('calls that come back to a shape are reported to the tiering, once per return', () => {
+    const cameBack = vi.spyOn(ShapeTiering.prototype, 'cameBackTo');
+    try {
+      const compiled = compileNative(graph, undefined, { tiering: true });
+      [4, 9, 9, 9, 4, 4].forEach((n) => compiled(tj.arange(-3, n - 3)));
+      // 9 came back (built then), 9 again right after its build, 4 after 9; not the repeats of 4 and 9
+      expect(cameBack).toHaveBeenCalledTimes(3);
+    } finally {
+      cameBack.mockRestore();
+    }
   });
 
   test('without tiering (the default of compileNative) every shape is built', () => {
