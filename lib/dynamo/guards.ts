@@ -189,8 +189,9 @@ export function buildGuard(spec: GuardSpec): Guard {
     const size = Array.isArray(value) ? value.length : container ? Object.keys(value as object).length : 0;
     // tensors, functions, submodules and other objects by identity; so are containers too deep or too large
     if (typeof value === 'function' || (value !== null && typeof value === 'object' && (!container || depth >= 3 || size >= budget))) {
-      // a parameter, a buffer, or a tensor in a list on the module: `owners` guards the ones the graph reads
-      if (value instanceof Tensor) return;
+      // a parameter, a buffer, or a tensor in an array or object on the module: `owners` guards
+      // the ones the graph reads (deeper ones stay guarded by identity here)
+      if (value instanceof Tensor && depth <= 1) return;
       K.push(value);
       stmts.push({ fail: `${v} !== K[${K.length - 1}]`, desc: `${label} is the same ${value instanceof Tensor ? 'tensor' : typeof value === 'function' ? 'function' : 'object'}` });
       return;

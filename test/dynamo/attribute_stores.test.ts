@@ -121,6 +121,21 @@ describe('tensors forward stores on module attributes', () => {
     expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([1, 1]);
   });
 
+  test('a tensor deeper in a config on the module, replaced from outside, recompiles', () => {
+    class Deep extends tj.nn.Module {
+      cfg = { inner: { shift: tj.tensor([1, 1]) } };
+      override forward(x: tj.Tensor): tj.Tensor {
+        return tj.add(x, this.cfg.inner.shift);
+      }
+    }
+    const net = new Deep();
+    const compiled = tj.compile(net);
+    const x = tj.tensor([1, 2]);
+    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([2, 3]);
+    net.cfg.inner.shift = tj.tensor([10, 10]);
+    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([11, 12]);
+  });
+
   test('state on a submodule, through runAsync', async () => {
     const eager = new Outer();
     const net = new Outer();
