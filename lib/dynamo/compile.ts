@@ -16,6 +16,7 @@ import { log } from './logging';
 import { ModuleLike, TensorOwner, heldAt, holdAt, isModuleClass, isModuleLike, namedModules, tensorOwners } from './module';
 import { ModuleStateSnapshot, changedModuleState, ownAttributes, restoreAttributes, sameSnapshots, snapshotModuleState, tracedStores } from './module_state';
 import { argumentNames } from './params';
+import { argContainers, argStoresOf, replayArgStores } from './arg_stores';
 import { AttrStore, BreakInfo, CopyBack, OutputSlot, RunGraph, Session, SessionHost, TraceRecord, copyBack, tracedValue } from './session';
 import { activeSession, config, dynamicMarks, runtime, staticMarks } from './state';
 import { untracked } from '../scope';
@@ -56,6 +57,8 @@ interface Entry {
   copyBacks: CopyBack[];
   /** Tensors forward stores on module attributes, stored again after each run. */
   attrStores: TraceRecord['attrStores'];
+  /** What the function stores in the objects and arrays it is passed, stored again in each call's. */
+  argStores: { path: (string | number)[]; key: string; slot: Slot | null }[];
   /** The copied-back outputs are not part of the result nor stored (free them after copying). */
   disposeAfterCopy: boolean;
   /** Per symbol, where its value is read: [placeholder, dim]. */
@@ -92,6 +95,9 @@ function contentKey(t: Tensor): string {
 function keyOptionsFor(sets: readonly WeakSet<Tensor>[]) {
   return { constantKey: (t: Tensor) => (sets.some((s) => s.has(t)) ? contentKey(t) : `t:${objectId(t)}`) };
 }
+
+/** The slots whose integer literals a dynamic plan may make symbolic, in its order: results, then argument stores. */
+const resultAndStoreSlots = (rec: TraceRecord): OutputSlot[] => [...rec.slots, ...rec.argStores.flatMap((s) => (s.slot ? [s.slot] : []))];
 
 const integerLiteralsOf = (slots: readonly Slot[]): number[] =>
   slots.filter((s): s is { kind: 'literal'; value: number } => s.kind === 'literal' && Number.isInteger(s.value)).map((s) => s.value);
@@ -169,7 +175,7 @@ export class CompiledFunction implements SessionHost {
     const guarded = this.guardedArgs(args);
     for (let i = entries.length - 1; i >= 0; i--) {
       const inputs = entries[i].guard.check(guarded);
-      if (inputs) return this.runEntry(entries[i], inputs, entries[i].run(...inputs) as unknown[]);
+      if (inputs) return this.runEntry(entries[i], inputs, entries[i].run(...inputs) as unknown[], args);
     }
     return this.miss(thisArg, args, guarded, async);
   }
@@ -200,6 +206,11 @@ export class CompiledFunction implements SessionHost {
     } finally {
       for (const p of places) if (p.at?.[p.key] === p.traced) p.at[p.key] = p.real;
     }
+  }
+
+  /** The call's own arguments among guarded ones (without the state tensors). */
+  private callArgs(guarded: unknown[]): unknown[] {
+    return this.stateAttrs.length === 0 ? guarded : guarded.slice(0, -1);
   }
 
   /** Parameter names for the guarded arguments (`module` for the state tensors). */
@@ -234,8 +245,8 @@ export class CompiledFunction implements SessionHost {
           const e = this.entries[i];
           const inputs = e.guard.check(guarded);
           if (!inputs) continue;
-          if (!e.run.runAsync) return Promise.resolve(this.runEntry(e, inputs, e.run(...inputs) as unknown[]));
-          return e.run.runAsync(...inputs).then((outs) => this.runEntry(e, inputs, outs as unknown[]));
+          if (!e.run.runAsync) return Promise.resolve(this.runEntry(e, inputs, e.run(...inputs) as unknown[], args));
+          return e.run.runAsync(...inputs).then((outs) => this.runEntry(e, inputs, outs as unknown[], args));
         }
       }
       // a miss traces here; the new graph's first run (and its native build) then leave the loop
@@ -245,13 +256,14 @@ export class CompiledFunction implements SessionHost {
     }
   }
 
-  private runEntry(e: Entry, inputs: Tensor[], outs: unknown[]): unknown {
+  private runEntry(e: Entry, inputs: Tensor[], outs: unknown[], args: readonly unknown[]): unknown {
     for (const cb of e.copyBacks) {
       const value = outs[cb.output] as Tensor;
       copyBack('input' in cb ? inputs[cb.input] : cb.constant, value);
       if (e.disposeAfterCopy) value.dispose();
     }
     for (const store of e.attrStores) store.target[store.key] = this.slotValue(e, store.slot, inputs, outs);
+    if (e.argStores.length > 0) replayArgStores(e.argStores, args, (slot) => this.slotValue(e, slot, inputs, outs));
     const slots = e.slots;
     if (e.spec.kind === 'leaf') return this.slotValue(e, slots[0], inputs, outs);
     const leaves = new Array(slots.length);
@@ -331,13 +343,23 @@ export class CompiledFunction implements SessionHost {
     session.begin();
     try {
       const leaves = flat.leaves.map((leaf, i) => (leaf instanceof Tensor && !leaf.isFake ? session.input(leaf, i, names[i]) : leaf));
-      const result = this.applyTraced(thisArg, unflatten(flat.spec, leaves) as unknown[], args[args.length - 1]);
+      const traced = unflatten(flat.spec, leaves) as unknown[];
+      const containers = argContainers(this.callArgs(traced));
+      const result = this.applyTraced(thisArg, traced, args[args.length - 1]);
       if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function')
         throw new TypeError(`tensorjit.compile: '${this.name}' returned a Promise; compiled functions must be synchronous (await outside them)`);
       const stores = this.storesOf(session);
-      if (stores.length > 0) this.storingRuns ??= Promise.resolve();
-      if (session.breaks.length > 0) return session.finishWithBreaks(result, async, stores);
-      record = session.finishGraph(result, stores);
+      const argStores = argStoresOf(containers, this.name);
+      if (stores.length > 0 || argStores.length > 0) this.storingRuns ??= Promise.resolve();
+      if (session.breaks.length > 0) {
+        const stored = [...stores.map((s) => s.value), ...argStores.flatMap((s) => (s.value instanceof Tensor ? [s.value] : []))];
+        const callArgs = this.callArgs(args);
+        return session.finishWithBreaks(result, async, stored, (realOf) => {
+          for (const s of stores) s.target[s.key] = realOf(s.value);
+          replayArgStores(argStores.map((s) => ({ ...s, slot: s.deleted ? null : s })), callArgs, (s) => (s.value instanceof Tensor ? realOf(s.value) : s.value));
+        });
+      }
+      record = session.finishGraph(result, stores, argStores);
     } catch (e) {
       if (attributes) restoreAttributes(attributes);  // no fake tensor is left on the module
       throw e;
@@ -349,8 +371,9 @@ export class CompiledFunction implements SessionHost {
     const foundState = this.foundStateAttrs(record);
     const entry = this.install(record, thisArg, args, flat, names, settled && !foundState);
     record.inputs = []; // the cache keeps the graph, not this call's tensors
-    if (async && entry.run.runAsync) return entry.run.runAsync(...inputs).then((outs) => this.runEntry(entry, inputs, outs as unknown[]));
-    return this.runEntry(entry, inputs, entry.run(...inputs) as unknown[]);
+    const callArgs = this.callArgs(args);
+    if (async && entry.run.runAsync) return entry.run.runAsync(...inputs).then((outs) => this.runEntry(entry, inputs, outs as unknown[], callArgs));
+    return this.runEntry(entry, inputs, entry.run(...inputs) as unknown[], callArgs);
   }
 
   // ---- entries
@@ -448,11 +471,13 @@ export class CompiledFunction implements SessionHost {
       owners,
     });
     let literal = 0;
-    const slots: Slot[] = record.slots.map((s) => {
+    const symbolic = (s: OutputSlot): Slot => {
       if (s.kind !== 'literal' || !Number.isInteger(s.value)) return s;
       const expr = plan?.extra.get(literal++);
       return expr ? { kind: 'sym', expr } : s;
-    });
+    };
+    const slots = record.slots.map(symbolic);
+    const argStores = record.argStores.map((a) => ({ ...a, slot: a.slot && symbolic(a.slot) }));
     const entry: Entry = {
       guard,
       run,
@@ -463,13 +488,14 @@ export class CompiledFunction implements SessionHost {
       spec: record.spec,
       copyBacks: record.copyBacks,
       attrStores: record.attrStores,
+      argStores,
       disposeAfterCopy: record.copyBacks.every(
-        (cb) => ![...slots, ...record.attrStores.map((a) => a.slot)].some((s) => s.kind === 'graph' && s.index === cb.output),
+        (cb) => ![...slots, ...record.attrStores.map((a) => a.slot), ...argStores.map((a) => a.slot)].some((s) => s?.kind === 'graph' && s.index === cb.output),
       ),
       symbolSources: plan ? plan.symbols.map((m) => m[0]) : [],
       specKey: specKeyOf(flat),
       leafShapes: flat.leaves.map((l) => (l instanceof Tensor ? l.shape.slice() : null)),
-      extra: integerLiteralsOf(record.slots),
+      extra: integerLiteralsOf(resultAndStoreSlots(record)),
     };
     this.lastGuard = guard;
     if (!cache) return entry;
@@ -507,7 +533,7 @@ export class CompiledFunction implements SessionHost {
     const allowed = (p: number, d: number) => candidates.has(`${leafOf[p]}:${d}`);
     const shapes = (gm: GraphModule) => gm.graph.placeholders().map((n) => n.meta.shape);
     const cur = shapes(record.gm);
-    const points: Point[] = [{ gm: record.gm, extra: integerLiteralsOf(record.slots) }];
+    const points: Point[] = [{ gm: record.gm, extra: integerLiteralsOf(resultAndStoreSlots(record)) }];
     const sets = [record.createdConstants];
     const partner = [...this.entries].reverse().find((e) => {
       if (e.plan || e.erasedKey !== erasedKey) return false;
@@ -601,9 +627,11 @@ export class CompiledFunction implements SessionHost {
         same.set(leaf, fake);
         return fake;
       });
-      const result = this.applyTraced(thisArg, unflatten(flat.spec, leaves) as unknown[], (unflatten(flat.spec, flat.leaves) as unknown[]).at(-1));
-      const rec = session.finishGraph(result, this.storesOf(session));
-      return { point: { gm: rec.gm, extra: integerLiteralsOf(rec.slots) }, constants: rec.createdConstants };
+      const traced = unflatten(flat.spec, leaves) as unknown[];
+      const containers = argContainers(this.callArgs(traced));
+      const result = this.applyTraced(thisArg, traced, (unflatten(flat.spec, flat.leaves) as unknown[]).at(-1));
+      const rec = session.finishGraph(result, this.storesOf(session), argStoresOf(containers, this.name));
+      return { point: { gm: rec.gm, extra: integerLiteralsOf(resultAndStoreSlots(rec)) }, constants: rec.createdConstants };
     } catch (e) {
       log('perf', () => `'${this.name}': probe trace at other sizes failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
       return null;

@@ -129,6 +129,17 @@ export interface TraceRecord {
   modules: Set<object>;
   /** Tensors forward stored on module attributes: each cached run stores its values again. */
   attrStores: { target: Record<string, unknown>; key: string; slot: OutputSlot }[];
+  /** What the traced code stored in objects and arrays it was passed: replayed on each call's (null: deleted). */
+  argStores: { path: (string | number)[]; key: string; slot: OutputSlot | null }[];
+}
+
+/** A value the traced code stored in (or deleted from) an object or array among its arguments. */
+export interface ArgStore {
+  /** Where the object is among the arguments: [argument index, key, ...]. */
+  path: (string | number)[];
+  key: string;
+  value: unknown;
+  deleted: boolean;
 }
 
 /** A tensor the traced code stored on an object's attribute (`this.last = h`): a side effect. */
@@ -827,11 +838,11 @@ export class Session implements DispatchMode, ActiveTrace {
    * with `async` (runAsync), the last graph runs off the event loop and a Promise of the
    * result comes back (the graphs before it ran at their breaks: their values were needed).
    */
-  finishWithBreaks(result: unknown, async = false, stores: readonly AttrStore[] = []): unknown {
-    const needed: Tensor[] = stores.map((s) => s.value);
+  finishWithBreaks(result: unknown, async = false, stored: readonly Tensor[] = [], storeReals?: (realOf: (t: Tensor) => Tensor) => void): unknown {
+    const needed: Tensor[] = [...stored];
     forEachTensorDeep(result, (t) => needed.push(t));
     const realResult = () => {
-      for (const s of stores) s.target[s.key] = this.realOf(s.value);
+      storeReals?.((t) => this.realOf(t));
       return mapTensorsDeep(result, (t) => this.realOf(t));
     };
     const pending = this.flush(needed, true, async);
@@ -839,7 +850,7 @@ export class Session implements DispatchMode, ActiveTrace {
   }
 
   /** For a break-free trace: the graph and how to assemble results (the caller compiles and runs it). */
-  finishGraph(result: unknown, stores: readonly AttrStore[] = []): TraceRecord {
+  finishGraph(result: unknown, stores: readonly AttrStore[] = [], argStores: readonly ArgStore[] = []): TraceRecord {
     const seg = this.seg;
     const flat = flatten(result);
     const outNodes: Node[] = [];
@@ -861,6 +872,7 @@ export class Session implements DispatchMode, ActiveTrace {
     };
     const slots = flat.leaves.map(slotOf);
     const attrStores = stores.map((s) => ({ target: s.target, key: s.key, slot: slotOf(s.value) }));
+    const argSlots = argStores.map((s) => ({ path: s.path, key: s.key, slot: s.deleted ? null : slotOf(s.value) }));
     const copyBacks: CopyBack[] = [];
     for (const root of seg.touched) {
       if (root.mutatedIn !== seg) continue;
@@ -880,6 +892,7 @@ export class Session implements DispatchMode, ActiveTrace {
       createdConstants: this.createdConstants,
       modules: this.modules,
       attrStores,
+      argStores: argSlots,
     };
   }
 }

@@ -1,0 +1,106 @@
+/**
+ * What a compiled function stores in the objects and arrays it is passed (a cache object
+ * grown by concatenation, a count, a deleted flag, a pushed history): side effects its
+ * caller sees, made again by every call, against the same function run eagerly.
+ */
+import { describe, expect, test } from 'vitest';
+import * as tj from '../../lib/index';
+import { expectClose, makeTensor, randomValues, toRef } from '../helpers/reference';
+
+const { CompileCounterWithBackend } = tj.compiler.testing;
+const rand = (shape: number[], seed: number) => makeTensor(randomValues(shape.reduce((a, b) => a * b, 1), seed), shape);
+
+interface Cache {
+  k: tj.Tensor;
+  v: tj.Tensor;
+}
+
+/** Attention over every position so far, the keys and values in a cache object the caller holds. */
+function attend(x: tj.Tensor, cache: Cache): tj.Tensor {
+  cache.k = tj.cat([cache.k, x], 1);
+  cache.v = tj.cat([cache.v, tj.tanh(x)], 1);
+  return tj.matmul(tj.softmax(tj.matmul(x, tj.transpose(cache.k, 1, 2)), -1), cache.v);
+}
+
+describe('stores into arguments', () => {
+  test('a cache object grown by concatenation: every call stores into the caller\'s object', () => {
+    const cnt = new CompileCounterWithBackend('native');
+    const compiled = tj.compile(attend, { backend: cnt });
+    const mine: Cache = { k: tj.zeros([1, 0, 4]), v: tj.zeros([1, 0, 4]) };
+    const theirs: Cache = { k: tj.zeros([1, 0, 4]), v: tj.zeros([1, 0, 4]) };
+    for (let step = 0; step < 10; step++) {
+      const x = rand([1, 1, 4], 10 + step);
+      expectClose(compiled(x, mine) as tj.Tensor, toRef(attend(x, theirs)), undefined, `step ${step}`);
+      expect(mine.k.shape).toEqual([1, step + 1, 4]);
+      expectClose(mine.v, toRef(theirs.v), undefined, `v at step ${step}`);
+    }
+    expect(cnt.frameCount).toBeLessThanOrEqual(3);  // static, then the length dynamic
+  });
+
+  test('a size stored from a dynamic dim follows each call\'s size', () => {
+    const f = (x: tj.Tensor, state: { len: number; last: tj.Tensor | null }) => {
+      state.len = x.shape[0];
+      state.last = tj.exp(x);
+      return tj.sum(x);
+    };
+    const compiled = tj.compile(f);
+    const state = { len: 0, last: null as tj.Tensor | null };
+    for (const n of [3, 4, 5, 7, 9]) {
+      const x = rand([n], n);
+      compiled(x, state);
+      expect(state.len).toBe(n);
+      expectClose(state.last!, toRef(tj.exp(x)));
+    }
+  });
+
+  test('a deleted key, a pushed history and a counter', () => {
+    const f = (x: tj.Tensor, opts: { first?: boolean; calls: number }, history: tj.Tensor[]) => {
+      const y = opts.first ? tj.neg(x) : tj.add(x, 1);
+      delete opts.first;
+      opts.calls = opts.calls + 1;
+      history.push(y);
+      return y;
+    };
+    const compiled = tj.compile(f);
+    const [a, b] = [{ first: true, calls: 0 }, { first: true, calls: 0 }];
+    const [ha, hb]: tj.Tensor[][] = [[], []];
+    for (let i = 0; i < 12; i++) {
+      const x = rand([2], 20 + i);
+      expectClose(compiled(x, a, ha) as tj.Tensor, toRef(f(x, b, hb)), undefined, `call ${i}`);
+      expect(a).toEqual(b);
+      expect(ha.length).toBe(hb.length);
+      ha.forEach((t, j) => expectClose(t, toRef(hb[j])));
+    }
+  });
+
+  test('stores before a graph break, and through runAsync, hold real tensors', async () => {
+    const f = (x: tj.Tensor, cache: { h: tj.Tensor | null }) => {
+      cache.h = tj.exp(x);
+      tj.compiler.graphBreak();
+      return tj.add(cache.h, 1);
+    };
+    const compiled = tj.compile(f);
+    const cache = { h: null as tj.Tensor | null };
+    for (let i = 0; i < 3; i++) {
+      const x = rand([3], 30 + i);
+      expectClose(compiled(x, cache) as tj.Tensor, toRef(tj.add(tj.exp(x), 1)));
+      expectClose(cache.h!, toRef(tj.exp(x)));
+    }
+    const g = tj.compile((x: tj.Tensor, cache: Cache) => attend(x, cache));
+    const mine: Cache = { k: tj.zeros([1, 0, 4]), v: tj.zeros([1, 0, 4]) };
+    const theirs: Cache = { k: tj.zeros([1, 0, 4]), v: tj.zeros([1, 0, 4]) };
+    for (let step = 0; step < 4; step++) {
+      const x = rand([1, 1, 4], 40 + step);
+      expectClose((await g.runAsync(x, mine)) as tj.Tensor, toRef(attend(x, theirs)));
+      expectClose(mine.k, toRef(theirs.k));
+    }
+  });
+
+  test('storing a new object of traced tensors is an error naming the argument', () => {
+    const compiled = tj.compile((x: tj.Tensor, state: { pair?: object }) => {
+      state.pair = { a: tj.exp(x) };
+      return x;
+    });
+    expect(() => compiled(tj.ones([2]), {})).toThrow(/argument 1\["pair"\].*store the tensors one by one/);
+  });
+});
