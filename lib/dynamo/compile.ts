@@ -4,7 +4,7 @@
  * their position in the call and their structure (the JS body re-runs every call).
  */
 import { performance } from 'node:perf_hooks';
-import { GraphModule, builtinInfo, denseDimOrder, flatten, graphKey, identifierFrom, isNonOverlapping, objectId, stridesForDimOrder, unflatten } from '../fx';
+import { GraphModule, builtinInfo, denseDimOrder, flatten, graphKey, identifierFrom, isNonOverlapping, isPlainObject, objectId, stridesForDimOrder, unflatten } from '../fx';
 import type { Flat, TreeSpec } from '../fx';
 import { Tensor } from '../tensor';
 import { itemSize } from '../dtype';
@@ -96,6 +96,20 @@ function keyOptionsFor(sets: readonly WeakSet<Tensor>[]) {
   return { constantKey: (t: Tensor) => (sets.some((s) => s.has(t)) ? contentKey(t) : `t:${objectId(t)}`) };
 }
 
+/** Objects of the language's own kinds: no tensors of the user's live in them. */
+const BUILTIN_KINDS = [ArrayBuffer, Map, Set, WeakMap, WeakSet, Date, RegExp, Promise, Error];
+
+/** The instances of the user's classes among a call's arguments (not tensors, arrays, plain objects, typed arrays, maps...), named. */
+function classInstancesIn(args: readonly unknown[], names: readonly string[]): [string, object][] {
+  const out: [string, object][] = [];
+  args.forEach((a, i) => {
+    if (a === null || typeof a !== 'object' || a instanceof Tensor || Array.isArray(a) || isPlainObject(a)) return;
+    if (ArrayBuffer.isView(a) || BUILTIN_KINDS.some((kind) => a instanceof kind)) return;
+    out.push([names[i] ?? `arg${i}`, a]);
+  });
+  return out;
+}
+
 /** The slots whose integer literals a dynamic plan may make symbolic, in its order: results, then argument stores. */
 const resultAndStoreSlots = (rec: TraceRecord): OutputSlot[] => [...rec.slots, ...rec.argStores.flatMap((s) => (s.slot ? [s.slot] : []))];
 
@@ -127,6 +141,12 @@ export class CompiledFunction implements SessionHost {
   private lastGuard: Guard | undefined;
   private generation = runtime.generation;
   private owners: Map<Tensor, TensorOwner> | null = null;
+  /**
+   * Class instances passed as arguments (a cache object of the caller's own class), named:
+   * the tensors they hold are read as constants like a module's (guarded by identity), and
+   * stores into them are replayed. Their identity is guarded, so cached runs see the same.
+   */
+  private argObjects: [string, object][] = [];
   collector: Collector | null = null;
 
   constructor(
@@ -337,8 +357,9 @@ export class CompiledFunction implements SessionHost {
     const names = this.leafNames(args, flat);
     const before = this.module ? snapshotModuleState(this.module) : null;
     this.owners = null;  // submodules and parameters may have been replaced since the last trace
+    this.argObjects = classInstancesIn(this.callArgs(args), this.argNames(args));
     const session = this.newSession('compile', Boolean(this.opts.fullgraph));
-    const attributes = this.module ? ownAttributes(this.module) : null;
+    const attributes = this.stateRoots().length ? this.attributesOf() : null;
     let record: TraceRecord;
     session.begin();
     try {
@@ -418,7 +439,8 @@ export class CompiledFunction implements SessionHost {
    * so far, whose guards do not see them, are dropped.
    */
   private foundStateAttrs(record: TraceRecord): boolean {
-    const read = this.ownersOf(record.gm);
+    // (an argument's tensors are not: the next call may pass another object)
+    const read = this.ownersOf(record.gm).filter((o) => !o.ofArgument);
     // where a store went: the module attribute, or an entry of the array or object there now
     const storedAt = (o: TensorOwner, a: { target: object; key: string }) =>
       o.index === undefined ? o.owner === a.target && o.key === a.key : heldAt({ owner: o.owner, key: o.key }) === a.target && o.index === a.key;
@@ -431,9 +453,20 @@ export class CompiledFunction implements SessionHost {
     return true;
   }
 
-  /** Where the traced forward stored tensors it traced on the module tree's attributes. */
+  /** Where the traced code stored tensors it traced: on the module tree, or on class instances it was passed. */
   private storesOf(session: Session): AttrStore[] {
-    return this.module ? tracedStores(this.module, (t) => tracedValue(t)?.session === session) : [];
+    return this.stateRoots().flatMap((root) => tracedStores(root, (t) => tracedValue(t)?.session === session));
+  }
+
+  /** What traced code may store tensors on: the module tree and the class instances among the arguments. */
+  private stateRoots(): object[] {
+    return [...(this.module ? [this.module] : []), ...this.argObjects.map(([, o]) => o)];
+  }
+
+  private attributesOf(): Map<object, Map<string, unknown>> {
+    const all = new Map<object, Map<string, unknown>>();
+    for (const root of this.stateRoots()) for (const [o, entries] of ownAttributes(root)) if (!all.has(o)) all.set(o, entries);
+    return all;
   }
 
   private runEagerly(why: string): false {
@@ -606,7 +639,7 @@ export class CompiledFunction implements SessionHost {
       grow.get(leaf)!.push(d);
     }
     const session = this.newSession('probe', false);
-    const attributes = this.module ? ownAttributes(this.module) : null;
+    const attributes = this.stateRoots().length ? this.attributesOf() : null;
     session.begin();
     try {
       const same = new Map<Tensor, Tensor>();
@@ -655,7 +688,13 @@ export class CompiledFunction implements SessionHost {
   }
 
   private ownerMap(): Map<Tensor, TensorOwner> {
-    if (!this.owners) this.owners = this.module ? tensorOwners(namedModules(this.module)) : new Map();
+    if (!this.owners) {
+      const owners = this.module ? tensorOwners(namedModules(this.module)) : new Map<Tensor, TensorOwner>();
+      // an argument's submodules too, when it is a module (tj.compile((m, x) => m.forward(x)))
+      const held = this.argObjects.flatMap(([name, o]) => namedModules(o).map(([sub, m]): [string, object] => [sub ? `${name}.${sub}` : name, m]));
+      for (const [t, o] of tensorOwners(held)) if (!owners.has(t)) owners.set(t, { ...o, ofArgument: true });
+      this.owners = owners;
+    }
     return this.owners;
   }
 
@@ -666,7 +705,7 @@ export class CompiledFunction implements SessionHost {
       if (n.op !== 'get_attr') continue;
       const t = gm.attrs[String(n.target)];
       const o = map.get(t);
-      if (o) owners.push({ ...o, value: t, name: `module.${o.name}` });
+      if (o) owners.push({ ...o, value: t, name: o.ofArgument ? o.name : `module.${o.name}` });
     }
     return owners;
   }
@@ -755,7 +794,8 @@ export class CompiledFunction implements SessionHost {
     const flat = flatten(args);
     const names = this.leafNames(args, flat);
     const session = this.newSession('export', true, opts.strict);
-    const attributes = this.module ? ownAttributes(this.module) : null;
+    this.argObjects = classInstancesIn(args, this.argNames(args));
+    const attributes = this.stateRoots().length ? this.attributesOf() : null;
     let record: TraceRecord;
     session.begin();
     try {

@@ -50,6 +50,8 @@ export interface TensorOwner {
   index?: string;
   /** Dotted name (`layers.0.weight`, `cache.1`), PyTorch's naming. */
   name: string;
+  /** Held by a class instance passed as an argument (its name leads `name`), not by the module. */
+  ofArgument?: boolean;
 }
 
 /**

@@ -71,7 +71,7 @@ export function changedModuleState(before: ModuleStateSnapshot, root: ModuleLike
 }
 
 /** Each module's own attributes and the entries of arrays and objects there (to restore them from). */
-export function ownAttributes(root: ModuleLike): Map<object, Map<string, unknown>> {
+export function ownAttributes(root: object): Map<object, Map<string, unknown>> {
   const out = new Map<object, Map<string, unknown>>();
   const add = (o: object) => {
     if (!out.has(o)) out.set(o, new Map(Object.keys(o).map((k) => [k, (o as Record<string, unknown>)[k]])));
@@ -87,7 +87,7 @@ export function ownAttributes(root: ModuleLike): Map<object, Map<string, unknown
  * Where traced code stored a tensor it traced: on a module attribute (forward's
  * `this.last = h`) or in an array or object there (`this.cache[i] = k`).
  */
-export function tracedStores(root: ModuleLike, isTraced: (t: Tensor) => boolean): AttrStore[] {
+export function tracedStores(root: object, isTraced: (t: Tensor) => boolean): AttrStore[] {
   const out: AttrStore[] = [];
   const seen = new Set<object>();
   const scan = (o: Record<string, unknown>, depth: number) => {

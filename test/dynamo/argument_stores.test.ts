@@ -96,6 +96,39 @@ describe('stores into arguments', () => {
     }
   });
 
+  test('class instances passed as arguments: their tensors are guarded, stores into them made again', () => {
+    class Holder {
+      constructor(public w: tj.Tensor, public k: tj.Tensor) {}
+    }
+    const f = (x: tj.Tensor, h: Holder) => {
+      h.k = tj.cat([h.k, x]);
+      return tj.mul(tj.sum(h.k), h.w);
+    };
+    const compiled = tj.compile(f);
+    const [mine, theirs] = [new Holder(tj.tensor([1, 2]), tj.zeros([0])), new Holder(tj.tensor([1, 2]), tj.zeros([0]))];
+    for (let i = 0; i < 6; i++) {
+      if (i === 3) [mine, theirs].forEach((h) => (h.w = tj.tensor([5, -1])));  // replaced by the caller
+      const x = tj.tensor([i + 1]);
+      expectClose(compiled(x, mine) as tj.Tensor, toRef(f(x, theirs)), undefined, `call ${i}`);
+      expectClose(mine.k, toRef(theirs.k));
+    }
+  });
+
+  test('a module passed as an argument: replacing a submodule\'s weight recompiles', () => {
+    class Net extends tj.nn.Module {
+      fc = new tj.nn.Linear(2, 2);
+      override forward(x: tj.Tensor): tj.Tensor {
+        return this.fc.forward(x);
+      }
+    }
+    const net = new Net();
+    const compiled = tj.compile((m: Net, x: tj.Tensor) => m.forward(x));
+    const x = tj.tensor([[1, 2]]);
+    expectClose(compiled(net, x) as tj.Tensor, toRef(net.forward(x)));
+    net.fc.weight = tj.tensor([[1, 0], [0, 1]]);
+    expectClose(compiled(net, x) as tj.Tensor, toRef(net.forward(x)));
+  });
+
   test('storing a new object of traced tensors is an error naming the argument', () => {
     const compiled = tj.compile((x: tj.Tensor, state: { pair?: object }) => {
       state.pair = { a: tj.exp(x) };
