@@ -684,6 +684,14 @@ export class CompiledFunction implements SessionHost {
         seen.add(m);
         out.push({ module: m, name: name ? `module.${name}` : 'module', skip: this.sideEffects.get(m) });
       }
+    // class instances passed as arguments: what the function read from them (a scale, a mode,
+    // a module's training flag) is baked into the graph as a module's attributes are
+    for (const [argName, o] of this.argObjects)
+      for (const [name, m] of namedModules(o)) {
+        if (seen.has(m)) continue;
+        seen.add(m);
+        out.push({ module: m, name: name ? `${argName}.${name}` : argName });
+      }
     return out;
   }
 

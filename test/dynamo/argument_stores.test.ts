@@ -129,6 +129,25 @@ describe('stores into arguments', () => {
     expectClose(compiled(net, x) as tj.Tensor, toRef(net.forward(x)));
   });
 
+  test('numbers and flags on a class instance passed as an argument are guarded by value', () => {
+    class Settings {
+      scale = 2;
+      negate = false;
+    }
+    const f = (x: tj.Tensor, s: Settings) => {
+      const y = tj.mul(x, s.scale);
+      return s.negate ? tj.neg(y) : y;
+    };
+    const compiled = tj.compile(f);
+    const settings = new Settings();
+    const x = tj.tensor([1, 2]);
+    expect((compiled(x, settings) as tj.Tensor).toArray()).toEqual([2, 4]);
+    settings.scale = 3;
+    expect((compiled(x, settings) as tj.Tensor).toArray()).toEqual([3, 6]);
+    settings.negate = true;
+    expect((compiled(x, settings) as tj.Tensor).toArray()).toEqual([-3, -6]);
+  });
+
   test('storing a new object of traced tensors is an error naming the argument', () => {
     const compiled = tj.compile((x: tj.Tensor, state: { pair?: object }) => {
       state.pair = { a: tj.exp(x) };
