@@ -377,7 +377,8 @@ export class CompiledFunction implements SessionHost {
         const callArgs = this.callArgs(args);
         return session.finishWithBreaks(result, async, stored, (realOf) => {
           for (const s of stores) s.target[s.key] = realOf(s.value);
-          replayArgStores(argStores.map((s) => ({ ...s, slot: s.deleted ? null : s })), callArgs, (s) => (s.value instanceof Tensor ? realOf(s.value) : s.value));
+          const values = argStores.map((s) => ({ path: s.path, key: s.key, slot: s.deleted ? null : s.value }));
+          replayArgStores(values, callArgs, (v) => (v instanceof Tensor ? realOf(v) : v));
         });
       }
       record = session.finishGraph(result, stores, argStores);

@@ -55,29 +55,23 @@ export interface TensorOwner {
 }
 
 /**
- * The tensors each module holds on its own attributes, directly (parameters, buffers) or in
- * an array or plain object there (a list of per-layer caches).
+ * Every tensor the modules hold on their own attributes, directly (parameters, buffers) or
+ * in an array or plain object there (a list of per-layer caches); first name wins.
  */
-export function heldTensors(modules: readonly [string, object][]): (TensorOwner & { value: Tensor })[] {
-  const out: (TensorOwner & { value: Tensor })[] = [];
+export function tensorOwners(modules: readonly [string, object][]): Map<Tensor, TensorOwner> {
+  const out = new Map<Tensor, TensorOwner>();
+  const add = (t: Tensor, owner: TensorOwner) => void (out.has(t) || out.set(t, owner));
   for (const [prefix, m] of modules)
     for (const key of Object.keys(m)) {
       const v = (m as Record<string, unknown>)[key];
       const name = prefix ? `${prefix}.${key}` : key;
-      if (v instanceof Tensor) out.push({ owner: m, key, name, value: v });
+      if (v instanceof Tensor) add(v, { owner: m, key, name });
       else if (Array.isArray(v) || isPlainObject(v))
         for (const index of Object.keys(v)) {
           const item = (v as Record<string, unknown>)[index];
-          if (item instanceof Tensor) out.push({ owner: m, key, index, name: `${name}.${index}`, value: item });
+          if (item instanceof Tensor) add(item, { owner: m, key, index, name: `${name}.${index}` });
         }
     }
-  return out;
-}
-
-/** Every tensor the modules hold (heldTensors), first name wins. */
-export function tensorOwners(modules: readonly [string, object][]): Map<Tensor, TensorOwner> {
-  const out = new Map<Tensor, TensorOwner>();
-  for (const { value, ...owner } of heldTensors(modules)) if (!out.has(value)) out.set(value, owner);
   return out;
 }
 

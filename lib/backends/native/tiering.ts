@@ -35,14 +35,10 @@ const NEAREST_RUNS = 5;
 /** Runs added before the size exponent is fitted again. */
 const REFIT_EVERY = 4;
 
-function lowerMedian(values: number[]): number {
+/** The value a share `q` of the way up the sorted values, rounding down (q = 0.5: the lower median). */
+function lowerQuantile(values: number[], q: number): number {
   const sorted = values.sort((a, b) => a - b);
-  return sorted.length ? sorted[(sorted.length - 1) >> 1] : NaN;
-}
-
-function lowerQuartile(values: number[]): number {
-  const sorted = values.sort((a, b) => a - b);
-  return sorted.length ? sorted[(sorted.length - 1) >> 2] : NaN;
+  return sorted.length ? sorted[Math.floor((sorted.length - 1) * q)] : NaN;
 }
 
 /** The last three measurements of a cost; its estimate is their lower median (one slow run does not move it). */
@@ -55,7 +51,7 @@ class RecentCosts {
     return this.ms.length;
   }
   get estimate(): number {
-    return lowerMedian([...this.ms]);
+    return lowerQuantile([...this.ms], 0.5);
   }
 }
 
@@ -94,7 +90,7 @@ class RecentRuns {
     const exponent = this.fitted;
     // of runs as near, the newest
     const nearest = [...this.runs].reverse().sort((a, b) => Math.abs(a.logWork - logW) - Math.abs(b.logWork - logW)).slice(0, NEAREST_RUNS);
-    return lowerQuartile(nearest.map((r) => r.ms * (w / r.work) ** exponent));
+    return lowerQuantile(nearest.map((r) => r.ms * (w / r.work) ** exponent), 0.25);
   }
 
   private exponent(): number {
