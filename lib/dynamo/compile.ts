@@ -14,7 +14,7 @@ import { DynamicPlan, Point, SymExpr, evalExpr, fitDynamic, matchesPlan, rewrite
 import { Guard, buildGuard } from './guards';
 import { log } from './logging';
 import { ModuleLike, TensorOwner, heldAt, holdAt, isModuleClass, isModuleLike, namedModules, tensorOwners } from './module';
-import { ModuleStateSnapshot, changedModuleState, ownAttributes, restoreAttributes, sameSnapshots, snapshotModuleState, tracedStores } from './module_state';
+import { ModuleStateSnapshot, StateStepKind, changedModuleState, ownAttributes, primitiveIn, restoreAttributes, sameSnapshots, snapshotModuleState, stepKindOf, stepValueOf, tracedStores } from './module_state';
 import { argumentNames } from './params';
 import { argContainers, argStoresOf, replayArgStores } from './arg_stores';
 import { AttrStore, BreakInfo, CopyBack, OutputSlot, RunGraph, Session, SessionHost, TraceRecord, copyBack, tracedValue } from './session';
@@ -59,6 +59,8 @@ interface Entry {
   attrStores: TraceRecord['attrStores'];
   /** What the function stores in the objects and arrays it is passed, stored again in each call's. */
   argStores: { path: (string | number)[]; key: string; slot: Slot | null }[];
+  /** Changes to module attributes the graph does not read (a call counter), made again by each cached run. */
+  stateSteps: { target: Record<string, unknown>; key: string; kind: StateStepKind; slot: Slot }[];
   /** The copied-back outputs are not part of the result nor stored (free them after copying). */
   disposeAfterCopy: boolean;
   /** Per symbol, where its value is read: [placeholder, dim]. */
@@ -110,8 +112,12 @@ function classInstancesIn(args: readonly unknown[], names: readonly string[]): [
   return out;
 }
 
-/** The slots whose integer literals a dynamic plan may make symbolic, in its order: results, then argument stores. */
-const resultAndStoreSlots = (rec: TraceRecord): OutputSlot[] => [...rec.slots, ...rec.argStores.flatMap((s) => (s.slot ? [s.slot] : []))];
+/** The slots whose integer literals a dynamic plan may make symbolic, in its order: results, argument stores, state steps. */
+const resultAndStoreSlots = (rec: TraceRecord): OutputSlot[] => [
+  ...rec.slots,
+  ...rec.argStores.flatMap((s) => (s.slot ? [s.slot] : [])),
+  ...rec.stateSteps.map((s) => s.slot),
+];
 
 const integerLiteralsOf = (slots: readonly Slot[]): number[] =>
   slots.filter((s): s is { kind: 'literal'; value: number } => s.kind === 'literal' && Number.isInteger(s.value)).map((s) => s.value);
@@ -126,11 +132,12 @@ export class CompiledFunction implements SessionHost {
   private autoDynamic = new Set<string>();
   private failedFits = new Set<string>();
   private warned = false;
-  // Module attributes forward changes while it runs (a call counter): side effects a cached
-  // graph does not repeat, left out of the guards once two traces showed the graph does not
-  // depend on them. A graph that does (a position counter read into it) runs eagerly.
-  private sideEffects = new Map<object, Set<string>>();
-  private unsettled: { args: string; before: ModuleStateSnapshot; graph: string }[] = [];
+  // Module attributes forward changes while it runs (a call counter), with the rule cached
+  // runs repeat the change by: left out of the guards once two traces at the same inputs
+  // showed the graph does not depend on them and agreed on a rule. A graph that does depend
+  // (a position counter read into it), or a change no rule explains, runs eagerly.
+  private sideEffects = new Map<object, Map<string, StateStepKind>>();
+  private unsettled: { args: string; before: ModuleStateSnapshot; after: ModuleStateSnapshot; graph: string }[] = [];
   // Tensor attributes forward replaces and its graph reads (a cache grown by concatenation,
   // `this.k = cat([this.k, k])`): traced and guarded as inputs (shapes, not identity), as
   // one more argument, so the graph serves every call; forward's stores are replayed.
@@ -195,7 +202,9 @@ export class CompiledFunction implements SessionHost {
     const guarded = this.guardedArgs(args);
     for (let i = entries.length - 1; i >= 0; i--) {
       const inputs = entries[i].guard.check(guarded);
-      if (inputs) return this.runEntry(entries[i], inputs, entries[i].run(...inputs) as unknown[], args);
+      if (!inputs) continue;
+      this.repeatStateSteps(entries[i], inputs);
+      return this.runEntry(entries[i], inputs, entries[i].run(...inputs) as unknown[], args);
     }
     return this.miss(thisArg, args, guarded, async);
   }
@@ -265,6 +274,7 @@ export class CompiledFunction implements SessionHost {
           const e = this.entries[i];
           const inputs = e.guard.check(guarded);
           if (!inputs) continue;
+          this.repeatStateSteps(e, inputs);
           if (!e.run.runAsync) return Promise.resolve(this.runEntry(e, inputs, e.run(...inputs) as unknown[], args));
           return e.run.runAsync(...inputs).then((outs) => this.runEntry(e, inputs, outs as unknown[], args));
         }
@@ -273,6 +283,14 @@ export class CompiledFunction implements SessionHost {
       return Promise.resolve(this.call(thisArg, args, true));
     } catch (e) {
       return Promise.reject(e);
+    }
+  }
+
+  /** A cached run's share of what forward does to module attributes its graph does not read. */
+  private repeatStateSteps(e: Entry, inputs: Tensor[]): void {
+    for (const s of e.stateSteps) {
+      const value = this.slotValue(e, s.slot, inputs, []);
+      s.target[s.key] = s.kind === 'add' ? (s.target[s.key] as number) + (value as number) : value;
     }
   }
 
@@ -389,7 +407,12 @@ export class CompiledFunction implements SessionHost {
       session.end();
     }
     const inputs = record.inputs as Tensor[];
-    const settled = before ? this.settleStateChanges(before, record, flat) : true;
+    let settled = before ? this.settleStateChanges(before, record, flat) : true;
+    if (settled && before) {
+      const steps = this.stateStepsOf(before);
+      if (steps) record.stateSteps = steps;
+      else settled = this.runEagerly(`forward changed ${this.describeSideEffects()} in a way no rule explains`);
+    }
     const foundState = this.foundStateAttrs(record);
     const entry = this.install(record, thisArg, args, flat, names, settled && !foundState);
     record.inputs = []; // the cache keeps the graph, not this call's tensors
@@ -414,24 +437,48 @@ export class CompiledFunction implements SessionHost {
     // (tensor shapes, other values) and the same other module state
     const argsKey = flat.leaves.map((l) => (l instanceof Tensor ? `${l.dtype}[${l.shape}]` : `${typeof l}:${String(l)}`)).join('|');
     const graph = graphKey(record.gm, { ...keyOptionsFor([record.createdConstants]), erase: false });
-    const changing = new Map(changes.map((c) => [c.module, new Set([...c.keys, ...(this.sideEffects.get(c.module) ?? [])])]));
+    const changing = new Map(changes.map((c) => [c.module, new Set([...c.keys, ...(this.sideEffects.get(c.module)?.keys() ?? [])])]));
+    const after = snapshotModuleState(this.module!);
     const prev = this.unsettled.find((u) => u.args === argsKey && sameSnapshots(u.before, before, changing));
     if (prev) {
       this.unsettled = [];
-      if (prev.graph === graph) {
-        for (const c of changes) {
-          if (!this.sideEffects.has(c.module)) this.sideEffects.set(c.module, new Set());
-          for (const k of c.keys) this.sideEffects.get(c.module)!.add(k);
+      if (prev.graph !== graph) return this.runEagerly(`its graph depends on ${what}, which forward changes as it runs`);
+      const rules: string[] = [];
+      for (const c of changes)
+        for (const [i, k] of c.keys.entries()) {
+          const kind = stepKindOf([[prev.before, prev.after], [before, after]], c.module, k);
+          if (!kind) return this.runEagerly(`forward changes ${c.names[i]} as it runs, not by adding the same amount to a number or setting the same value`);
+          if (!this.sideEffects.has(c.module)) this.sideEffects.set(c.module, new Map());
+          this.sideEffects.get(c.module)!.set(k, kind);
+          rules.push(`${c.names[i]} (${kind === 'add' ? 'an amount added' : 'a value set'})`);
         }
-        log('recompiles', () => `'${this.name}': ${what} changes as forward runs, and the graph does not depend on it: not guarded, and not changed by cached runs`);
-        return true;
-      }
-      return this.runEagerly(`its graph depends on ${what}, which forward changes as it runs`);
+      log('recompiles', () => `'${this.name}': forward changes ${rules.join(', ')} as it runs, and the graph does not depend on it: not guarded, the change made again by cached runs`);
+      return true;
     }
-    this.unsettled.push({ args: argsKey, before, graph });
+    this.unsettled.push({ args: argsKey, before, after, graph });
     log('recompiles', () => `'${this.name}': ${what} changed while forward ran; not cached`);
     if (this.unsettled.length > config.cacheSizeLimit) return this.runEagerly(`forward keeps changing ${what} as it runs`);
     return false;
+  }
+
+  /**
+   * What the trace that started from module state `before` did to the known side-effect
+   * attributes, under each one's rule; null when one changed in a way its rule does not cover.
+   */
+  private stateStepsOf(before: ModuleStateSnapshot): TraceRecord['stateSteps'] | null {
+    const out: TraceRecord['stateSteps'] = [];
+    for (const [module, keys] of this.sideEffects)
+      for (const [key, kind] of keys) {
+        const target = module as Record<string, unknown>;
+        const step = stepValueOf(kind, primitiveIn(before, module, key), target[key]);
+        if (!step) return null;
+        out.push({ target, key, kind, slot: { kind: 'literal', value: step.value } });
+      }
+    return out;
+  }
+
+  private describeSideEffects(): string {
+    return [...this.sideEffects.values()].flatMap((keys) => [...keys.keys()]).join(', ');
   }
 
   /**
@@ -512,6 +559,7 @@ export class CompiledFunction implements SessionHost {
     };
     const slots = record.slots.map(symbolic);
     const argStores = record.argStores.map((a) => ({ ...a, slot: a.slot && symbolic(a.slot) }));
+    const stateSteps = record.stateSteps.map((s) => ({ ...s, slot: symbolic(s.slot) }));
     const entry: Entry = {
       guard,
       run,
@@ -523,6 +571,7 @@ export class CompiledFunction implements SessionHost {
       copyBacks: record.copyBacks,
       attrStores: record.attrStores,
       argStores,
+      stateSteps,
       disposeAfterCopy: record.copyBacks.every(
         (cb) => ![...slots, ...record.attrStores.map((a) => a.slot), ...argStores.map((a) => a.slot)].some((s) => s?.kind === 'graph' && s.index === cb.output),
       ),
@@ -663,8 +712,15 @@ export class CompiledFunction implements SessionHost {
       });
       const traced = unflatten(flat.spec, leaves) as unknown[];
       const containers = argContainers(this.callArgs(traced));
+      const before = this.sideEffects.size > 0 ? snapshotModuleState(this.module!) : null;
       const result = this.applyTraced(thisArg, traced, (unflatten(flat.spec, flat.leaves) as unknown[]).at(-1));
       const rec = session.finishGraph(result, this.storesOf(session), argStoresOf(containers, this.name));
+      if (before) {
+        // the amounts a counter moves by at this size (a position advanced by a length is symbolic)
+        const steps = this.stateStepsOf(before);
+        if (!steps) throw new Error(`forward changed ${this.describeSideEffects()} in a way no rule explains`);
+        rec.stateSteps = steps;
+      }
       return { point: { gm: rec.gm, extra: integerLiteralsOf(resultAndStoreSlots(rec)) }, constants: rec.createdConstants };
     } catch (e) {
       log('perf', () => `'${this.name}': probe trace at other sizes failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
@@ -683,7 +739,8 @@ export class CompiledFunction implements SessionHost {
       for (const [name, m] of namedModules(root)) {
         if (seen.has(m) || typeof (m as { training?: unknown }).training !== 'boolean') continue;
         seen.add(m);
-        out.push({ module: m, name: name ? `module.${name}` : 'module', skip: this.sideEffects.get(m) });
+        const changing = this.sideEffects.get(m);
+        out.push({ module: m, name: name ? `module.${name}` : 'module', skip: changing && new Set(changing.keys()) });
       }
     // class instances passed as arguments: what the function read from them (a scale, a mode,
     // a module's training flag) is baked into the graph as a module's attributes are

@@ -2,7 +2,8 @@
  * A module tree's own non-tensor state (numbers, strings, flags, which submodules and
  * functions sit where, arrays and plain objects of them), copied so that a later state can
  * be compared with it. A compiled module's forward that changes this state while it runs
- * (a position counter, a lazily set flag) has side effects a cached graph cannot replay.
+ * (a call counter, a lazily set flag) has side effects a cached graph repeats only by rule:
+ * a number moved by an amount or a value set (StateStepKind); other changes run eagerly.
  */
 import { isPlainObject } from '../fx';
 import { Tensor } from '../tensor';
@@ -68,6 +69,42 @@ export function changedModuleState(before: ModuleStateSnapshot, root: ModuleLike
     if (changed.length) out.push({ module: m, keys: changed, names: changed.map((k) => `${names.get(m) ?? 'a submodule'}.${k}`) });
   }
   return out;
+}
+
+/**
+ * How a cached run repeats a change forward makes to an attribute its graph does not read:
+ * a number moved by an amount (`this.calls += 1`, `this.pos += x.shape[1]`), or a value set
+ * (`this.mode = 'decode'`). The amount or value is the trace's, and follows dynamic sizes.
+ */
+export type StateStepKind = 'add' | 'set';
+
+const isPrimitive = (v: unknown) => v === null || (typeof v !== 'object' && typeof v !== 'function');
+
+/** The value of `module[key]` in a snapshot: a primitive, or undefined when absent or not one. */
+export function primitiveIn(s: ModuleStateSnapshot, module: object, key: string): { value: unknown } | undefined {
+  const copy = s.get(module)?.find(([k]) => k === key)?.[1] as { value?: unknown } | undefined;
+  return copy && 'value' in copy && isPrimitive(copy.value) ? { value: copy.value } : undefined;
+}
+
+/**
+ * The rule that explains what two traces at the same inputs did to `module[key]` (each a
+ * snapshot before and after), or null when none does (a new object, an array grown, a
+ * string that differs each time): the same amount added to a number, else the same value set.
+ */
+export function stepKindOf(traces: readonly [ModuleStateSnapshot, ModuleStateSnapshot][], module: object, key: string): StateStepKind | null {
+  const seen = traces.map(([before, after]) => [primitiveIn(before, module, key), primitiveIn(after, module, key)] as const);
+  if (seen.some(([, after]) => !after)) return null;
+  const amounts = seen.map(([before, after]) => (typeof before?.value === 'number' && typeof after!.value === 'number' ? after!.value - before.value : NaN));
+  if (amounts.every((a) => Number.isFinite(a) && Object.is(a, amounts[0]))) return 'add';
+  return seen.every(([, after]) => Object.is(after!.value, seen[0][1]!.value)) ? 'set' : null;
+}
+
+/** What one trace did under rule `kind`: the amount added or the value set (null: something else). */
+export function stepValueOf(kind: StateStepKind, before: { value: unknown } | undefined, after: unknown): { value: unknown } | null {
+  if (kind === 'set') return isPrimitive(after) ? { value: after } : null;
+  if (typeof before?.value !== 'number' || typeof after !== 'number') return null;
+  const amount = after - before.value;
+  return Number.isFinite(amount) ? { value: amount } : null;
 }
 
 /** Each module's own attributes and the entries of arrays and objects there (to restore them from). */

@@ -30,6 +30,7 @@ import { userLocation } from './location';
 import { NoMetaError, detachedFake, traceMeta } from './meta';
 import { keep } from '../scope';
 import { ActiveTrace, disallowedOps, popSession, pushSession, runtime } from './state';
+import type { StateStepKind } from './module_state';
 
 /** Thrown instead of breaking the graph when breaks are errors (fullgraph, export). */
 export class GraphBreakError extends Error {
@@ -131,6 +132,8 @@ export interface TraceRecord {
   attrStores: { target: Record<string, unknown>; key: string; slot: OutputSlot }[];
   /** What the traced code stored in objects and arrays it was passed: replayed on each call's (null: deleted). */
   argStores: { path: (string | number)[]; key: string; slot: OutputSlot | null }[];
+  /** Changes forward made to module attributes its graph does not read, as a cached run repeats them (filled by the compiler). */
+  stateSteps: { target: Record<string, unknown>; key: string; kind: StateStepKind; slot: OutputSlot }[];
 }
 
 /** A value the traced code stored in (or deleted from) an object or array among its arguments. */
@@ -893,6 +896,7 @@ export class Session implements DispatchMode, ActiveTrace {
       modules: this.modules,
       attrStores,
       argStores: argSlots,
+      stateSteps: [],
     };
   }
 }
