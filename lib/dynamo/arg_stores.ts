@@ -4,30 +4,42 @@
  * call makes them again, as torch.compile replays mutations of its arguments. The traced
  * call works on copies of the argument containers (the pytree is rebuilt around fake
  * tensors); what changed in them is found by comparing each with its entries as passed, and
- * is then applied to each call's own arguments, by path.
+ * is then applied to each call's own arguments, by path (Maps included: `memo.set(n, t)`).
  */
-import { isPlainObject } from '../fx';
+import { isPlainObject, isTreeMap } from '../fx';
 import { Tensor } from '../tensor';
+import { Holder, getIn, holderEntries, isHolder, setIn } from './module';
 import type { ArgStore } from './session';
 
 export interface ArgContainer {
   path: (string | number)[];
-  container: Record<string, unknown>;
-  entries: Map<string, unknown>;
+  container: Holder;
+  entries: Map<unknown, unknown>;
 }
 
-/** The objects and arrays among `args` (the traced call's copies), with their entries now. */
-export function argContainers(args: readonly unknown[]): ArgContainer[] {
+/**
+ * The objects, arrays and Maps among the first `count` of `args` (the traced call's
+ * arguments: the pytree's copies), with their entries now. A Map the pytree leaves whole
+ * (object keys) is the caller's own: it is replaced by a copy, so what the traced code
+ * stores in it stays out of the caller's until replayed.
+ */
+export function argContainers(args: unknown[], count = args.length): ArgContainer[] {
   const out: ArgContainer[] = [];
   const seen = new Set<object>();
-  const visit = (v: unknown, path: (string | number)[]) => {
-    if ((!Array.isArray(v) && !isPlainObject(v)) || seen.has(v as object)) return;
-    seen.add(v as object);
-    const container = v as Record<string, unknown>;
-    out.push({ path, container, entries: new Map(Object.keys(container).map((k) => [k, container[k]])) });
-    for (const k of Object.keys(container)) visit(container[k], [...path, Array.isArray(v) ? Number(k) : k]);
+  const visit = (v: unknown, path: (string | number)[]): unknown => {
+    if (!isHolder(v) || seen.has(v)) return v;
+    const own = v instanceof Map && !isTreeMap(v);
+    const container: Holder = own ? new Map(v) : v;
+    seen.add(container);
+    out.push({ path, container, entries: new Map(holderEntries(container)) });
+    if (own) return container;  // its entries are the caller's objects, not copies
+    for (const [k, child] of holderEntries(container)) {
+      const copy = visit(child, [...path, Array.isArray(container) ? Number(k) : (k as string | number)]);
+      if (copy !== child) setIn(container, k, copy);
+    }
+    return container;
   };
-  args.forEach((a, i) => visit(a, [i]));
+  for (let i = 0; i < count; i++) args[i] = visit(args[i], [i]);
   return out;
 }
 
@@ -36,11 +48,10 @@ export function argStoresOf(containers: readonly ArgContainer[], fnName: string)
   const out: ArgStore[] = [];
   for (const { path, container, entries } of containers) {
     const isArray = Array.isArray(container);
-    for (const key of Object.keys(container)) {
-      const value = container[key];
+    for (const [key, value] of holderEntries(container)) {
       if (entries.has(key) && entries.get(key) === value) continue;
       // a new object or array holding traced tensors would be stored by identity, fakes and all
-      if ((Array.isArray(value) || isPlainObject(value)) && holdsFake(value))
+      if (isHolder(value) && holdsFake(value))
         throw new Error(
           `tensorjit: compiled function '${fnName}' stored an object or array of traced tensors into its argument at ${describePath(path, key)}; ` +
             'store the tensors one by one (cache.k = ..., not cache = {...}) so each call can store them again',
@@ -51,21 +62,23 @@ export function argStoresOf(containers: readonly ArgContainer[], fnName: string)
       // pushed or popped: the length says it (the entries past it go with it)
       if ((container as unknown as unknown[]).length !== entries.size) out.push({ path, key: 'length', value: (container as unknown as unknown[]).length, deleted: false });
     } else {
-      for (const key of entries.keys()) if (!Object.hasOwn(container, key)) out.push({ path, key, value: undefined, deleted: true });
+      const has = (key: unknown) => (container instanceof Map ? container.has(key) : Object.hasOwn(container, key as string));
+      for (const key of entries.keys()) if (!has(key)) out.push({ path, key, value: undefined, deleted: true });
     }
   }
   return out;
 }
 
 /** Applies stores to a call's own arguments: `valueOf` gives each stored value (null: deleted). */
-export function replayArgStores<S>(stores: readonly { path: (string | number)[]; key: string; slot: S | null }[], args: readonly unknown[], valueOf: (slot: S) => unknown): void {
+export function replayArgStores<S>(stores: readonly { path: (string | number)[]; key: unknown; slot: S | null }[], args: readonly unknown[], valueOf: (slot: S) => unknown): void {
   for (const { path, key, slot } of stores) {
     let at: unknown = args;
-    for (const k of path) at = (at as Record<string | number, unknown> | null | undefined)?.[k];
+    for (const k of path) at = isHolder(at) ? getIn(at, k) : undefined;
     if (at === null || typeof at !== 'object') continue;
-    const target = at as Record<string, unknown>;
-    if (slot === null) delete target[key];
-    else target[key] = valueOf(slot);
+    const target = at as Holder;
+    if (slot !== null) setIn(target, key, valueOf(slot));
+    else if (target instanceof Map) target.delete(key);
+    else delete target[key as string];
   }
 }
 
@@ -73,9 +86,10 @@ function holdsFake(v: unknown): boolean {
   if (v instanceof Tensor) return v.isFake;
   if (Array.isArray(v)) return v.some(holdsFake);
   if (isPlainObject(v)) return Object.values(v).some(holdsFake);
+  if (v instanceof Map) return [...v.values()].some(holdsFake);
   return false;
 }
 
-function describePath(path: readonly (string | number)[], key: string): string {
-  return `argument ${path[0]}${path.slice(1).map((k) => `[${JSON.stringify(k)}]`).join('')}[${JSON.stringify(key)}]`;
+function describePath(path: readonly (string | number)[], key: unknown): string {
+  return `argument ${path[0]}${path.slice(1).map((k) => `[${JSON.stringify(k)}]`).join('')}[${typeof key === 'string' ? JSON.stringify(key) : String(key)}]`;
 }

@@ -13,7 +13,7 @@ import type { Backend } from '../backends';
 import { DynamicPlan, Point, SymExpr, evalExpr, fitDynamic, matchesPlan, rewriteDynamic } from './dynamic';
 import { Guard, buildGuard } from './guards';
 import { log } from './logging';
-import { ModuleLike, TensorOwner, heldAt, holdAt, isModuleClass, isModuleLike, namedModules, tensorOwners } from './module';
+import { Holder, ModuleLike, TensorOwner, getIn, heldAt, holdAt, isModuleClass, isModuleLike, namedModules, setIn, tensorOwners } from './module';
 import { ModuleStateSnapshot, StateStepKind, changedModuleState, ownAttributes, primitiveIn, restoreAttributes, sameSnapshots, snapshotModuleState, stepKindOf, stepValueOf, tracedStores } from './module_state';
 import { argumentNames } from './params';
 import { argContainers, argStoresOf, replayArgStores } from './arg_stores';
@@ -58,7 +58,7 @@ interface Entry {
   /** Tensors forward stores on module attributes, stored again after each run. */
   attrStores: TraceRecord['attrStores'];
   /** What the function stores in the objects and arrays it is passed, stored again in each call's. */
-  argStores: { path: (string | number)[]; key: string; slot: Slot | null }[];
+  argStores: { path: (string | number)[]; key: unknown; slot: Slot | null }[];
   /** Changes to module attributes the graph does not read (a call counter), made again by each cached run. */
   stateSteps: { target: Record<string, unknown>; key: string; kind: StateStepKind; slot: Slot }[];
   /** The copied-back outputs are not part of the result nor stored (free them after copying). */
@@ -224,16 +224,17 @@ export class CompiledFunction implements SessionHost {
   private applyTraced(thisArg: unknown, traced: unknown[], realState: unknown): unknown {
     if (this.stateAttrs.length === 0) return this.fn.apply(thisArg, traced);
     const state = traced[traced.length - 1] as Record<string, unknown>;
-    // where each traced state tensor was put: the module, or the array or object it holds there
+    // where each traced state tensor was put: the module, or the holder it keeps there (read
+    // now: forward may replace the holder itself)
     const places = this.stateAttrs.map((a) => {
       holdAt(a, state[a.name]);
-      const at = a.index === undefined ? a.owner : heldAt({ owner: a.owner, key: a.key });
-      return { at: at as Record<string, unknown>, key: a.index ?? a.key, traced: state[a.name], real: (realState as Record<string, unknown>)[a.name] };
+      const holder = (a.index === undefined ? a.owner : heldAt({ owner: a.owner, key: a.key })) as Holder | undefined;
+      return { holder, key: a.index ?? a.key, traced: state[a.name], real: (realState as Record<string, unknown>)[a.name] };
     });
     try {
       return this.fn.apply(thisArg, traced.slice(0, -1));
     } finally {
-      for (const p of places) if (p.at?.[p.key] === p.traced) p.at[p.key] = p.real;
+      for (const p of places) if (p.holder && getIn(p.holder, p.key) === p.traced) setIn(p.holder, p.key, p.real);
     }
   }
 
@@ -300,7 +301,7 @@ export class CompiledFunction implements SessionHost {
       copyBack('input' in cb ? inputs[cb.input] : cb.constant, value);
       if (e.disposeAfterCopy) value.dispose();
     }
-    for (const store of e.attrStores) store.target[store.key] = this.slotValue(e, store.slot, inputs, outs);
+    for (const store of e.attrStores) setIn(store.target, store.key, this.slotValue(e, store.slot, inputs, outs));
     if (e.argStores.length > 0) replayArgStores(e.argStores, args, (slot) => this.slotValue(e, slot, inputs, outs));
     const slots = e.slots;
     if (e.spec.kind === 'leaf') return this.slotValue(e, slots[0], inputs, outs);
@@ -383,7 +384,7 @@ export class CompiledFunction implements SessionHost {
     try {
       const leaves = flat.leaves.map((leaf, i) => (leaf instanceof Tensor && !leaf.isFake ? session.input(leaf, i, names[i]) : leaf));
       const traced = unflatten(flat.spec, leaves) as unknown[];
-      const containers = argContainers(this.callArgs(traced));
+      const containers = argContainers(traced, this.callArgs(traced).length);
       const result = this.applyTraced(thisArg, traced, args[args.length - 1]);
       if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function')
         throw new TypeError(`tensorjit.compile: '${this.name}' returned a Promise; compiled functions must be synchronous (await outside them)`);
@@ -394,7 +395,7 @@ export class CompiledFunction implements SessionHost {
         const stored = [...stores.map((s) => s.value), ...argStores.flatMap((s) => (s.value instanceof Tensor ? [s.value] : []))];
         const callArgs = this.callArgs(args);
         return session.finishWithBreaks(result, async, stored, (realOf) => {
-          for (const s of stores) s.target[s.key] = realOf(s.value);
+          for (const s of stores) setIn(s.target, s.key, realOf(s.value));
           const values = argStores.map((s) => ({ path: s.path, key: s.key, slot: s.deleted ? null : s.value }));
           replayArgStores(values, callArgs, (v) => (v instanceof Tensor ? realOf(v) : v));
         });
@@ -490,8 +491,8 @@ export class CompiledFunction implements SessionHost {
     // (an argument's tensors are not: the next call may pass another object)
     const read = this.ownersOf(record.gm).filter((o) => !o.ofArgument);
     // where a store went: the module attribute, or an entry of the array or object there now
-    const storedAt = (o: TensorOwner, a: { target: object; key: string }) =>
-      o.index === undefined ? o.owner === a.target && o.key === a.key : heldAt({ owner: o.owner, key: o.key }) === a.target && o.index === a.key;
+    const storedAt = (o: TensorOwner, a: { target: object; key: unknown }) =>
+      o.index === undefined ? o.owner === a.target && o.key === a.key : heldAt({ owner: o.owner, key: o.key }) === a.target && Object.is(o.index, a.key);
     const same = (o: TensorOwner, s: TensorOwner) => o.owner === s.owner && o.key === s.key && o.index === s.index;
     const found = read.filter((o) => record.attrStores.some((a) => storedAt(o, a)) && !this.stateAttrs.some((s) => same(o, s)));
     if (found.length === 0) return false;
@@ -511,8 +512,8 @@ export class CompiledFunction implements SessionHost {
     return [...(this.module ? [this.module] : []), ...this.argObjects.map(([, o]) => o)];
   }
 
-  private attributesOf(): Map<object, Map<string, unknown>> {
-    const all = new Map<object, Map<string, unknown>>();
+  private attributesOf(): Map<object, Map<unknown, unknown>> {
+    const all = new Map<object, Map<unknown, unknown>>();
     for (const root of this.stateRoots()) for (const [o, entries] of ownAttributes(root)) if (!all.has(o)) all.set(o, entries);
     return all;
   }
@@ -711,7 +712,7 @@ export class CompiledFunction implements SessionHost {
         return fake;
       });
       const traced = unflatten(flat.spec, leaves) as unknown[];
-      const containers = argContainers(this.callArgs(traced));
+      const containers = argContainers(traced, this.callArgs(traced).length);
       const before = this.sideEffects.size > 0 ? snapshotModuleState(this.module!) : null;
       const result = this.applyTraced(thisArg, traced, (unflatten(flat.spec, flat.leaves) as unknown[]).at(-1));
       const rec = session.finishGraph(result, this.storesOf(session), argStoresOf(containers, this.name));
@@ -866,7 +867,9 @@ export class CompiledFunction implements SessionHost {
     session.begin();
     try {
       const leaves = flat.leaves.map((leaf, i) => (leaf instanceof Tensor && !leaf.isFake ? session.input(leaf, i, names[i]) : leaf));
-      record = session.finishGraph(this.fn.apply(thisArg, unflatten(flat.spec, leaves) as unknown[]));
+      const traced = unflatten(flat.spec, leaves) as unknown[];
+      argContainers(traced);  // the traced call stores into copies of Map arguments, not the caller's
+      record = session.finishGraph(this.fn.apply(thisArg, traced));
     } finally {
       // an exported program returns its results; what forward stored on the module stays as it was
       if (attributes) restoreAttributes(attributes);

@@ -6,7 +6,7 @@
  * comparisons and no pytree walk; `failure(args)` names the first failing check (logs).
  */
 import { Tensor, contiguousStrides } from '../tensor';
-import { denseDimOrder, isPlainObject } from '../fx';
+import { denseDimOrder, isPlainObject, isTreeMap } from '../fx';
 import { registryState } from './state';
 
 export interface GuardSpec {
@@ -25,7 +25,7 @@ export interface GuardSpec {
    */
   modules?: { module: object; name: string; skip?: Set<string> }[];
   /** Module state read as graph constants: owner[key] (or owner[key][index]) must still be this tensor. */
-  owners?: { owner: object; key: string; index?: string; value: Tensor; name: string }[];
+  owners?: { owner: object; key: string; index?: unknown; value: Tensor; name: string }[];
 }
 
 export interface Guard {
@@ -45,6 +45,14 @@ const sameKeys = (o: Record<string, unknown>, keys: string[]): boolean => {
     n++;
   }
   return n === keys.length;
+};
+
+/** A Map with exactly these keys in this order (the pytree's order of its entries). */
+const sameMapKeys = (m: unknown, keys: unknown[]): boolean => {
+  if (!(m instanceof Map) || m.size !== keys.length) return false;
+  let n = 0;
+  for (const k of m.keys()) if (keys[n++] !== k) return false;
+  return true;
 };
 
 const isContiguous = (t: Tensor): boolean => t.isContiguous();
@@ -78,7 +86,7 @@ function describeLiteral(value: unknown): string {
 }
 
 export function buildGuard(spec: GuardSpec): Guard {
-  const K: unknown[] = [Tensor, isPlainObject, sameKeys, isContiguous, registryState, dimOrder];
+  const K: unknown[] = [Tensor, isPlainObject, sameKeys, isContiguous, registryState, dimOrder, sameMapKeys];
   const stmts: Stmt[] = [];
   let vars = 0;
   const leafVar: string[] = [];
@@ -140,6 +148,14 @@ export function buildGuard(spec: GuardSpec): Guard {
     if (Array.isArray(value)) {
       stmts.push({ fail: `!Array.isArray(${v}) || ${v}.length !== ${value.length}`, desc: `${label} is an array of length ${value.length}` });
       value.forEach((c, i) => each(c, `${v}[${i}]`, labelOf(label, i)));
+      return true;
+    }
+    if (isTreeMap(value)) {
+      // a Map the pytree opens (string and number keys): its size and keys, then its entries
+      const keys = [...value.keys()];
+      K.push(keys);
+      stmts.push({ fail: `!K[6](${v}, K[${K.length - 1}])`, desc: `${label} is a Map with keys [${keys.join(', ')}]` });
+      keys.forEach((k) => each(value.get(k), `${v}.get(${JSON.stringify(k)})`, labelOf(label, k)));
       return true;
     }
     if (!isPlainObject(value)) return false;
@@ -218,8 +234,13 @@ export function buildGuard(spec: GuardSpec): Guard {
   }
   for (const { owner, key, index, value, name } of spec.owners ?? []) {
     K.push(owner, value);
-    const at = `K[${K.length - 2}][${JSON.stringify(key)}]${index === undefined ? '' : `?.[${JSON.stringify(index)}]`}`;
-    stmts.push({ fail: `${at} !== K[${K.length - 1}]`, desc: `${name} is the traced tensor` });
+    const held = `K[${K.length - 2}][${JSON.stringify(key)}]`;
+    let at = held;
+    if (index !== undefined) {
+      K.push(index);  // a Map's key may be any value
+      at = `(${held} instanceof Map ? ${held}.get(K[${K.length - 1}]) : ${held}?.[K[${K.length - 1}]])`;
+    }
+    stmts.push({ fail: `${at} !== K[${K.length - (index === undefined ? 1 : 2)}]`, desc: `${name} is the traced tensor` });
   }
 
   const inputs = spec.inputLeaves.map((leaf) => leafVar[leaf]);

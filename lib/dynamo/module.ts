@@ -43,11 +43,32 @@ export function namedModules(root: object): [string, object][] {
   return out;
 }
 
+/** A module attribute that holds entries: an array, a plain object, or a Map (a memo of tables per length). */
+export type Holder = Record<string, unknown> | Map<unknown, unknown>;
+
+export function isHolder(v: unknown): v is Holder {
+  return Array.isArray(v) || isPlainObject(v) || v instanceof Map;
+}
+
+/** A holder's entries, keys as the holder keeps them (Map keys of any type). */
+export function holderEntries(h: Holder): [unknown, unknown][] {
+  return h instanceof Map ? [...h.entries()] : Object.keys(h).map((k) => [k, h[k]]);
+}
+
+export function getIn(h: Holder, key: unknown): unknown {
+  return h instanceof Map ? h.get(key) : h[key as string];
+}
+
+export function setIn(h: Holder, key: unknown, value: unknown): void {
+  if (h instanceof Map) h.set(key, value);
+  else h[key as string] = value;
+}
+
 export interface TensorOwner {
-  /** The module holding it, at `owner[key]`, or at `owner[key][index]` in an array or object there. */
+  /** The module holding it, at `owner[key]`, or at entry `index` of the array, object or Map there. */
   owner: object;
   key: string;
-  index?: string;
+  index?: unknown;
   /** Dotted name (`layers.0.weight`, `cache.1`), PyTorch's naming. */
   name: string;
   /** Held by a class instance passed as an argument (its name leads `name`), not by the module. */
@@ -56,7 +77,7 @@ export interface TensorOwner {
 
 /**
  * Every tensor the modules hold on their own attributes, directly (parameters, buffers) or
- * in an array or plain object there (a list of per-layer caches); first name wins.
+ * in an array, plain object or Map there (a list of per-layer caches); first name wins.
  */
 export function tensorOwners(modules: readonly [string, object][]): Map<Tensor, TensorOwner> {
   const out = new Map<Tensor, TensorOwner>();
@@ -66,24 +87,22 @@ export function tensorOwners(modules: readonly [string, object][]): Map<Tensor, 
       const v = (m as Record<string, unknown>)[key];
       const name = prefix ? `${prefix}.${key}` : key;
       if (v instanceof Tensor) add(v, { owner: m, key, name });
-      else if (Array.isArray(v) || isPlainObject(v))
-        for (const index of Object.keys(v)) {
-          const item = (v as Record<string, unknown>)[index];
-          if (item instanceof Tensor) add(item, { owner: m, key, index, name: `${name}.${index}` });
-        }
+      else if (isHolder(v))
+        for (const [index, item] of holderEntries(v)) if (item instanceof Tensor) add(item, { owner: m, key, index, name: `${name}.${String(index)}` });
     }
   return out;
 }
 
 /** The value at a TensorOwner's place now. */
-export function heldAt(o: { owner: object; key: string; index?: string }): unknown {
+export function heldAt(o: { owner: object; key: string; index?: unknown }): unknown {
   const v = (o.owner as Record<string, unknown>)[o.key];
-  return o.index === undefined ? v : (v as Record<string, unknown> | null | undefined)?.[o.index];
+  if (o.index === undefined) return v;
+  return isHolder(v) ? getIn(v, o.index) : undefined;
 }
 
-/** Puts `value` at a TensorOwner's place (nothing if its array or object is gone). */
-export function holdAt(o: { owner: object; key: string; index?: string }, value: unknown): void {
+/** Puts `value` at a TensorOwner's place (nothing if its holder is gone). */
+export function holdAt(o: { owner: object; key: string; index?: unknown }, value: unknown): void {
   const at = o.owner as Record<string, unknown>;
   if (o.index === undefined) at[o.key] = value;
-  else if (at[o.key] !== null && typeof at[o.key] === 'object') (at[o.key] as Record<string, unknown>)[o.index] = value;
+  else if (isHolder(at[o.key])) setIn(at[o.key] as Holder, o.index, value);
 }

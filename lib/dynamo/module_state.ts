@@ -7,7 +7,7 @@
  */
 import { isPlainObject } from '../fx';
 import { Tensor } from '../tensor';
-import { ModuleLike, namedModules } from './module';
+import { Holder, ModuleLike, holderEntries, isHolder, namedModules, setIn } from './module';
 import type { AttrStore } from './session';
 
 type Copy = unknown;
@@ -18,17 +18,19 @@ const MAX_DEPTH = 3;
 function copyOf(x: unknown, depth: number): Copy {
   if (depth < MAX_DEPTH && Array.isArray(x)) return { array: x.map((v) => copyOf(v, depth + 1)) };
   if (depth < MAX_DEPTH && isPlainObject(x)) return { object: Object.keys(x).map((k) => [k, copyOf(x[k], depth + 1)]) };
+  // a Map's entries as an object's (keys compared by identity, as the Map does)
+  if (depth < MAX_DEPTH && x instanceof Map) return { object: [...x].map(([k, v]) => [k, copyOf(v, depth + 1)]) };
   // tensors held in arrays and objects are data, as tensor attributes are: forward may store new ones
   if (x instanceof Tensor) return { tensor: true };
   return { value: x };  // primitives by value, objects (submodules, functions) by identity
 }
 
 function sameCopies(a: Copy, b: Copy): boolean {
-  const x = a as { array?: Copy[]; object?: [string, Copy][]; tensor?: true; value?: unknown }, y = b as typeof x;
+  const x = a as { array?: Copy[]; object?: [unknown, Copy][]; tensor?: true; value?: unknown }, y = b as typeof x;
   if (x.tensor || y.tensor) return !!x.tensor && !!y.tensor;
   if (x.array || y.array) return !!x.array && !!y.array && x.array.length === y.array.length && x.array.every((v, i) => sameCopies(v, y.array![i]));
   if (x.object || y.object)
-    return !!x.object && !!y.object && x.object.length === y.object.length && x.object.every(([k, v], i) => y.object![i][0] === k && sameCopies(v, y.object![i][1]));
+    return !!x.object && !!y.object && x.object.length === y.object.length && x.object.every(([k, v], i) => Object.is(y.object![i][0], k) && sameCopies(v, y.object![i][1]));
   return Object.is(x.value, y.value);
 }
 
@@ -107,37 +109,37 @@ export function stepValueOf(kind: StateStepKind, before: { value: unknown } | un
   return Number.isFinite(amount) ? { value: amount } : null;
 }
 
-/** Each module's own attributes and the entries of arrays and objects there (to restore them from). */
-export function ownAttributes(root: object): Map<object, Map<string, unknown>> {
-  const out = new Map<object, Map<string, unknown>>();
+/** Each module's own attributes and the entries of the arrays, objects and Maps there (to restore them from). */
+export function ownAttributes(root: object): Map<object, Map<unknown, unknown>> {
+  const out = new Map<object, Map<unknown, unknown>>();
   const add = (o: object) => {
-    if (!out.has(o)) out.set(o, new Map(Object.keys(o).map((k) => [k, (o as Record<string, unknown>)[k]])));
+    if (!out.has(o)) out.set(o, new Map(holderEntries(o as Holder)));
   };
   for (const [, m] of namedModules(root)) {
     add(m);
-    for (const v of Object.values(m)) if (Array.isArray(v) || isPlainObject(v)) add(v);
+    for (const v of Object.values(m)) if (isHolder(v)) add(v);
   }
   return out;
 }
 
 /**
  * Where traced code stored a tensor it traced: on a module attribute (forward's
- * `this.last = h`) or in an array or object there (`this.cache[i] = k`).
+ * `this.last = h`) or in an array, object or Map there (`this.cache[i] = k`,
+ * `this.tables.set(n, t)`).
  */
 export function tracedStores(root: object, isTraced: (t: Tensor) => boolean): AttrStore[] {
   const out: AttrStore[] = [];
   const seen = new Set<object>();
-  const scan = (o: Record<string, unknown>, depth: number) => {
+  const scan = (o: Holder, depth: number) => {
     if (seen.has(o)) return;
     seen.add(o);
-    for (const k of Object.keys(o)) {
-      const v = o[k];
+    for (const [k, v] of holderEntries(o)) {
       if (v instanceof Tensor) {
         if (isTraced(v)) out.push({ target: o, key: k, value: v });
-      } else if (depth === 0 && (Array.isArray(v) || isPlainObject(v))) scan(v as Record<string, unknown>, 1);
+      } else if (depth === 0 && isHolder(v)) scan(v, 1);
     }
   };
-  for (const [, m] of namedModules(root)) scan(m as Record<string, unknown>, 0);
+  for (const [, m] of namedModules(root)) scan(m as Holder, 0);
   return out;
 }
 
@@ -146,11 +148,15 @@ export function tracedStores(root: object, isTraced: (t: Tensor) => boolean): At
  * as ownAttributes found them: after a trace that is not a call of forward (a probe at
  * other sizes, an export) or that failed, whose stores hold fake tensors.
  */
-export function restoreAttributes(before: Map<object, Map<string, unknown>>): void {
+export function restoreAttributes(before: Map<object, Map<unknown, unknown>>): void {
   for (const [o, entries] of before) {
-    const own = o as Record<string, unknown>;
-    for (const k of Object.keys(own)) if (!entries.has(k)) delete own[k];
-    for (const [k, v] of entries) if (own[k] !== v) own[k] = v;
-    if (Array.isArray(o)) o.length = entries.size;
+    if (o instanceof Map) {
+      for (const k of [...o.keys()]) if (!entries.has(k)) o.delete(k);
+    } else {
+      const own = o as Record<string, unknown>;
+      for (const k of Object.keys(own)) if (!entries.has(k)) delete own[k];
+      if (Array.isArray(o)) o.length = entries.size;
+    }
+    for (const [k, v] of entries) setIn(o as Holder, k, v);
   }
 }

@@ -23,7 +23,7 @@
  */
 import { AnyOp, DispatchMode, getOp, makeView, popMode, pushMode, withMode } from '../ops/registry';
 import { Tensor, copyInto, describeTensor, shapeNumel, tensorHooks } from '../tensor';
-import { Graph, GraphModule, Node, NodeMeta, asStrided, builtinInfo, flatten, getitem, identifierFrom, isPlainObject, mapNodes, outOfPlace, viewScatter } from '../fx';
+import { Graph, GraphModule, Node, NodeMeta, asStrided, builtinInfo, flatten, getitem, identifierFrom, mapLeaves, mapNodes, outOfPlace, viewScatter } from '../fx';
 import type { TreeSpec } from '../fx';
 import { log } from './logging';
 import { userLocation } from './location';
@@ -31,6 +31,7 @@ import { NoMetaError, detachedFake, traceMeta } from './meta';
 import { keep } from '../scope';
 import { ActiveTrace, disallowedOps, popSession, pushSession, runtime } from './state';
 import type { StateStepKind } from './module_state';
+import type { Holder } from './module';
 
 /** Thrown instead of breaking the graph when breaks are errors (fullgraph, export). */
 export class GraphBreakError extends Error {
@@ -129,9 +130,9 @@ export interface TraceRecord {
   /** Modules whose compiled forwards were inlined (their training flags are guarded). */
   modules: Set<object>;
   /** Tensors forward stored on module attributes: each cached run stores its values again. */
-  attrStores: { target: Record<string, unknown>; key: string; slot: OutputSlot }[];
+  attrStores: { target: Holder; key: unknown; slot: OutputSlot }[];
   /** What the traced code stored in objects and arrays it was passed: replayed on each call's (null: deleted). */
-  argStores: { path: (string | number)[]; key: string; slot: OutputSlot | null }[];
+  argStores: { path: (string | number)[]; key: unknown; slot: OutputSlot | null }[];
   /** Changes forward made to module attributes its graph does not read, as a cached run repeats them (filled by the compiler). */
   stateSteps: { target: Record<string, unknown>; key: string; kind: StateStepKind; slot: OutputSlot }[];
 }
@@ -140,15 +141,15 @@ export interface TraceRecord {
 export interface ArgStore {
   /** Where the object is among the arguments: [argument index, key, ...]. */
   path: (string | number)[];
-  key: string;
+  key: unknown;
   value: unknown;
   deleted: boolean;
 }
 
-/** A tensor the traced code stored on an object's attribute (`this.last = h`): a side effect. */
+/** A tensor the traced code stored on an object's attribute (`this.last = h`) or in a holder there: a side effect. */
 export interface AttrStore {
-  target: Record<string, unknown>;
-  key: string;
+  target: Holder;
+  key: unknown;
   value: Tensor;
 }
 
@@ -166,27 +167,15 @@ export function tracedValue(t: Tensor): TracedValue | undefined {
 }
 
 function forEachTensorDeep(x: unknown, f: (t: Tensor) => void): void {
-  if (x instanceof Tensor) f(x);
-  else if (Array.isArray(x)) for (const v of x) forEachTensorDeep(v, f);
-  else if (isPlainObject(x)) for (const k of Object.keys(x)) forEachTensorDeep(x[k], f);
+  for (const leaf of flatten(x).leaves) if (leaf instanceof Tensor) f(leaf);
 }
 
 function mapTensorsDeep(x: unknown, f: (t: Tensor) => unknown): unknown {
-  if (x instanceof Tensor) return f(x);
-  if (Array.isArray(x)) return x.map((v) => mapTensorsDeep(v, f));
-  if (isPlainObject(x)) {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(x)) out[k] = mapTensorsDeep(x[k], f);
-    return out;
-  }
-  return x;
+  return mapLeaves(x, (leaf) => (leaf instanceof Tensor ? f(leaf) : leaf));
 }
 
 function hasBinaryData(x: unknown): boolean {
-  if (ArrayBuffer.isView(x) || x instanceof ArrayBuffer) return true;
-  if (Array.isArray(x)) return x.some(hasBinaryData);
-  if (isPlainObject(x)) return Object.values(x).some(hasBinaryData);
-  return false;
+  return flatten(x).leaves.some((leaf) => ArrayBuffer.isView(leaf) || leaf instanceof ArrayBuffer);
 }
 
 const tensorMeta = (t: Tensor): NodeMeta => ({ shape: t.shape.slice(), dtype: t.dtype });

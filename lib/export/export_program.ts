@@ -114,7 +114,7 @@ function dynamicDimsOf(spec: DynamicShapes | null, args: unknown[], leaves: unkn
   let anonymous = 0;
   leaves.forEach((leaf, i) => {
     let entry: unknown = perArg;
-    for (const p of paths[i]) entry = entry === null || entry === undefined ? undefined : (entry as Record<string | number, unknown>)[p];
+    for (const p of paths[i]) entry = entry instanceof Map ? entry.get(p) : entry === null || entry === undefined ? undefined : (entry as Record<string | number, unknown>)[p];
     if (entry === null || entry === undefined) return;
     const where = `dynamicShapes for ${topNames[paths[i][0] as number] ?? 'argument'}${paths[i].slice(1).map((p) => `[${JSON.stringify(p)}]`).join('')}`;
     if (!(leaf instanceof Tensor)) throw new TypeError(`exportProgram: ${where} is given, but that argument is not a Tensor`);

@@ -9,6 +9,7 @@ import { DType, isDType } from '../dtype';
 import { getOp, isOp } from '../ops/registry';
 import { Tensor, describeTensor } from '../tensor';
 import { Graph, GraphModule, Node, NodeMeta, TreeSpec, fxNamespace, identifierFrom } from '../fx/index';
+import type { MapKey } from '../fx/pytree';
 import { Json, ProgramFormatError, decodeValue, encodeValue } from './values';
 import type { SymExpr } from '../dynamo/dynamic';
 
@@ -156,6 +157,11 @@ function decodeSpec(j: unknown, where: string): TreeSpec {
   if (j.kind === 'array') {
     need(Array.isArray(j.children), `${where}: array spec without children`);
     return { kind: 'array', children: j.children.map((c, i) => decodeSpec(c, `${where}[${i}]`)) };
+  }
+  if (j.kind === 'map') {
+    need(Array.isArray(j.keys) && Array.isArray(j.children) && j.keys.length === j.children.length
+      && j.keys.every((k) => typeof k === 'string' || (typeof k === 'number' && Number.isFinite(k))), `${where}: bad pytree spec`);
+    return { kind: 'map', keys: (j.keys as MapKey[]).slice(), children: j.children.map((c, i) => decodeSpec(c, `${where}.${String((j.keys as MapKey[])[i])}`)) };
   }
   need(j.kind === 'object' && Array.isArray(j.keys) && Array.isArray(j.children) && j.keys.length === j.children.length
     && j.keys.every((k) => typeof k === 'string'), `${where}: bad pytree spec`);

@@ -9,5 +9,5 @@ export { builtinInfo, affineText, fxNamespace, getitem, symSize, symAffine, symP
 export type { BuiltinInfo } from './builtins';
 export { graphKey, integerLiterals, objectId, isContiguousLayout, denseDimOrder, stridesForDimOrder, isNonOverlapping } from './key';
 export type { LiteralSite, KeyOptions } from './key';
-export { flatten, unflatten, mapLeaves, specKey } from './pytree';
+export { flatten, unflatten, mapLeaves, specKey, isTreeMap } from './pytree';
 export type { TreeSpec, Flat } from './pytree';

@@ -155,4 +155,55 @@ describe('stores into arguments', () => {
     });
     expect(() => compiled(tj.ones([2]), {})).toThrow(/argument 1\["pair"\].*store the tensors one by one/);
   });
+  test('a Map passed as an argument: its tensors are inputs, stores into it are made again, no traced tensor stays in it', async () => {
+    // before, a Map was one opaque leaf: its tensors were unguarded constants (replacing one
+    // was not seen) and the traced call stored fake tensors into the caller's own Map
+    const f = (x: tj.Tensor, memo: Map<string, tj.Tensor>) => {
+      memo.set('last', tj.exp(x));
+      return tj.add(tj.mul(memo.get('last')!, memo.get('scale')!), 1);
+    };
+    const compiled = tj.compile(f);
+    const [mine, theirs] = [0, 1].map(() => new Map([['scale', tj.tensor([2, 3])]]));
+    for (let i = 0; i < 6; i++) {
+      if (i === 3) for (const m of [mine, theirs]) m.set('scale', tj.tensor([-1, 5]));
+      const x = rand([2], 80 + i);
+      const y = i % 2 ? await compiled.runAsync(x, mine) : compiled(x, mine);
+      expectClose(y as tj.Tensor, toRef(f(x, theirs)), undefined, `call ${i}`);
+      expect([...mine.keys()]).toEqual([...theirs.keys()]);
+      for (const [k, t] of mine) {
+        expect(t.isFake, k).toBe(false);
+        expectClose(t, toRef(theirs.get(k)!), undefined, `${k} after call ${i}`);
+      }
+    }
+  });
+
+  test('Maps keyed by numbers inside an argument, deleted keys, and a Map the pytree leaves whole (object keys)', () => {
+    const owner = { id: 1 };
+    const f = (x: tj.Tensor, state: { perLength: Map<number, tj.Tensor> }, byObject: Map<object, tj.Tensor>) => {
+      state.perLength.set(x.shape[0], tj.neg(x));
+      state.perLength.delete(0);
+      byObject.set(owner, tj.sqrt(tj.abs(x)));
+      return tj.add(state.perLength.get(x.shape[0])!, byObject.get(owner)!);
+    };
+    const compiled = tj.compile(f);
+    const make = () => ({ state: { perLength: new Map([[0, tj.zeros([1])]]) }, byObject: new Map<object, tj.Tensor>() });
+    const [mine, theirs] = [make(), make()];
+    for (const [i, n] of [2, 3, 2, 4].entries()) {
+      const x = rand([n], 90 + i);
+      expectClose(compiled(x, mine.state, mine.byObject) as tj.Tensor, toRef(f(x, theirs.state, theirs.byObject)), undefined, `call ${i}`);
+      expect([...mine.state.perLength.keys()]).toEqual([...theirs.state.perLength.keys()]);
+      for (const [k, t] of mine.state.perLength) expectClose(t, toRef(theirs.state.perLength.get(k)!), undefined, `length ${k}`);
+      expect(mine.byObject.get(owner)!.isFake).toBe(false);
+      expectClose(mine.byObject.get(owner)!, toRef(theirs.byObject.get(owner)!));
+    }
+  });
+
+  test('a Map returned from a compiled function holds its results', () => {
+    const f = (x: tj.Tensor) => new Map<string, tj.Tensor>([['double', tj.mul(x, 2)], ['square', tj.mul(x, x)]]);
+    const out = tj.compile(f)(tj.tensor([1, 2, 3])) as Map<string, tj.Tensor>;
+    expect(out).toBeInstanceOf(Map);
+    expect([...out.keys()]).toEqual(['double', 'square']);
+    expect(out.get('double')!.toArray()).toEqual([2, 4, 6]);
+    expect(out.get('square')!.toArray()).toEqual([1, 4, 9]);
+  });
 });

@@ -121,6 +121,33 @@ describe('tensors forward stores on module attributes', () => {
     expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([1, 1]);
   });
 
+  test('a Map on the module memoising a table per length holds real tensors; replacing an entry recompiles', async () => {
+    // before, the traced call (and the probes at other lengths) left fake tensors in the Map
+    class Positions extends tj.nn.Module {
+      tables = new Map<number, tj.Tensor>();
+      override forward(x: tj.Tensor): tj.Tensor {
+        const n = x.shape[0];
+        if (!this.tables.has(n)) this.tables.set(n, tj.mul(tj.arange(n), 2));
+        return tj.add(x, this.tables.get(n)!);
+      }
+    }
+    const net = new Positions(), eager = new Positions();
+    const compiled = tj.compile(net);
+    for (const [i, n] of [3, 3, 4, 4, 5, 3, 6, 5].entries()) {
+      const x = rand([n], 700 + i);
+      const y = i % 2 ? await compiled.runAsync(x) : compiled.forward(x);
+      expectClose(y, toRef(eager.forward(x)), undefined, `call ${i}`);
+      expect([...net.tables.keys()]).toEqual([...eager.tables.keys()]);
+      for (const [k, t] of net.tables) {
+        expect(t.isFake, `table ${k}`).toBe(false);
+        expectClose(t, toRef(eager.tables.get(k)!), undefined, `table ${k} after call ${i}`);
+      }
+    }
+    net.tables.set(3, tj.full([3], 10));
+    const x = rand([3], 720);
+    expectClose(compiled.forward(x) as tj.Tensor, toRef(tj.add(x, 10)));
+  });
+
   test('a tensor deeper in a config on the module, replaced from outside, recompiles', () => {
     class Deep extends tj.nn.Module {
       cfg = { inner: { shift: tj.tensor([1, 1]) } };

@@ -131,6 +131,25 @@ describe('exporting a function', () => {
     expect(again[1]).toMatchObject({ tag: 'ok', n: 7 });
   });
 
+  test('Maps keyed by strings and numbers are pytree containers: in the arguments, in the results, saved and loaded', async () => {
+    const f = (x: tj.Tensor, w: Map<string | number, tj.Tensor>) =>
+      new Map<string, tj.Tensor>([['scaled', tj.mul(x, w.get('scale')!)], ['shifted', tj.add(x, w.get(2)!)]]);
+    const weights = (a: number, b: number) => new Map<string | number, tj.Tensor>([['scale', tj.full([2], a)], [2, tj.full([2], b)]]);
+    const x = tj.tensor([1, -2]);
+    const ep = tj.exportProgram(f, [x, weights(2, 3)]);
+    // the Map's tensors are inputs, not constants: other weights give other results
+    const check = (got: Map<string, tj.Tensor>, a: number, b: number) => {
+      expect([...got.keys()]).toEqual(['scaled', 'shifted']);
+      expect(got.get('scaled')!.toArray()).toEqual([a, -2 * a]);
+      expect(got.get('shifted')!.toArray()).toEqual([1 + b, -2 + b]);
+    };
+    check(ep.run(x, weights(5, 1)), 5, 1);
+    expect(() => ep.run(x, new Map([['scale', tj.full([2], 1)]]))).toThrow();
+    const file = path.join(dir, 'map.safetensors');
+    await ep.save(file);
+    check((await tj.loadProgram(file)).run(x, weights(-1, 4)), -1, 4);
+  });
+
   test('a graph break is an error naming the reason and the user location', () => {
     const f = (x: tj.Tensor) => {
       const s = tj.sum(x);
