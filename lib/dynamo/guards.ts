@@ -55,6 +55,14 @@ const sameMapKeys = (m: unknown, keys: unknown[]): boolean => {
   return true;
 };
 
+/** A Set with exactly these members (strings, numbers...): what `flags.has(...)` read. */
+const sameSetMembers = (s: unknown, members: unknown[]): boolean =>
+  s instanceof Set && s.size === members.length && members.every((m) => s.has(m));
+
+/** A Set guarded by its members (primitives, not too many), not by identity. */
+const isSmallPrimitiveSet = (x: unknown): x is Set<unknown> =>
+  x instanceof Set && x.size <= 64 && [...x].every((m) => m === null || (typeof m !== 'object' && typeof m !== 'function'));
+
 const isContiguous = (t: Tensor): boolean => t.isContiguous();
 /** A permuted contiguous tensor's dim order as text (null for other layouts). */
 const dimOrder = (t: Tensor): string | null => denseDimOrder(t.shape, t.strides)?.join(',') ?? null;
@@ -73,6 +81,10 @@ function literalCheck(v: string, value: unknown, K: unknown[]): string {
   if (typeof value === 'string') return `${v} !== ${JSON.stringify(value)}`;
   if (typeof value === 'bigint') return `${v} !== ${value}n`;
   if (typeof value === 'boolean' || value === null || value === undefined) return `${v} !== ${String(value)}`;
+  if (isSmallPrimitiveSet(value)) {
+    K.push([...value]);
+    return `!K[7](${v}, K[${K.length - 1}])`;
+  }
   K.push(value);
   return `${v} !== K[${K.length - 1}]`;
 }
@@ -81,12 +93,13 @@ function describeLiteral(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'function') return `the function ${value.name || '(anonymous)'}`;
+  if (isSmallPrimitiveSet(value)) return `a Set of [${[...value].map((m) => (typeof m === 'string' ? JSON.stringify(m) : String(m))).join(', ')}]`;
   if (value !== null && typeof value === 'object') return `the same ${value.constructor?.name ?? 'object'}`;
   return Object.is(value, -0) ? '-0' : String(value);
 }
 
 export function buildGuard(spec: GuardSpec): Guard {
-  const K: unknown[] = [Tensor, isPlainObject, sameKeys, isContiguous, registryState, dimOrder, sameMapKeys];
+  const K: unknown[] = [Tensor, isPlainObject, sameKeys, isContiguous, registryState, dimOrder, sameMapKeys, sameSetMembers];
   const stmts: Stmt[] = [];
   let vars = 0;
   const leafVar: string[] = [];
@@ -202,9 +215,10 @@ export function buildGuard(spec: GuardSpec): Guard {
   let budget = 0;  // state checks left for the current module (deep configs are guarded by identity past it)
   const stateChecks = (v: string, label: string, value: unknown, depth: number): void => {
     const container = Array.isArray(value) || isPlainObject(value);
-    const size = Array.isArray(value) ? value.length : container ? Object.keys(value as object).length : 0;
+    const size = Array.isArray(value) ? value.length : container ? Object.keys(value as object).length : value instanceof Set ? value.size : 0;
     // tensors, functions, submodules and other objects by identity; so are containers too deep or too large
-    if (typeof value === 'function' || (value !== null && typeof value === 'object' && (!container || depth >= 3 || size >= budget))) {
+    const byMembers = isSmallPrimitiveSet(value) && value.size < budget;  // a Set of flags, by what it holds
+    if (typeof value === 'function' || (value !== null && typeof value === 'object' && !byMembers && (!container || depth >= 3 || size >= budget))) {
       // a parameter, a buffer, or a tensor in an array or object on the module: `owners` guards
       // the ones the graph reads (deeper ones stay guarded by identity here)
       if (value instanceof Tensor && depth <= 1) return;

@@ -146,6 +146,19 @@ describe('guards and caches', () => {
     expect(runs).toBe(4);
   });
 
+  test('a Set argument is guarded by its members (it was by identity: a flag added was not seen)', () => {
+    const f = (x: tj.Tensor, flags: Set<string>) => (flags.has('neg') ? tj.neg(x) : tj.add(x, 1));
+    const compiled = tj.compile(f, { backend: 'eager' });
+    const x = tj.tensor([1, 2]);
+    const flags = new Set(['a']);
+    expect((compiled(x, flags) as tj.Tensor).toArray()).toEqual([2, 3]);
+    flags.add('neg');
+    expect((compiled(x, flags) as tj.Tensor).toArray()).toEqual([-1, -2]);
+    expect((compiled(x, new Set(['neg', 'a'])) as tj.Tensor).toArray()).toEqual([-1, -2]);
+    flags.clear();
+    expect((compiled(x, flags) as tj.Tensor).toArray()).toEqual([2, 3]);
+  });
+
   test('aliasing between tensor arguments is guarded', () => {
     let runs = 0;
     const f = tj.compile((a: tj.Tensor, b: tj.Tensor) => {

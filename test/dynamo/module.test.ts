@@ -152,6 +152,23 @@ describe('module state', () => {
     expect(cnt.frameCount).toBe(1 + changes.length - 1);
   });
 
+  test('a Set of flags on the module is guarded by its members (it was by identity: a flag added was not seen)', () => {
+    class Flagged extends tj.nn.Module {
+      flags = new Set(['bias']);
+      override forward(x: tj.Tensor): tj.Tensor {
+        return this.flags.has('relu') ? tj.relu(x) : tj.neg(x);
+      }
+    }
+    const m = new Flagged();
+    const compiled = tj.compile(m);
+    const x = tj.tensor([-1, 2]);
+    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([1, -2]);
+    m.flags.add('relu');
+    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([0, 2]);
+    m.flags = new Set(['bias']);
+    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([1, -2]);
+  });
+
   test('a large array attribute is guarded by identity, not element by element', () => {
     class Vocab extends tj.nn.Module {
       vocab = Array.from({ length: 10000 }, (_, i) => i);
