@@ -152,21 +152,25 @@ describe('module state', () => {
     expect(cnt.frameCount).toBe(1 + changes.length - 1);
   });
 
-  test('a Set of flags on the module is guarded by its members (it was by identity: a flag added was not seen)', () => {
+  test('a Set of flags and a Map of settings on the module are guarded by contents (they were by identity: changes were not seen)', () => {
     class Flagged extends tj.nn.Module {
       flags = new Set(['bias']);
+      settings = new Map<string, number>([['scale', 2]]);
       override forward(x: tj.Tensor): tj.Tensor {
-        return this.flags.has('relu') ? tj.relu(x) : tj.neg(x);
+        const y = tj.mul(x, this.settings.get('scale')!);
+        return this.flags.has('relu') ? tj.relu(y) : tj.neg(y);
       }
     }
     const m = new Flagged();
     const compiled = tj.compile(m);
     const x = tj.tensor([-1, 2]);
-    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([1, -2]);
+    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([2, -4]);
     m.flags.add('relu');
-    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([0, 2]);
+    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([0, 4]);
+    m.settings.set('scale', 3);
+    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([0, 6]);
     m.flags = new Set(['bias']);
-    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([1, -2]);
+    expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([3, -6]);
   });
 
   test('a large array attribute is guarded by identity, not element by element', () => {
