@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { GraphModule, builtinInfo, denseDimOrder, flatten, graphKey, identifierFrom, isNonOverlapping, isPlainObject, objectId, stridesForDimOrder, unflatten } from '../fx';
 import type { Flat, TreeSpec } from '../fx';
 import { Tensor } from '../tensor';
+import { makeView } from '../ops/registry';
 import { itemSize } from '../dtype';
 import { CompiledGraph, resolveBackend } from '../backends';
 import type { Backend } from '../backends';
@@ -44,7 +45,18 @@ export interface Collector {
   breaks: BreakInfo[];
 }
 
-type Slot = OutputSlot | { kind: 'sym'; expr: SymExpr };
+type Slot =
+  | Exclude<OutputSlot, { kind: 'view' }>
+  | { kind: 'sym'; expr: SymExpr }
+  | { kind: 'view'; base: Slot; numbers: Slot[] };
+
+/** A slot with its integer literals made symbolic by `symbolic`, in resultAndStoreSlots' order. */
+function withSymbols(s: OutputSlot, symbolic: (s: OutputSlot) => Slot): Slot {
+  return s.kind === 'view' ? { kind: 'view', base: s.base.kind === 'view' ? s.base : symbolic(s.base), numbers: s.numbers.map(symbolic) } : symbolic(s);
+}
+
+/** The graph output a slot reads (a view's base's), if any. */
+const graphOutputOf = (s: Slot | null): number => (s?.kind === 'graph' ? s.index : s?.kind === 'view' ? graphOutputOf(s.base) : -1);
 
 interface Entry {
   guard: Guard;
@@ -114,7 +126,7 @@ function classInstancesIn(args: readonly unknown[], names: readonly string[]): [
 
 /** The slots whose integer literals a dynamic plan may make symbolic, in its order: results, argument stores, state steps. */
 const resultAndStoreSlots = (rec: TraceRecord): OutputSlot[] => [
-  ...rec.slots,
+  ...rec.slots.flatMap((s) => (s.kind === 'view' ? s.numbers : [s])),
   ...rec.argStores.flatMap((s) => (s.slot ? [s.slot] : [])),
   ...rec.stateSteps.map((s) => s.slot),
 ];
@@ -319,6 +331,12 @@ export class CompiledFunction implements SessionHost {
       case 'const':
       case 'literal':
         return s.value;
+      case 'view': {
+        const base = this.slotValue(e, s.base, inputs, outs) as Tensor;
+        const n = s.numbers.map((x) => this.slotValue(e, x, inputs, outs) as number);
+        const rank = (n.length - 1) / 2;
+        return makeView({ base, shape: n.slice(0, rank), strides: n.slice(rank, 2 * rank), offset: base.offset + n[2 * rank] });
+      }
       default:
         return evalExpr(s.expr, e.symbolSources.map(([p, d]) => inputs[p].shape[d]));
     }
@@ -554,13 +572,13 @@ export class CompiledFunction implements SessionHost {
     });
     let literal = 0;
     const symbolic = (s: OutputSlot): Slot => {
-      if (s.kind !== 'literal' || !Number.isInteger(s.value)) return s;
+      if (s.kind !== 'literal' || !Number.isInteger(s.value)) return s as Slot;
       const expr = plan?.extra.get(literal++);
       return expr ? { kind: 'sym', expr } : s;
     };
-    const slots = record.slots.map(symbolic);
-    const argStores = record.argStores.map((a) => ({ ...a, slot: a.slot && symbolic(a.slot) }));
-    const stateSteps = record.stateSteps.map((s) => ({ ...s, slot: symbolic(s.slot) }));
+    const slots = record.slots.map((s) => withSymbols(s, symbolic));
+    const argStores = record.argStores.map((a) => ({ ...a, slot: a.slot && withSymbols(a.slot, symbolic) }));
+    const stateSteps = record.stateSteps.map((s) => ({ ...s, slot: withSymbols(s.slot, symbolic) }));
     const entry: Entry = {
       guard,
       run,
@@ -574,7 +592,7 @@ export class CompiledFunction implements SessionHost {
       argStores,
       stateSteps,
       disposeAfterCopy: record.copyBacks.every(
-        (cb) => ![...slots, ...record.attrStores.map((a) => a.slot), ...argStores.map((a) => a.slot)].some((s) => s?.kind === 'graph' && s.index === cb.output),
+        (cb) => ![...slots, ...record.attrStores.map((a) => a.slot), ...argStores.map((a) => a.slot)].some((s) => graphOutputOf(s as Slot | null) === cb.output),
       ),
       symbolSources: plan ? plan.symbols.map((m) => m[0]) : [],
       specKey: specKeyOf(flat),
@@ -884,7 +902,9 @@ export class CompiledFunction implements SessionHost {
       ({ gm, plan } = res);
     }
     let literal = 0;
-    const slots: Slot[] = record.slots.map((s) => {
+    // (an export's results are never views: see Session.resultSlots)
+    const slots = record.slots.map((s): CapturedSlot => {
+      if (s.kind === 'view') throw new Error('tensorjit: an exported result was traced as a view');
       if (s.kind !== 'literal' || !Number.isInteger(s.value)) return s;
       const expr = plan?.extra.get(literal++);
       return expr ? { kind: 'sym', expr } : s;
@@ -903,6 +923,8 @@ export class CompiledFunction implements SessionHost {
 }
 
 /** What export gets from a trace. */
+export type CapturedSlot = Exclude<OutputSlot, { kind: 'view' }> | { kind: 'sym'; expr: SymExpr };
+
 export interface CapturedProgram {
   /** The graph (shape-polymorphic when dynamic dims were asked for): inputs are tensor leaves of the arguments. */
   gm: GraphModule;
@@ -912,7 +934,7 @@ export interface CapturedProgram {
   argSpec: TreeSpec;
   /** The result: the pytree `outputSpec` whose leaves are `slots` (graph outputs, inputs, constants, literals, size expressions). */
   outputSpec: TreeSpec;
-  slots: (OutputSlot | { kind: 'sym'; expr: SymExpr })[];
+  slots: CapturedSlot[];
   /** In-place updates of inputs/constants: copy graph output `output` into them after a run. */
   copyBacks: CopyBack[];
   /** Dynamic dims: per symbol, its [argument leaf, dim] members. */

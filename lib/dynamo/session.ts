@@ -157,7 +157,9 @@ export type OutputSlot =
   | { kind: 'graph'; index: number }
   | { kind: 'input'; index: number }
   | { kind: 'const'; value: Tensor }
-  | { kind: 'literal'; value: unknown };
+  | { kind: 'literal'; value: unknown }
+  /** A view of `base` (an input, a constant, or another result's graph output): [...shape, ...strides, offset from base's]. */
+  | { kind: 'view'; base: OutputSlot; numbers: { kind: 'literal'; value: number }[] };
 
 export type CopyBack = { output: number; input: number } | { output: number; constant: Tensor };
 
@@ -841,6 +843,37 @@ export class Session implements DispatchMode, ActiveTrace {
     return pending ? pending.then(realResult) : realResult();
   }
 
+  /**
+   * The result leaves' slots. A result that is a view of an input, of a constant, or of the
+   * value another result also views is rebuilt as that view after each run (eager code
+   * returns views there: writing into one writes into the other, as torch.compile keeps
+   * outputs that alias inputs and each other); exports return copies.
+   */
+  private resultSlots(leaves: readonly unknown[], slotOf: (leaf: unknown) => OutputSlot, outIndex: (n: Node) => number): OutputSlot[] {
+    const rootOf = (leaf: unknown) => {
+      const tv = leaf instanceof Tensor ? tracedValue(leaf) : undefined;
+      return tv && tv.session === this ? tv.root : null;
+    };
+    const resultsOf = new Map<Root, number>();
+    for (const leaf of leaves) {
+      const root = rootOf(leaf);
+      if (root) resultsOf.set(root, (resultsOf.get(root) ?? 0) + 1);
+    }
+    return leaves.map((leaf) => {
+      const root = rootOf(leaf);
+      if (!root || this.opts.kind === 'export' || leaf === root.tensor) return slotOf(leaf);
+      let base: OutputSlot;
+      if (root.kind === 'input') base = { kind: 'input', index: root.inputIndex };
+      else if (root.kind === 'const') base = { kind: 'const', value: root.tensor };
+      // an intermediate viewed by two results: its own (contiguous) output is their base
+      else if (root.kind === 'temp' && resultsOf.get(root)! > 1 && root.tensor.isContiguous()) base = { kind: 'graph', index: outIndex(this.nodeOf(root.tensor)) };
+      else return slotOf(leaf);
+      const t = leaf as Tensor;
+      const numbers = [...t.shape, ...t.strides, t.offset - root.tensor.offset].map((value) => ({ kind: 'literal' as const, value }));
+      return { kind: 'view', base, numbers };
+    });
+  }
+
   /** For a break-free trace: the graph and how to assemble results (the caller compiles and runs it). */
   finishGraph(result: unknown, stores: readonly AttrStore[] = [], argStores: readonly ArgStore[] = []): TraceRecord {
     const seg = this.seg;
@@ -862,7 +895,7 @@ export class Session implements DispatchMode, ActiveTrace {
       if (leaf.storage) return { kind: 'const', value: leaf };
       throw new Error(`tensorjit: compiled function '${this.opts.host.name}' returned a fake tensor from outside its trace`);
     };
-    const slots = flat.leaves.map(slotOf);
+    const slots = this.resultSlots(flat.leaves, slotOf, outIndex);
     const attrStores = stores.map((s) => ({ target: s.target, key: s.key, slot: slotOf(s.value) }));
     const argSlots = argStores.map((s) => ({ path: s.path, key: s.key, slot: s.deleted ? null : slotOf(s.value) }));
     const copyBacks: CopyBack[] = [];

@@ -128,6 +128,25 @@ describe('automatic dynamic', () => {
     expect(cnt.graphs[1].graph.toString().split('\n')[0]).toBe('%x : f32[s0,2] = placeholder[x]');
   });
 
+  test('results that view the input, or another result, are views at every size (their geometry solved too)', () => {
+    const cnt = new CompileCounterWithBackend('native');
+    const f = tj.compile((x: tj.Tensor) => {
+      const y = tj.exp(x);
+      return [x.narrow(0, 1, x.shape[0] - 1), x.transpose(0, 1), y, y.narrow(0, 0, 2)];
+    }, { backend: cnt });
+    const geometry = (t: tj.Tensor) => [t.shape, t.strides, t.offset];
+    for (const [i, n] of [4, 5, 6, 9].entries()) {
+      const x = rand([n, 3], 300 + i);
+      const [a, b, y, v] = f(x) as tj.Tensor[];
+      expect(geometry(a), `size ${n}`).toEqual(geometry(x.narrow(0, 1, n - 1)));
+      expect(geometry(b), `size ${n}`).toEqual(geometry(x.transpose(0, 1)));
+      expect([a.storage, b.storage], `size ${n}`).toEqual([x.storage, x.storage]);
+      expect(v.storage === y.storage && v.offset === 0, `size ${n}`).toBe(true);
+      expectClose(v, toRef(tj.exp(x.narrow(0, 0, 2))));
+    }
+    expect(cnt.frameCount).toBe(2);
+  });
+
   test('sizes 0 and 1 are always specialised', () => {
     const cnt = new CompileCounter();
     const f = tj.compile(padAndFold, { backend: cnt });
