@@ -347,9 +347,14 @@ export class CompiledFunction implements SessionHost {
       if (!this.warned) {
         this.warned = true;
         const last = this.entries[this.entries.length - 1];
+        const failure = last.guard.failure(guarded) ?? '';
+        // numbers are guarded by value: one that changes every call is a new graph every call
+        const hint = / === -?\d/.test(failure)
+          ? ' (a number that changes every call, such as a position or a step, specialises each graph: pass it as a tensor, as examples/decoder.ts passes positions)'
+          : '';
         process.emitWarning(
           `tensorjit: compiled function '${this.name}' hit config.cacheSizeLimit (${config.cacheSizeLimit}); ` +
-            `calls that match none of its ${this.entries.length} cached graphs now run eagerly. Last failed guard: ${last.guard.failure(guarded)}`,
+            `calls that match none of its ${this.entries.length} cached graphs now run eagerly. Last failed guard: ${failure}${hint}`,
           { type: 'TensorjitWarning', code: 'TENSORJIT_CACHE_SIZE_LIMIT' },
         );
       }

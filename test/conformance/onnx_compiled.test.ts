@@ -37,8 +37,9 @@ async function runCompiled(c: Case, variant: Variant): Promise<void> {
   check(await f.runAsync(...inputs), 'runAsync');
   expect(jsRuns, 'the JS body runs once (later calls hit the cache)').toBe(1);
 
-  // A call with only literal results compiles no graph; every case here has tensor results.
-  expect(graphs.length, 'graphs compiled').toBe(1);
+  // One graph, or none when every result is a view of an input (transpose, split: made again
+  // as views after each call, as eager returns them) or a literal.
+  expect(graphs.length, 'graphs compiled').toBeLessThanOrEqual(1);
   for (const g of eagerFallbacks(graphs)) {
     const reason = loweringFailure(g.gm, inputs) ?? 'lowers when retried';
     fallbacks.set(c.op, reason);

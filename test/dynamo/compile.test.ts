@@ -228,6 +228,8 @@ describe('guards and caches', () => {
     expect(runs).toBe(2 + 3);
     expect(warn).toHaveBeenCalledTimes(1);
     expect(String(warn.mock.calls[0][0])).toMatch(/cacheSizeLimit \(2\)/);
+    // the failing guard is a number's: the warning says to pass such numbers as tensors
+    expect(String(warn.mock.calls[0][0])).toMatch(/k === 1.*pass it as a tensor/);
     const g = tj.compile((a: tj.Tensor, k: number) => tj.sum(a, k), { backend: counter });
     for (const k of [0, 1, 2, 2]) g(a, k);
     expect(warn).toHaveBeenCalledTimes(2);
