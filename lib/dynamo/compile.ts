@@ -4,7 +4,7 @@
  * their position in the call and their structure (the JS body re-runs every call).
  */
 import { performance } from 'node:perf_hooks';
-import { GraphModule, builtinInfo, denseDimOrder, flatten, graphKey, identifierFrom, isNonOverlapping, isPlainObject, objectId, stridesForDimOrder, unflatten } from '../fx';
+import { GraphModule, builtinInfo, denseDimOrder, flatten, graphKey, identifierFrom, isNonOverlapping, objectId, stridesForDimOrder, unflatten } from '../fx';
 import type { Flat, TreeSpec } from '../fx';
 import { Tensor } from '../tensor';
 import { makeView } from '../ops/registry';
@@ -14,7 +14,7 @@ import type { Backend } from '../backends';
 import { DynamicPlan, Point, SymExpr, evalExpr, fitDynamic, matchesPlan, rewriteDynamic } from './dynamic';
 import { Guard, buildGuard } from './guards';
 import { log } from './logging';
-import { Holder, ModuleLike, TensorOwner, getIn, heldAt, holdAt, isModuleClass, isModuleLike, namedModules, setIn, tensorOwners } from './module';
+import { Holder, ModuleLike, TensorOwner, getIn, heldAt, holdAt, isClassInstance, isModuleClass, isModuleLike, namedModules, setIn, stateObjects, tensorOwners } from './module';
 import { ModuleStateSnapshot, StateStepKind, changedModuleState, ownAttributes, primitiveIn, restoreAttributes, sameSnapshots, snapshotModuleState, stepKindOf, stepValueOf, tracedStores } from './module_state';
 import { argumentNames } from './params';
 import { argContainers, argStoresOf, replayArgStores } from './arg_stores';
@@ -110,16 +110,11 @@ function keyOptionsFor(sets: readonly WeakSet<Tensor>[]) {
   return { constantKey: (t: Tensor) => (sets.some((s) => s.has(t)) ? contentKey(t) : `t:${objectId(t)}`) };
 }
 
-/** Objects of the language's own kinds: no tensors of the user's live in them. */
-const BUILTIN_KINDS = [ArrayBuffer, Map, Set, WeakMap, WeakSet, Date, RegExp, Promise, Error];
-
 /** The instances of the user's classes among a call's arguments (not tensors, arrays, plain objects, typed arrays, maps...), named. */
 function classInstancesIn(args: readonly unknown[], names: readonly string[]): [string, object][] {
   const out: [string, object][] = [];
   args.forEach((a, i) => {
-    if (a === null || typeof a !== 'object' || a instanceof Tensor || Array.isArray(a) || isPlainObject(a)) return;
-    if (ArrayBuffer.isView(a) || BUILTIN_KINDS.some((kind) => a instanceof kind)) return;
-    out.push([names[i] ?? `arg${i}`, a]);
+    if (isClassInstance(a)) out.push([names[i] ?? `arg${i}`, a]);
   });
   return out;
 }
@@ -760,8 +755,9 @@ export class CompiledFunction implements SessionHost {
     const seen = new Set<object>();
     const roots = [...(this.module ? [this.module] : []), ...record.modules];
     for (const root of roots)
-      for (const [name, m] of namedModules(root)) {
-        if (seen.has(m) || typeof (m as { training?: unknown }).training !== 'boolean') continue;
+      for (const [name, m] of stateObjects(root)) {
+        // (modules, with their training flags, and the other objects of the user's classes they hold)
+        if (seen.has(m) || (isModuleLike(m) && typeof (m as { training?: unknown }).training !== 'boolean')) continue;
         seen.add(m);
         const changing = this.sideEffects.get(m);
         out.push({ module: m, name: name ? `module.${name}` : 'module', skip: changing && new Set(changing.keys()) });
@@ -769,7 +765,7 @@ export class CompiledFunction implements SessionHost {
     // class instances passed as arguments: what the function read from them (a scale, a mode,
     // a module's training flag) is baked into the graph as a module's attributes are
     for (const [argName, o] of this.argObjects)
-      for (const [name, m] of namedModules(o)) {
+      for (const [name, m] of stateObjects(o)) {
         if (seen.has(m)) continue;
         seen.add(m);
         out.push({ module: m, name: name ? `${argName}.${name}` : argName });
@@ -779,9 +775,9 @@ export class CompiledFunction implements SessionHost {
 
   private ownerMap(): Map<Tensor, TensorOwner> {
     if (!this.owners) {
-      const owners = this.module ? tensorOwners(namedModules(this.module)) : new Map<Tensor, TensorOwner>();
+      const owners = this.module ? tensorOwners(stateObjects(this.module)) : new Map<Tensor, TensorOwner>();
       // an argument's submodules too, when it is a module (tj.compile((m, x) => m.forward(x)))
-      const held = this.argObjects.flatMap(([name, o]) => namedModules(o).map(([sub, m]): [string, object] => [sub ? `${name}.${sub}` : name, m]));
+      const held = this.argObjects.flatMap(([name, o]) => stateObjects(o).map(([sub, m]): [string, object] => [sub ? `${name}.${sub}` : name, m]));
       for (const [t, o] of tensorOwners(held)) if (!owners.has(t)) owners.set(t, { ...o, ofArgument: true });
       this.owners = owners;
     }

@@ -214,6 +214,8 @@ export function buildGuard(spec: GuardSpec): Guard {
   // mode string, which submodule runs), so a change recompiles, as torch.compile's guards do.
   let budget = 0;  // state checks left for the current module (deep configs are guarded by identity past it)
   const stateChecks = (v: string, label: string, value: unknown, depth: number): void => {
+    // (an object of the user's own class, a config or a KV cache, is guarded by identity here
+    // and field by field as one of the state objects, as a submodule is)
     const container = Array.isArray(value) || isPlainObject(value) || isTreeMap(value);
     const size = Array.isArray(value) ? value.length : value instanceof Map || value instanceof Set ? value.size : container ? Object.keys(value as object).length : 0;
     // tensors, functions, submodules and other objects by identity; so are containers too deep or too large

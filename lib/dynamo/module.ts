@@ -43,6 +43,15 @@ export function namedModules(root: object): [string, object][] {
   return out;
 }
 
+/** Objects of the language's own kinds: no tensors or settings of the user's live in them. */
+const BUILTIN_KINDS = [ArrayBuffer, Map, Set, WeakMap, WeakSet, Date, RegExp, Promise, Error];
+
+/** An instance of one of the user's classes (a config, a cache, a module): not a tensor, array, plain object or builtin. */
+export function isClassInstance(x: unknown): x is object {
+  if (x === null || typeof x !== 'object' || x instanceof Tensor || Array.isArray(x) || isPlainObject(x)) return false;
+  return !ArrayBuffer.isView(x) && !BUILTIN_KINDS.some((kind) => x instanceof kind);
+}
+
 /** A module attribute that holds entries: an array, a plain object, or a Map (a memo of tables per length). */
 export type Holder = Record<string, unknown> | Map<unknown, unknown>;
 
@@ -64,6 +73,39 @@ export function setIn(h: Holder, key: unknown, value: unknown): void {
   else h[key as string] = value;
 }
 
+/**
+ * The objects whose attributes are a module tree's state, pre-order, named as namedModules
+ * names them: its modules, and the instances of the user's other classes they hold (a
+ * config, a KV cache), on an attribute, in an array, plain object or Map there, or on such
+ * an instance (up to three levels down). Each is guarded, snapshotted, scanned for stores
+ * and restored as a module is.
+ */
+export function stateObjects(root: object): [string, object][] {
+  const out: [string, object][] = [];
+  const seen = new Set<object>();
+  const join = (name: string, k: unknown) => (name ? `${name}.${String(k)}` : String(k));
+  const visit = (o: object, name: string, depth: number) => {
+    const add = (v: unknown, at: string) => {
+      if (!isClassInstance(v) || isModuleLike(v) || seen.has(v) || depth >= 3) return;
+      seen.add(v);
+      out.push([at, v]);
+      visit(v, at, depth + 1);
+    };
+    for (const key of Object.keys(o)) {
+      const v = (o as Record<string, unknown>)[key];
+      add(v, join(name, key));
+      if (isHolder(v)) for (const [k, item] of holderEntries(v)) add(item, join(join(name, key), k));
+    }
+  };
+  for (const [name, m] of namedModules(root)) {
+    if (seen.has(m)) continue;
+    seen.add(m);
+    out.push([name, m]);
+    visit(m, name, 0);
+  }
+  return out;
+}
+
 export interface TensorOwner {
   /** The module holding it, at `owner[key]`, or at entry `index` of the array, object or Map there. */
   owner: object;
@@ -76,8 +118,9 @@ export interface TensorOwner {
 }
 
 /**
- * Every tensor the modules hold on their own attributes, directly (parameters, buffers) or
- * in an array, plain object or Map there (a list of per-layer caches); first name wins.
+ * Every tensor the state objects (stateObjects) hold on their own attributes, directly
+ * (parameters, buffers, a KV cache's keys) or in an array, plain object or Map there (a
+ * list of per-layer caches); first name wins.
  */
 export function tensorOwners(modules: readonly [string, object][]): Map<Tensor, TensorOwner> {
   const out = new Map<Tensor, TensorOwner>();

@@ -7,7 +7,7 @@
  */
 import { isPlainObject } from '../fx';
 import { Tensor } from '../tensor';
-import { Holder, ModuleLike, holderEntries, isHolder, namedModules, setIn } from './module';
+import { Holder, ModuleLike, holderEntries, isHolder, setIn, stateObjects } from './module';
 import type { AttrStore } from './session';
 
 type Copy = unknown;
@@ -48,7 +48,7 @@ export function sameSnapshots(a: ModuleStateSnapshot, b: ModuleStateSnapshot, sk
 
 export function snapshotModuleState(root: ModuleLike): ModuleStateSnapshot {
   const out: ModuleStateSnapshot = new Map();
-  for (const [, m] of namedModules(root)) {
+  for (const [, m] of stateObjects(root)) {
     if (out.has(m)) continue;
     const own = m as unknown as Record<string, unknown>;
     // tensor attributes are parameters and buffers: their updates are data, not state changes
@@ -60,7 +60,7 @@ export function snapshotModuleState(root: ModuleLike): ModuleStateSnapshot {
 /** The attributes whose state differs from the snapshot: each module with its changed keys (and a name for messages). */
 export function changedModuleState(before: ModuleStateSnapshot, root: ModuleLike): { module: object; keys: string[]; names: string[] }[] {
   const names = new Map<object, string>();
-  for (const [name, m] of namedModules(root)) if (!names.has(m)) names.set(m, name ? `module.${name}` : 'module');
+  for (const [name, m] of stateObjects(root)) if (!names.has(m)) names.set(m, name ? `module.${name}` : 'module');
   const out: { module: object; keys: string[]; names: string[] }[] = [];
   for (const [m, entries] of before) {
     const own = m as unknown as Record<string, unknown>;
@@ -115,7 +115,7 @@ export function ownAttributes(root: object): Map<object, Map<unknown, unknown>> 
   const add = (o: object) => {
     if (!out.has(o)) out.set(o, new Map(holderEntries(o as Holder)));
   };
-  for (const [, m] of namedModules(root)) {
+  for (const [, m] of stateObjects(root)) {
     add(m);
     for (const v of Object.values(m)) if (isHolder(v)) add(v);
   }
@@ -139,7 +139,7 @@ export function tracedStores(root: object, isTraced: (t: Tensor) => boolean): At
       } else if (depth === 0 && isHolder(v)) scan(v, 1);
     }
   };
-  for (const [, m] of namedModules(root)) scan(m as Holder, 0);
+  for (const [, m] of stateObjects(root)) scan(m as Holder, 0);
   return out;
 }
 

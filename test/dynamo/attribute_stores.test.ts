@@ -121,6 +121,75 @@ describe('tensors forward stores on module attributes', () => {
     expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([1, 1]);
   });
 
+  test('KV caches of the user\'s own class on the module, directly and in a list: stores replayed, lengths dynamic', async () => {
+    // before, the traced call left fake tensors in such objects and cached runs stored nothing
+    // (wrong results from the second call)
+    class KVCache {
+      k = tj.zeros([1, 0, 4]);
+      v = tj.zeros([1, 0, 4]);
+      append(k: tj.Tensor, v: tj.Tensor): [tj.Tensor, tj.Tensor] {
+        this.k = tj.cat([this.k, k], 1);
+        this.v = tj.cat([this.v, v], 1);
+        return [this.k, this.v];
+      }
+    }
+    class Decoder extends tj.nn.Module {
+      first = new KVCache();
+      rest = [new KVCache(), new KVCache()];
+      override forward(x: tj.Tensor): tj.Tensor {
+        let h = x;
+        for (const cache of [this.first, ...this.rest]) {
+          const [k, v] = cache.append(tj.tanh(h), tj.mul(h, 0.5));
+          h = tj.add(h, tj.matmul(tj.softmax(tj.matmul(h, tj.transpose(k, 1, 2)), -1), v));
+        }
+        return h;
+      }
+    }
+    const net = new Decoder(), eager = new Decoder();
+    const cnt = new CompileCounterWithBackend('native');
+    const compiled = tj.compile(net, { backend: cnt });
+    for (let step = 0; step < 10; step++) {
+      const x = rand([1, 1, 4], 800 + step);
+      const y = step % 3 === 2 ? await compiled.runAsync(x) : compiled.forward(x);
+      expectClose(y, toRef(eager.forward(x)), undefined, `step ${step}`);
+      [net.first, ...net.rest].forEach((c, i) => {
+        const e = [eager.first, ...eager.rest][i];
+        expect(c.k.isFake || c.v.isFake, `cache ${i} at step ${step}`).toBe(false);
+        expectClose(c.k, toRef(e.k), undefined, `cache ${i} keys at step ${step}`);
+        expectClose(c.v, toRef(e.v), undefined, `cache ${i} values at step ${step}`);
+      });
+    }
+    expect(cnt.frameCount).toBeLessThanOrEqual(3);
+  });
+
+  test('a counter kept in such an object, and a settings object of the user\'s class, stay right', () => {
+    class Cache {
+      h = tj.zeros([0, 2]);
+      writes = 0;
+    }
+    class Settings {
+      scale = 2;
+    }
+    class Net extends tj.nn.Module {
+      cache = new Cache();
+      settings = new Settings();
+      override forward(x: tj.Tensor): tj.Tensor {
+        this.cache.h = tj.cat([this.cache.h, x], 0);
+        this.cache.writes += 1;
+        return tj.mul(tj.sum(this.cache.h, 0), this.settings.scale);
+      }
+    }
+    const net = new Net(), eager = new Net();
+    const compiled = tj.compile(net);
+    for (let step = 0; step < 8; step++) {
+      if (step === 5) net.settings.scale = eager.settings.scale = -1;  // seen: the graph reads it
+      const x = rand([1, 2], 850 + step);
+      expectClose(compiled.forward(x) as tj.Tensor, toRef(eager.forward(x)), undefined, `step ${step}`);
+      expect(net.cache.writes, `step ${step}`).toBe(eager.cache.writes);
+      expectClose(net.cache.h, toRef(eager.cache.h), undefined, `step ${step}`);
+    }
+  });
+
   test('a Map on the module memoising a table per length holds real tensors; replacing an entry recompiles', async () => {
     // before, the traced call (and the probes at other lengths) left fake tensors in the Map
     class Positions extends tj.nn.Module {

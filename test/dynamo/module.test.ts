@@ -173,6 +173,39 @@ describe('module state', () => {
     expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual([3, -6]);
   });
 
+  test('a settings object of the user\'s own class on the module is guarded field by field (it was by identity)', () => {
+    class Settings {
+      scale = 2;
+      act = 'relu';
+      inner = { shift: 0 };
+    }
+    class Net extends tj.nn.Module {
+      settings = new Settings();
+      override forward(x: tj.Tensor): tj.Tensor {
+        const y = tj.add(tj.mul(x, this.settings.scale), this.settings.inner.shift);
+        return this.settings.act === 'relu' ? tj.relu(y) : y;
+      }
+    }
+    const m = new Net();
+    const cnt = new CompileCounterWithBackend('native');
+    const compiled = tj.compile(m, { backend: cnt });
+    const x = tj.tensor([-1, 1]);
+    const steps: [() => void, number[]][] = [
+      [() => {}, [0, 2]],
+      [() => (m.settings.scale = 5), [0, 5]],
+      [() => (m.settings.act = 'none'), [-5, 5]],
+      [() => (m.settings.inner.shift = 1), [-4, 6]],
+      [() => {}, [-4, 6]],
+    ];
+    for (const [change, want] of steps) {
+      change();
+      expect((compiled.forward(x) as tj.Tensor).toArray()).toEqual(want);
+    }
+    expect(cnt.frameCount).toBe(4);
+    const report = tj.compiler.explain(compiled)(x);
+    expect(report.guards).toEqual(expect.arrayContaining(['module.settings.scale === 5']));
+  });
+
   test('a large array attribute is guarded by identity, not element by element', () => {
     class Vocab extends tj.nn.Module {
       vocab = Array.from({ length: 10000 }, (_, i) => i);
