@@ -64,6 +64,10 @@ export function holderEntries(h: Holder): [unknown, unknown][] {
   return h instanceof Map ? [...h.entries()] : Object.keys(h).map((k) => [k, h[k]]);
 }
 
+function holderSize(h: Holder): number {
+  return h instanceof Map ? h.size : Array.isArray(h) ? h.length : Object.keys(h).length;
+}
+
 export function getIn(h: Holder, key: unknown): unknown {
   return h instanceof Map ? h.get(key) : h[key as string];
 }
@@ -94,7 +98,8 @@ export function stateObjects(root: object): [string, object][] {
     for (const key of Object.keys(o)) {
       const v = (o as Record<string, unknown>)[key];
       add(v, join(name, key));
-      if (isHolder(v)) for (const [k, item] of holderEntries(v)) add(item, join(join(name, key), k));
+      // (a long list of objects is data, not settings: not opened)
+      if (isHolder(v) && holderSize(v) <= 64) for (const [k, item] of holderEntries(v)) add(item, join(join(name, key), k));
     }
   };
   for (const [name, m] of namedModules(root)) {
