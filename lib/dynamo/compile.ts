@@ -14,7 +14,7 @@ import type { Backend } from '../backends';
 import { DynamicPlan, Point, SymExpr, evalExpr, fitDynamic, matchesPlan, rewriteDynamic } from './dynamic';
 import { Guard, buildGuard } from './guards';
 import { log } from './logging';
-import { Holder, ModuleLike, TensorOwner, getIn, heldAt, holdAt, isClassInstance, isModuleClass, isModuleLike, namedModules, setIn, stateObjects, tensorOwners } from './module';
+import { Holder, ModuleLike, TensorOwner, getIn, heldAt, holdAt, isClassInstance, isModuleClass, isModuleLike, setIn, stateObjects, tensorOwners } from './module';
 import { ModuleStateSnapshot, StateStepKind, changedModuleState, ownAttributes, primitiveIn, restoreAttributes, sameSnapshots, snapshotModuleState, stepKindOf, stepValueOf, tracedStores } from './module_state';
 import { argumentNames } from './params';
 import { argContainers, argStoresOf, replayArgStores } from './arg_stores';
@@ -52,7 +52,8 @@ type Slot =
 
 /** A slot with its integer literals made symbolic by `symbolic`, in resultAndStoreSlots' order. */
 function withSymbols(s: OutputSlot, symbolic: (s: OutputSlot) => Slot): Slot {
-  return s.kind === 'view' ? { kind: 'view', base: s.base.kind === 'view' ? s.base : symbolic(s.base), numbers: s.numbers.map(symbolic) } : symbolic(s);
+  // (a view's base is an input, a constant or a graph output: nothing to make symbolic)
+  return s.kind === 'view' ? { kind: 'view', base: symbolic(s.base), numbers: s.numbers.map(symbolic) } : symbolic(s);
 }
 
 /** The graph output a slot reads (a view's base's), if any. */

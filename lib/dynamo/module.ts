@@ -112,7 +112,7 @@ export function stateObjects(root: object): [string, object][] {
 }
 
 export interface TensorOwner {
-  /** The module holding it, at `owner[key]`, or at entry `index` of the array, object or Map there. */
+  /** The state object holding it (a module, a KV cache object), at `owner[key]`, or at entry `index` of the array, object or Map there. */
   owner: object;
   key: string;
   index?: unknown;
