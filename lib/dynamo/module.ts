@@ -79,35 +79,37 @@ export function setIn(h: Holder, key: unknown, value: unknown): void {
 
 /**
  * The objects whose attributes are a module tree's state, pre-order, named as namedModules
- * names them: its modules, and the instances of the user's other classes they hold (a
- * config, a KV cache), on an attribute, in an array, plain object or Map there, or on such
- * an instance (up to three levels down). Each is guarded, snapshotted, scanned for stores
- * and restored as a module is.
+ * names them: its modules, the modules namedModules does not list (held in a plain object or
+ * Map), and the instances of the user's other classes they hold (a config, a KV cache), on
+ * an attribute, in an array, plain object or Map there, or on such an instance (up to three
+ * levels down). Each is guarded, snapshotted, scanned for stores and restored as a module is.
  */
 export function stateObjects(root: object): [string, object][] {
   const out: [string, object][] = [];
   const seen = new Set<object>();
   const join = (name: string, k: unknown) => (name ? `${name}.${String(k)}` : String(k));
   const visit = (o: object, name: string, depth: number) => {
-    const add = (v: unknown, at: string) => {
-      if (!isClassInstance(v) || isModuleLike(v) || seen.has(v) || depth >= 3) return;
+    const consider = (v: unknown, at: string) => {
+      if (!isClassInstance(v) || seen.has(v)) return;
+      const isModule = isModuleLike(v);
+      if (!isModule && depth >= 3) return;
       seen.add(v);
       out.push([at, v]);
-      visit(v, at, depth + 1);
+      visit(v, at, isModule ? 0 : depth + 1);
     };
     for (const key of Object.keys(o)) {
       const v = (o as Record<string, unknown>)[key];
-      add(v, join(name, key));
+      consider(v, join(name, key));
       // (a long list of objects is data, not settings: not opened)
-      if (isHolder(v) && holderSize(v) <= 64) for (const [k, item] of holderEntries(v)) add(item, join(join(name, key), k));
+      if (isHolder(v) && holderSize(v) <= 64) for (const [k, item] of holderEntries(v)) consider(item, join(join(name, key), k));
     }
   };
-  for (const [name, m] of namedModules(root)) {
-    if (seen.has(m)) continue;
+  const listed = namedModules(root);
+  for (const [name, m] of listed) {
     seen.add(m);
     out.push([name, m]);
-    visit(m, name, 0);
   }
+  for (const [name, m] of listed) visit(m, name, 0);
   return out;
 }
 

@@ -206,6 +206,28 @@ describe('module state', () => {
     expect(report.guards).toEqual(expect.arrayContaining(['module.settings.scale === 5']));
   });
 
+  test('modules kept in a plain object or a Map (not registered children) are guarded as submodules are', () => {
+    // before, their weights were unguarded constants: a replaced weight was not seen
+    class Heads extends tj.nn.Module {
+      byKey = { a: new tj.nn.Linear(2, 2) };
+      byName = new Map([['b', new tj.nn.Linear(2, 2)]]);
+      override forward(x: tj.Tensor): tj.Tensor {
+        return tj.add(this.byKey.a.forward(x), this.byName.get('b')!.forward(x));
+      }
+    }
+    const m = new Heads();
+    const compiled = tj.compile(m);
+    const x = rand([3, 2], 90);
+    const check = (what: string) => expectClose(compiled.forward(x) as tj.Tensor, toRef(m.forward(x)), undefined, what);
+    check('first call');
+    m.byKey.a.weight = rand([2, 2], 91);
+    check('a weight replaced in the object');
+    m.byName.get('b')!.bias = rand([2], 92);
+    check('a bias replaced in the Map');
+    m.byName.set('b', new tj.nn.Linear(2, 2));
+    check('a module replaced in the Map');
+  });
+
   test('a large array attribute is guarded by identity, not element by element', () => {
     class Vocab extends tj.nn.Module {
       vocab = Array.from({ length: 10000 }, (_, i) => i);
