@@ -15,7 +15,8 @@ import { DynamicPlan, Point, SymExpr, evalExpr, fitDynamic, matchesPlan, rewrite
 import { Guard, buildGuard } from './guards';
 import { log } from './logging';
 import { Holder, ModuleLike, TensorOwner, getIn, heldAt, holdAt, isClassInstance, isModuleClass, isModuleLike, setIn, stateObjects, tensorOwners } from './module';
-import { ModuleStateSnapshot, StateStepKind, changedModuleState, ownAttributes, primitiveIn, restoreAttributes, sameSnapshots, snapshotModuleState, stepKindOf, stepValueOf, tracedStores } from './module_state';
+import { ModuleStateSnapshot, StateStepKind, ownAttributes, restoreAttributes, snapshotModuleState, tracedStores } from './module_state';
+import { ModuleSideEffects } from './side_effects';
 import { argumentNames } from './params';
 import { argContainers, argStoresOf, replayArgStores } from './arg_stores';
 import { AttrStore, BreakInfo, CopyBack, OutputSlot, RunGraph, Session, SessionHost, TraceRecord, copyBack, tracedValue } from './session';
@@ -140,12 +141,8 @@ export class CompiledFunction implements SessionHost {
   private autoDynamic = new Set<string>();
   private failedFits = new Set<string>();
   private warned = false;
-  // Module attributes forward changes while it runs (a call counter), with the rule cached
-  // runs repeat the change by: left out of the guards once two traces at the same inputs
-  // showed the graph does not depend on them and agreed on a rule. A graph that does depend
-  // (a position counter read into it), or a change no rule explains, runs eagerly.
-  private sideEffects = new Map<object, Map<string, StateStepKind>>();
-  private unsettled: { args: string; before: ModuleStateSnapshot; after: ModuleStateSnapshot; graph: string }[] = [];
+  // What forward does to the module's own non-tensor state (a call counter): see side_effects.ts.
+  private sideEffects: ModuleSideEffects | null;
   // Tensor attributes forward replaces and its graph reads (a cache grown by concatenation,
   // `this.k = cat([this.k, k])`): traced and guarded as inputs (shapes, not identity), as
   // one more argument, so the graph serves every call; forward's stores are replayed.
@@ -172,7 +169,9 @@ export class CompiledFunction implements SessionHost {
     readonly module: ModuleLike | null = null,
     /** Where parameter names are read from (the module's forward). */
     readonly namesFrom: Function = fn,
-  ) {}
+  ) {
+    this.sideEffects = module && new ModuleSideEffects(module, name, () => config.cacheSizeLimit);
+  }
 
   /** The guard of the first cache entry, or of the last trace when none was cached (explain). */
   firstGuard(): Guard | undefined {
@@ -185,8 +184,7 @@ export class CompiledFunction implements SessionHost {
     this.autoDynamic.clear();
     this.failedFits.clear();
     this.warned = false;
-    this.sideEffects.clear();
-    this.unsettled = [];
+    this.sideEffects?.clear();
     this.stateAttrs = [];
     this.storingRuns = null;
     this.eagerOnly = false;
@@ -427,11 +425,11 @@ export class CompiledFunction implements SessionHost {
       session.end();
     }
     const inputs = record.inputs as Tensor[];
-    let settled = before ? this.settleStateChanges(before, record, flat) : true;
-    if (settled && before) {
-      const steps = this.stateStepsOf(before);
+    let settled = before && this.sideEffects ? this.settleStateChanges(this.sideEffects, before, record, flat) : true;
+    if (settled && before && this.sideEffects) {
+      const steps = this.sideEffects.stepsOf(before);
       if (steps) record.stateSteps = steps;
-      else settled = this.runEagerly(`forward changed ${this.describeSideEffects()} in a way no rule explains`);
+      else settled = this.runEagerly(`forward changed ${this.sideEffects.describe()} in a way no rule explains`);
     }
     const foundState = this.foundStateAttrs(record);
     const entry = this.install(record, thisArg, args, flat, names, settled && !foundState);
@@ -443,62 +441,11 @@ export class CompiledFunction implements SessionHost {
 
   // ---- entries
 
-  /**
-   * Whether a trace that ran forward over the module state `before` may be cached. Changes
-   * forward made to attributes not yet known as side effects leave it uncached; a second
-   * trace at the same input shapes that makes them too tells whether the graph depends on
-   * them (its graph differs: run eagerly from now on) or not (they are side effects).
-   */
-  private settleStateChanges(before: ModuleStateSnapshot, record: TraceRecord, flat: Flat): boolean {
-    const changes = changedModuleState(before, this.module!).filter((c) => c.keys.some((k) => !this.sideEffects.get(c.module)?.has(k)));
-    if (changes.length === 0) return true;
-    const what = changes.flatMap((c) => c.names).join(', ');
-    // the two traces must differ in nothing but the changing attributes: the same arguments
-    // (tensor shapes, other values) and the same other module state
-    const argsKey = flat.leaves.map((l) => (l instanceof Tensor ? `${l.dtype}[${l.shape}]` : `${typeof l}:${String(l)}`)).join('|');
-    const graph = graphKey(record.gm, { ...keyOptionsFor([record.createdConstants]), erase: false });
-    const changing = new Map(changes.map((c) => [c.module, new Set([...c.keys, ...(this.sideEffects.get(c.module)?.keys() ?? [])])]));
-    const after = snapshotModuleState(this.module!);
-    const prev = this.unsettled.find((u) => u.args === argsKey && sameSnapshots(u.before, before, changing));
-    if (prev) {
-      this.unsettled = [];
-      if (prev.graph !== graph) return this.runEagerly(`its graph depends on ${what}, which forward changes as it runs`);
-      const rules: string[] = [];
-      for (const c of changes)
-        for (const [i, k] of c.keys.entries()) {
-          const kind = stepKindOf([[prev.before, prev.after], [before, after]], c.module, k);
-          if (!kind) return this.runEagerly(`forward changes ${c.names[i]} as it runs, not by adding the same amount to a number or setting the same value`);
-          if (!this.sideEffects.has(c.module)) this.sideEffects.set(c.module, new Map());
-          this.sideEffects.get(c.module)!.set(k, kind);
-          rules.push(`${c.names[i]} (${kind === 'add' ? 'an amount added' : 'a value set'})`);
-        }
-      log('recompiles', () => `'${this.name}': forward changes ${rules.join(', ')} as it runs, and the graph does not depend on it: not guarded, the change made again by cached runs`);
-      return true;
-    }
-    this.unsettled.push({ args: argsKey, before, after, graph });
-    log('recompiles', () => `'${this.name}': ${what} changed while forward ran; not cached`);
-    if (this.unsettled.length > config.cacheSizeLimit) return this.runEagerly(`forward keeps changing ${what} as it runs`);
-    return false;
-  }
-
-  /**
-   * What the trace that started from module state `before` did to the known side-effect
-   * attributes, under each one's rule; null when one changed in a way its rule does not cover.
-   */
-  private stateStepsOf(before: ModuleStateSnapshot): TraceRecord['stateSteps'] | null {
-    const out: TraceRecord['stateSteps'] = [];
-    for (const [module, keys] of this.sideEffects)
-      for (const [key, kind] of keys) {
-        const target = module as Record<string, unknown>;
-        const step = stepValueOf(kind, primitiveIn(before, module, key), target[key]);
-        if (!step) return null;
-        out.push({ target, key, kind, slot: { kind: 'literal', value: step.value } });
-      }
-    return out;
-  }
-
-  private describeSideEffects(): string {
-    return [...this.sideEffects.values()].flatMap((keys) => [...keys.keys()]).join(', ');
+  /** Whether a trace that ran forward over the module state `before` may be cached (see side_effects.ts). */
+  private settleStateChanges(effects: ModuleSideEffects, before: ModuleStateSnapshot, record: TraceRecord, flat: Flat): boolean {
+    const args = flat.leaves.map((l) => (l instanceof Tensor ? `${l.dtype}[${l.shape}]` : `${typeof l}:${String(l)}`)).join('|');
+    const settled = effects.settle(before, args, graphKey(record.gm, { ...keyOptionsFor([record.createdConstants]), erase: false }));
+    return 'eager' in settled ? this.runEagerly(settled.eager) : settled.cache;
   }
 
   /**
@@ -732,13 +679,14 @@ export class CompiledFunction implements SessionHost {
       });
       const traced = unflatten(flat.spec, leaves) as unknown[];
       const containers = argContainers(traced, this.callArgs(traced).length);
-      const before = this.sideEffects.size > 0 ? snapshotModuleState(this.module!) : null;
+      const effects = this.sideEffects?.known ? this.sideEffects : null;
+      const before = effects ? snapshotModuleState(this.module!) : null;
       const result = this.applyTraced(thisArg, traced, (unflatten(flat.spec, flat.leaves) as unknown[]).at(-1));
       const rec = session.finishGraph(result, this.storesOf(session), argStoresOf(containers, this.name));
-      if (before) {
+      if (effects && before) {
         // the amounts a counter moves by at this size (a position advanced by a length is symbolic)
-        const steps = this.stateStepsOf(before);
-        if (!steps) throw new Error(`forward changed ${this.describeSideEffects()} in a way no rule explains`);
+        const steps = effects.stepsOf(before);
+        if (!steps) throw new Error(`forward changed ${effects.describe()} in a way no rule explains`);
         rec.stateSteps = steps;
       }
       return { point: { gm: rec.gm, extra: integerLiteralsOf(resultAndStoreSlots(rec)) }, constants: rec.createdConstants };
@@ -760,8 +708,7 @@ export class CompiledFunction implements SessionHost {
         // (modules, with their training flags, and the other objects of the user's classes they hold)
         if (seen.has(m) || (isModuleLike(m) && typeof (m as { training?: unknown }).training !== 'boolean')) continue;
         seen.add(m);
-        const changing = this.sideEffects.get(m);
-        out.push({ module: m, name: name ? `module.${name}` : 'module', skip: changing && new Set(changing.keys()) });
+        out.push({ module: m, name: name ? `module.${name}` : 'module', skip: this.sideEffects?.changing(m) });
       }
     // class instances passed as arguments: what the function read from them (a scale, a mode,
     // a module's training flag) is baked into the graph as a module's attributes are
