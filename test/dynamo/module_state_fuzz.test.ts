@@ -1,7 +1,9 @@
 /**
  * Random changes to a compiled module's attributes between calls (numbers, strings, arrays,
- * plain configs, a list of submodules, an optional submodule, attributes added and
- * deleted): every call equals the same module run eagerly. Seeded; TJ_MODULE_FUZZ=count.
+ * plain configs, a settings object of its own class, a Set of flags, a Map of settings, a
+ * list of submodules, a submodule kept in a plain object, an optional submodule, attributes
+ * added and deleted): every call equals the same module run eagerly. Seeded;
+ * TJ_MODULE_FUZZ=count.
  */
 import { expect, test } from 'vitest';
 import * as tj from '../../lib/index';
@@ -9,7 +11,16 @@ import { expectClose, makeTensor, randomValues, rng, toRef } from '../helpers/re
 
 const COUNT = Number(process.env.TJ_MODULE_FUZZ ?? 40);
 
+class Settings {
+  shift = 0;
+  inner = { gain: 1 };
+}
+
 class Subject extends tj.nn.Module {
+  settings = new Settings();
+  flags = new Set<string>();
+  table = new Map<string, number>([['w', 1]]);
+  heads: Record<string, tj.nn.Linear> = { h: new tj.nn.Linear(4, 4) };
   scale = 1.5;
   mode = 'a';
   offsets = [0.5, -1];
@@ -23,6 +34,8 @@ class Subject extends tj.nn.Module {
     if (this.mode === 'b') y = tj.relu(y);
     if (this.cfg.on) y = tj.mul(y, this.cfg.k as number);
     if ('bonus' in this) y = tj.add(y, (this as unknown as { bonus: number }).bonus);
+    y = tj.add(tj.mul(y, this.settings.inner.gain * this.table.get('w')!), this.settings.shift);
+    if (this.flags.has('head')) y = this.heads.h.forward(y);
     return this.extra ? this.extra.forward(y) : y;
   }
 }
@@ -48,6 +61,13 @@ test(`${COUNT} random sequences of attribute changes: compiled equals eager`, ()
       ['extra', () => (m.extra = m.extra ? null : new tj.nn.Linear(4, 4))],
       ['bonus added or deleted', () => ('bonus' in m ? delete (m as unknown as { bonus?: number }).bonus : Object.assign(m, { bonus: 0.75 }))],
       ['weight in place', () => m.blocks[0].weight.mul_(0.5)],
+      ['settings.shift', () => (m.settings.shift = pick([0, 0.5, -2]))],
+      ['settings.inner.gain', () => (m.settings.inner.gain = pick([1, 2]))],
+      ['settings replaced', () => (m.settings = new Settings())],
+      ['flag toggled', () => (m.flags.has('head') ? m.flags.delete('head') : m.flags.add('head'))],
+      ['table value', () => m.table.set('w', pick([1, -1, 0.5]))],
+      ['head weight replaced', () => (m.heads.h.weight = makeTensor(randomValues(16, Math.floor(rand() * 1000)), [4, 4]))],
+      ['head replaced', () => (m.heads.h = new tj.nn.Linear(4, 4))],
     ];
     const done: string[] = [];
     for (let step = 0; step < 12; step++) {
