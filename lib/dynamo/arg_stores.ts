@@ -4,7 +4,8 @@
  * call makes them again, as torch.compile replays mutations of its arguments. The traced
  * call works on copies of the argument containers (the pytree is rebuilt around fake
  * tensors); what changed in them is found by comparing each with its entries as passed, and
- * is then applied to each call's own arguments, by path (Maps included: `memo.set(n, t)`).
+ * is then applied to each call's own arguments, by path (Maps included: `memo.set(n, t)`;
+ * Sets too: `seen.add(id)`).
  */
 import { isPlainObject, isTreeMap } from '../fx';
 import { Tensor } from '../tensor';
@@ -13,7 +14,8 @@ import type { ArgStore } from './session';
 
 export interface ArgContainer {
   path: (string | number)[];
-  container: Holder;
+  container: Holder | Set<unknown>;
+  /** Its entries when passed (a Set's: each member, mapped to true). */
   entries: Map<unknown, unknown>;
 }
 
@@ -27,6 +29,12 @@ export function argContainers(args: unknown[], count = args.length): ArgContaine
   const out: ArgContainer[] = [];
   const seen = new Set<object>();
   const visit = (v: unknown, path: (string | number)[]): unknown => {
+    if (v instanceof Set) {
+      // a pytree leaf, the caller's own: the trace gets a copy, whose changes are replayed
+      const copy = new Set(v);
+      out.push({ path, container: copy, entries: new Map([...copy].map((m) => [m, true])) });
+      return copy;
+    }
     if (!isHolder(v) || seen.has(v)) return v;
     const own = v instanceof Map && !isTreeMap(v);
     const container: Holder = own ? new Map(v) : v;
@@ -47,6 +55,16 @@ export function argContainers(args: unknown[], count = args.length): ArgContaine
 export function argStoresOf(containers: readonly ArgContainer[], fnName: string): ArgStore[] {
   const out: ArgStore[] = [];
   for (const { path, container, entries } of containers) {
+    if (container instanceof Set) {
+      for (const m of container)
+        if (!entries.has(m)) {
+          if (m instanceof Tensor && m.isFake)
+            throw new Error(`tensorjit: compiled function '${fnName}' added a traced tensor to a Set in ${describeArgument(path)}; a Set cannot hold it across calls`);
+          out.push({ path, key: m, value: true, deleted: false });
+        }
+      for (const m of entries.keys()) if (!container.has(m)) out.push({ path, key: m, value: undefined, deleted: true });
+      continue;
+    }
     const isArray = Array.isArray(container);
     for (const [key, value] of holderEntries(container)) {
       if (entries.has(key) && entries.get(key) === value) continue;
@@ -75,6 +93,11 @@ export function replayArgStores<S>(stores: readonly { path: (string | number)[];
     let at: unknown = args;
     for (const k of path) at = isHolder(at) ? getIn(at, k) : undefined;
     if (at === null || typeof at !== 'object') continue;
+    if (at instanceof Set) {
+      if (slot === null) at.delete(key);
+      else at.add(key);
+      continue;
+    }
     const target = at as Holder;
     if (slot !== null) setIn(target, key, valueOf(slot));
     else if (target instanceof Map) target.delete(key);
@@ -90,6 +113,10 @@ function holdsFake(v: unknown): boolean {
   return false;
 }
 
+function describeArgument(path: readonly (string | number)[]): string {
+  return `argument ${path[0]}${path.slice(1).map((k) => `[${JSON.stringify(k)}]`).join('')}`;
+}
+
 function describePath(path: readonly (string | number)[], key: unknown): string {
-  return `argument ${path[0]}${path.slice(1).map((k) => `[${JSON.stringify(k)}]`).join('')}[${typeof key === 'string' ? JSON.stringify(key) : String(key)}]`;
+  return `${describeArgument(path)}[${typeof key === 'string' ? JSON.stringify(key) : String(key)}]`;
 }

@@ -198,6 +198,24 @@ describe('stores into arguments', () => {
     }
   });
 
+  test('members a compiled function adds to or deletes from a Set it is passed are added and deleted on every call', () => {
+    const f = (x: tj.Tensor, seen: Set<number>, opts: { done: Set<string> }) => {
+      seen.add(x.shape[0]);
+      seen.delete(-1);
+      opts.done.add('ran');
+      return tj.mul(x, seen.size);
+    };
+    const compiled = tj.compile(f);
+    const mine = { seen: new Set([-1]), opts: { done: new Set<string>() } };
+    const theirs = { seen: new Set([-1]), opts: { done: new Set<string>() } };
+    for (const [i, n] of [2, 2, 3, 3, 2, 4].entries()) {
+      const x = rand([n], 110 + i);
+      expectClose(compiled(x, mine.seen, mine.opts) as tj.Tensor, toRef(f(x, theirs.seen, theirs.opts)), undefined, `call ${i}`);
+      expect([...mine.seen], `call ${i}`).toEqual([...theirs.seen]);
+      expect([...mine.opts.done]).toEqual([...theirs.opts.done]);
+    }
+  });
+
   test('a Map returned from a compiled function holds its results', () => {
     const f = (x: tj.Tensor) => new Map<string, tj.Tensor>([['double', tj.mul(x, 2)], ['square', tj.mul(x, x)]]);
     const out = tj.compile(f)(tj.tensor([1, 2, 3])) as Map<string, tj.Tensor>;
