@@ -15,7 +15,7 @@ import { DynamicPlan, Point, SymExpr, evalExpr, fitDynamic, matchesPlan, rewrite
 import { Guard, buildGuard } from './guards';
 import { log } from './logging';
 import { Holder, ModuleLike, TensorOwner, getIn, heldAt, holdAt, isClassInstance, isModuleClass, isModuleLike, setIn, stateObjects, tensorOwners } from './module';
-import { ModuleStateSnapshot, StateStepKind, ownAttributes, restoreAttributes, snapshotModuleState, tracedStores } from './module_state';
+import { ModuleStateSnapshot, StateStepKind, changedModuleState, ownAttributes, restoreAttributes, snapshotModuleState, tracedStores } from './module_state';
 import { ModuleSideEffects } from './side_effects';
 import { argumentNames } from './params';
 import { argContainers, argStoresOf, replayArgStores } from './arg_stores';
@@ -620,6 +620,11 @@ export class CompiledFunction implements SessionHost {
       }));
       groups = [...byValue.values()];
     }
+    const fail = (reason: string) => {
+      this.failedFits.add(erasedKey);
+      log('recompiles', () => `'${this.name}': keeping the graph static: ${reason}`);
+      return null;
+    };
     // Probe traces move one group at a time, so every symbol is seen at three sizes: two
     // points always fit a*s+b; the third checks the form (and tells s*t from a*s+b).
     for (const group of groups) {
@@ -629,17 +634,13 @@ export class CompiledFunction implements SessionHost {
       for (let v = cur[p0][d0] + 1; sizes.length < (partner ? 1 : 2); v++) if (!taken.has(v)) sizes.push(v);
       for (const size of sizes) {
         const probe = this.probe(thisArg, flat, names, record, group, size);
+        if (probe && 'refuse' in probe) return fail(probe.refuse);
         if (probe) {
           points.push(probe.point);
           sets.push(probe.constants);
         }
       }
     }
-    const fail = (reason: string) => {
-      this.failedFits.add(erasedKey);
-      log('recompiles', () => `'${this.name}': keeping the graph static: ${reason}`);
-      return null;
-    };
     if (points.length < 2) return fail('no trace at other sizes could be made');
     const res = fitDynamic(points, allowed, keyOptionsFor(sets));
     if ('reason' in res) return fail(res.reason);
@@ -648,7 +649,7 @@ export class CompiledFunction implements SessionHost {
   }
 
   /** Re-traces the function over fake inputs with `group`'s dims set to `size` (no data, no kernels). */
-  private probe(thisArg: unknown, flat: Flat, names: string[], record: TraceRecord, group: [number, number][], size: number): { point: Point; constants: WeakSet<Tensor> } | null {
+  private probe(thisArg: unknown, flat: Flat, names: string[], record: TraceRecord, group: [number, number][], size: number): { point: Point; constants: WeakSet<Tensor> } | { refuse: string } | null {
     const grow = new Map<number, number[]>();
     for (const [p, d] of group) {
       const leaf = record.inputLeaves[p];
@@ -679,11 +680,15 @@ export class CompiledFunction implements SessionHost {
       });
       const traced = unflatten(flat.spec, leaves) as unknown[];
       const containers = argContainers(traced, this.callArgs(traced).length);
-      const effects = this.sideEffects?.known ? this.sideEffects : null;
+      const effects = this.sideEffects;
       const before = effects ? snapshotModuleState(this.module!) : null;
       const result = this.applyTraced(thisArg, traced, (unflatten(flat.spec, flat.leaves) as unknown[]).at(-1));
       const rec = session.finishGraph(result, this.storesOf(session), argStoresOf(containers, this.name));
       if (effects && before) {
+        // forward changing other state at this size (a length added to a Set of lengths seen)
+        // would not be repeated by the generalised graph's runs: it stays static
+        const other = changedModuleState(before, this.module!).filter((c) => c.keys.some((k) => !effects.changing(c.module)?.has(k)));
+        if (other.length) return { refuse: `forward changes ${other.flatMap((c) => c.names).join(', ')} at other sizes` };
         // the amounts a counter moves by at this size (a position advanced by a length is symbolic)
         const steps = effects.stepsOf(before);
         if (!steps) throw new Error(`forward changed ${effects.describe()} in a way no rule explains`);

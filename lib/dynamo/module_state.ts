@@ -18,8 +18,9 @@ const MAX_DEPTH = 3;
 function copyOf(x: unknown, depth: number): Copy {
   if (depth < MAX_DEPTH && Array.isArray(x)) return { array: x.map((v) => copyOf(v, depth + 1)) };
   if (depth < MAX_DEPTH && isPlainObject(x)) return { object: Object.keys(x).map((k) => [k, copyOf(x[k], depth + 1)]) };
-  // a Map's entries as an object's (keys compared by identity, as the Map does)
+  // a Map's entries as an object's (keys compared by identity, as the Map does), a Set's members as an array's
   if (depth < MAX_DEPTH && x instanceof Map) return { object: [...x].map(([k, v]) => [k, copyOf(v, depth + 1)]) };
+  if (depth < MAX_DEPTH && x instanceof Set) return { array: [...x].map((v) => copyOf(v, depth + 1)) };
   // tensors held in arrays and objects are data, as tensor attributes are: forward may store new ones
   if (x instanceof Tensor) return { tensor: true };
   return { value: x };  // primitives by value, objects (submodules, functions) by identity
@@ -109,15 +110,15 @@ export function stepValueOf(kind: StateStepKind, before: { value: unknown } | un
   return Number.isFinite(amount) ? { value: amount } : null;
 }
 
-/** Each module's own attributes and the entries of the arrays, objects and Maps there (to restore them from). */
+/** Each state object's own attributes and the entries of the arrays, objects, Maps and Sets there (to restore them from). */
 export function ownAttributes(root: object): Map<object, Map<unknown, unknown>> {
   const out = new Map<object, Map<unknown, unknown>>();
   const add = (o: object) => {
-    if (!out.has(o)) out.set(o, new Map(holderEntries(o as Holder)));
+    if (!out.has(o)) out.set(o, new Map(o instanceof Set ? [...o].map((m) => [m, true]) : holderEntries(o as Holder)));
   };
   for (const [, m] of stateObjects(root)) {
     add(m);
-    for (const v of Object.values(m)) if (isHolder(v)) add(v);
+    for (const v of Object.values(m)) if (isHolder(v) || v instanceof Set) add(v);
   }
   return out;
 }
@@ -150,6 +151,11 @@ export function tracedStores(root: object, isTraced: (t: Tensor) => boolean): At
  */
 export function restoreAttributes(before: Map<object, Map<unknown, unknown>>): void {
   for (const [o, entries] of before) {
+    if (o instanceof Set) {
+      o.clear();
+      for (const m of entries.keys()) o.add(m);
+      continue;
+    }
     if (o instanceof Map) {
       for (const k of [...o.keys()]) if (!entries.has(k)) o.delete(k);
     } else {

@@ -307,6 +307,25 @@ describe('module state', () => {
     }
   });
 
+  test('a Set forward adds each new length to stays right: probes at other sizes neither leak into it nor generalise past it', () => {
+    // before, the probe traces of the dynamic-shape generalisation added their sizes to the
+    // Set, and the generalised graph served new lengths without adding them
+    class Lengths extends tj.nn.Module {
+      seen = new Set<number>();
+      override forward(x: tj.Tensor): tj.Tensor {
+        this.seen.add(x.shape[0]);
+        return tj.mul(x, 2);
+      }
+    }
+    const m = new Lengths(), eager = new Lengths();
+    const compiled = tj.compile(m);
+    for (const [i, n] of [2, 2, 3, 3, 4, 2, 5, 5, 6].entries()) {
+      const x = rand([n], 500 + i);
+      expectClose(compiled.forward(x) as tj.Tensor, toRef(eager.forward(x)), undefined, `call ${i}`);
+      expect([...m.seen], `call ${i}`).toEqual([...eager.seen]);
+    }
+  });
+
   test('a forward that changes state it reads (a position counter) runs eagerly, with a warning', () => {
     class Writer extends tj.nn.Module {
       pos = 0;
