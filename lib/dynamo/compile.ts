@@ -141,8 +141,9 @@ export class CompiledFunction implements SessionHost {
   private autoDynamic = new Set<string>();
   private failedFits = new Set<string>();
   private warned = false;
-  // What forward does to the module's own non-tensor state (a call counter): see side_effects.ts.
-  private sideEffects: ModuleSideEffects | null;
+  // What the function does to the non-tensor state of its module and of the class instances
+  // it is passed (a call counter): see side_effects.ts.
+  private readonly sideEffects: ModuleSideEffects;
   // Tensor attributes forward replaces and its graph reads (a cache grown by concatenation,
   // `this.k = cat([this.k, k])`): traced and guarded as inputs (shapes, not identity), as
   // one more argument, so the graph serves every call; forward's stores are replayed.
@@ -170,7 +171,7 @@ export class CompiledFunction implements SessionHost {
     /** Where parameter names are read from (the module's forward). */
     readonly namesFrom: Function = fn,
   ) {
-    this.sideEffects = module && new ModuleSideEffects(module, name, () => config.cacheSizeLimit);
+    this.sideEffects = new ModuleSideEffects(() => this.namedStateRoots(), name, () => config.cacheSizeLimit);
   }
 
   /** The guard of the first cache entry, or of the last trace when none was cached (explain). */
@@ -184,7 +185,7 @@ export class CompiledFunction implements SessionHost {
     this.autoDynamic.clear();
     this.failedFits.clear();
     this.warned = false;
-    this.sideEffects?.clear();
+    this.sideEffects.clear();
     this.stateAttrs = [];
     this.storingRuns = null;
     this.eagerOnly = false;
@@ -391,9 +392,10 @@ export class CompiledFunction implements SessionHost {
 
   private trace(thisArg: unknown, args: unknown[], flat: Flat, async: boolean): unknown {
     const names = this.leafNames(args, flat);
-    const before = this.module ? snapshotModuleState(this.module) : null;
     this.owners = null;  // submodules and parameters may have been replaced since the last trace
     this.argObjects = classInstancesIn(this.callArgs(args), this.argNames(args));
+    const roots = this.namedStateRoots();
+    const before = roots.length ? snapshotModuleState(roots) : null;
     const session = this.newSession('compile', Boolean(this.opts.fullgraph));
     const attributes = this.stateRoots().length ? this.attributesOf() : null;
     let record: TraceRecord;
@@ -425,8 +427,8 @@ export class CompiledFunction implements SessionHost {
       session.end();
     }
     const inputs = record.inputs as Tensor[];
-    let settled = before && this.sideEffects ? this.settleStateChanges(this.sideEffects, before, record, flat) : true;
-    if (settled && before && this.sideEffects) {
+    let settled = before ? this.settleStateChanges(this.sideEffects, before, record, flat) : true;
+    if (settled && before) {
       const steps = this.sideEffects.stepsOf(before);
       if (steps) record.stateSteps = steps;
       else settled = this.runEagerly(`forward changed ${this.sideEffects.describe()} in a way no rule explains`);
@@ -473,6 +475,11 @@ export class CompiledFunction implements SessionHost {
     return this.stateRoots().flatMap((root) => tracedStores(root, (t) => tracedValue(t)?.session === session));
   }
 
+  /** stateRoots, named: 'module', and each class instance's argument name. */
+  private namedStateRoots(): [string, object][] {
+    return [...(this.module ? [['module', this.module] as [string, object]] : []), ...this.argObjects];
+  }
+
   /** What traced code may store tensors on: the module tree and the class instances among the arguments. */
   private stateRoots(): object[] {
     return [...(this.module ? [this.module] : []), ...this.argObjects.map(([, o]) => o)];
@@ -488,7 +495,7 @@ export class CompiledFunction implements SessionHost {
     this.eagerOnly = true;
     process.emitWarning(
       `tensorjit: compiled '${this.name}' runs eagerly from now on: ${why}, and a cached graph cannot replay that ` +
-        '(keep such state in a tensor updated in place, or pass it as an argument)',
+        '(keep such state in a tensor updated in place, or change it outside the compiled code)',
       { type: 'TensorjitWarning', code: 'TENSORJIT_MODULE_STATE_CHANGED' },
     );
     return false;
@@ -681,13 +688,14 @@ export class CompiledFunction implements SessionHost {
       const traced = unflatten(flat.spec, leaves) as unknown[];
       const containers = argContainers(traced, this.callArgs(traced).length);
       const effects = this.sideEffects;
-      const before = effects ? snapshotModuleState(this.module!) : null;
+      const roots = this.namedStateRoots();
+      const before = roots.length ? snapshotModuleState(roots) : null;
       const result = this.applyTraced(thisArg, traced, (unflatten(flat.spec, flat.leaves) as unknown[]).at(-1));
       const rec = session.finishGraph(result, this.storesOf(session), argStoresOf(containers, this.name));
-      if (effects && before) {
+      if (before) {
         // forward changing other state at this size (a length added to a Set of lengths seen)
         // would not be repeated by the generalised graph's runs: it stays static
-        const other = changedModuleState(before, this.module!).filter((c) => c.keys.some((k) => !effects.changing(c.module)?.has(k)));
+        const other = changedModuleState(before, roots).filter((c) => c.keys.some((k) => !effects.changing(c.module)?.has(k)));
         if (other.length) return { refuse: `forward changes ${other.flatMap((c) => c.names).join(', ')} at other sizes` };
         // the amounts a counter moves by at this size (a position advanced by a length is symbolic)
         const steps = effects.stepsOf(before);
@@ -713,7 +721,7 @@ export class CompiledFunction implements SessionHost {
         // (modules, with their training flags, and the other objects of the user's classes they hold)
         if (seen.has(m) || (isModuleLike(m) && typeof (m as { training?: unknown }).training !== 'boolean')) continue;
         seen.add(m);
-        out.push({ module: m, name: name ? `module.${name}` : 'module', skip: this.sideEffects?.changing(m) });
+        out.push({ module: m, name: name ? `module.${name}` : 'module', skip: this.sideEffects.changing(m) });
       }
     // class instances passed as arguments: what the function read from them (a scale, a mode,
     // a module's training flag) is baked into the graph as a module's attributes are
@@ -721,7 +729,7 @@ export class CompiledFunction implements SessionHost {
       for (const [name, m] of stateObjects(o)) {
         if (seen.has(m)) continue;
         seen.add(m);
-        out.push({ module: m, name: name ? `${argName}.${name}` : argName });
+        out.push({ module: m, name: name ? `${argName}.${name}` : argName, skip: this.sideEffects.changing(m) });
       }
     return out;
   }

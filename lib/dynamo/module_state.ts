@@ -7,7 +7,7 @@
  */
 import { isPlainObject } from '../fx';
 import { Tensor } from '../tensor';
-import { Holder, ModuleLike, holderEntries, isHolder, setIn, stateObjects } from './module';
+import { Holder, holderEntries, isHolder, setIn, stateObjects } from './module';
 import type { AttrStore } from './session';
 
 type Copy = unknown;
@@ -47,9 +47,12 @@ export function sameSnapshots(a: ModuleStateSnapshot, b: ModuleStateSnapshot, sk
   return true;
 }
 
-export function snapshotModuleState(root: ModuleLike): ModuleStateSnapshot {
+/** The roots whose state objects a compiled function may change: [name, root] ('module', its module; an argument's name, a class instance passed). */
+export type StateRoots = readonly [string, object][];
+
+export function snapshotModuleState(roots: StateRoots): ModuleStateSnapshot {
   const out: ModuleStateSnapshot = new Map();
-  for (const [, m] of stateObjects(root)) {
+  for (const [m] of roots.flatMap(([, root]) => stateObjects(root).map(([, o]) => [o]))) {
     if (out.has(m)) continue;
     const own = m as unknown as Record<string, unknown>;
     // tensor attributes are parameters and buffers: their updates are data, not state changes
@@ -59,9 +62,9 @@ export function snapshotModuleState(root: ModuleLike): ModuleStateSnapshot {
 }
 
 /** The attributes whose state differs from the snapshot: each module with its changed keys (and a name for messages). */
-export function changedModuleState(before: ModuleStateSnapshot, root: ModuleLike): { module: object; keys: string[]; names: string[] }[] {
+export function changedModuleState(before: ModuleStateSnapshot, roots: StateRoots): { module: object; keys: string[]; names: string[] }[] {
   const names = new Map<object, string>();
-  for (const [name, m] of stateObjects(root)) if (!names.has(m)) names.set(m, name ? `module.${name}` : 'module');
+  for (const [rootName, root] of roots) for (const [name, m] of stateObjects(root)) if (!names.has(m)) names.set(m, name ? `${rootName}.${name}` : rootName);
   const out: { module: object; keys: string[]; names: string[] }[] = [];
   for (const [m, entries] of before) {
     const own = m as unknown as Record<string, unknown>;

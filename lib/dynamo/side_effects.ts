@@ -1,14 +1,14 @@
 /**
- * What a compiled module's forward does to its own non-tensor state as it runs (a call
- * counter, a position advanced by a length, a mode flag). A trace that changes state not
+ * What a compiled module's forward (or a compiled function, to the class instances it is
+ * passed) does to their own non-tensor state as it runs (a call counter, a position
+ * advanced by a length, a mode flag). A trace that changes state not
  * yet known is not cached; a second trace at the same inputs and the same other state tells
  * whether the graph depends on the change (then the module runs eagerly) and which rule
  * both traces agree on (an amount added to a number, or a value set). From then on the
  * attribute is left out of the guards and each cached run repeats the change by its rule.
  */
 import { log } from './logging';
-import { ModuleLike } from './module';
-import { ModuleStateSnapshot, StateStepKind, changedModuleState, primitiveIn, sameSnapshots, snapshotModuleState, stepKindOf, stepValueOf } from './module_state';
+import { ModuleStateSnapshot, StateRoots, StateStepKind, changedModuleState, primitiveIn, sameSnapshots, snapshotModuleState, stepKindOf, stepValueOf } from './module_state';
 import type { TraceRecord } from './session';
 
 /** Whether a trace may be cached, or why the module must run eagerly from now on. */
@@ -20,7 +20,8 @@ export class ModuleSideEffects {
   private unsettled: { args: string; before: ModuleStateSnapshot; after: ModuleStateSnapshot; graph: string }[] = [];
 
   constructor(
-    private readonly module: ModuleLike,
+    /** The compiled module and the class instances the current call was passed. */
+    private readonly roots: () => StateRoots,
     private readonly name: string,
     /** Unsettled traces allowed before giving up (the compiled function's cache size limit). */
     private readonly limit: () => number,
@@ -46,22 +47,22 @@ export class ModuleSideEffects {
    * shapes and values), whose exact graph key is `graph`.
    */
   settle(before: ModuleStateSnapshot, args: string, graph: string): Settlement {
-    const changes = changedModuleState(before, this.module).filter((c) => c.keys.some((k) => !this.rules.get(c.module)?.has(k)));
+    const changes = changedModuleState(before, this.roots()).filter((c) => c.keys.some((k) => !this.rules.get(c.module)?.has(k)));
     if (changes.length === 0) return { cache: true };
     const what = changes.flatMap((c) => c.names).join(', ');
     // the two traces must differ in nothing but the changing attributes: the same arguments
     // and the same other module state
     const changing = new Map(changes.map((c) => [c.module, new Set([...c.keys, ...(this.rules.get(c.module)?.keys() ?? [])])]));
-    const after = snapshotModuleState(this.module);
+    const after = snapshotModuleState(this.roots());
     const prev = this.unsettled.find((u) => u.args === args && sameSnapshots(u.before, before, changing));
     if (prev) {
       this.unsettled = [];
-      if (prev.graph !== graph) return { eager: `its graph depends on ${what}, which forward changes as it runs` };
+      if (prev.graph !== graph) return { eager: `its graph depends on ${what}, which it changes as it runs` };
       const found: string[] = [];
       for (const c of changes)
         for (const [i, k] of c.keys.entries()) {
           const kind = stepKindOf([[prev.before, prev.after], [before, after]], c.module, k);
-          if (!kind) return { eager: `forward changes ${c.names[i]} as it runs, not by adding the same amount to a number or setting the same value` };
+          if (!kind) return { eager: `it changes ${c.names[i]} as it runs, not by adding the same amount to a number or setting the same value` };
           if (!this.rules.has(c.module)) this.rules.set(c.module, new Map());
           this.rules.get(c.module)!.set(k, kind);
           found.push(`${c.names[i]} (${kind === 'add' ? 'an amount added' : 'a value set'})`);
@@ -71,7 +72,7 @@ export class ModuleSideEffects {
     }
     this.unsettled.push({ args, before, after, graph });
     log('recompiles', () => `'${this.name}': ${what} changed while forward ran; not cached`);
-    if (this.unsettled.length > this.limit()) return { eager: `forward keeps changing ${what} as it runs` };
+    if (this.unsettled.length > this.limit()) return { eager: `it keeps changing ${what} as it runs` };
     return { cache: false };
   }
 

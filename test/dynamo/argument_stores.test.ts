@@ -216,6 +216,32 @@ describe('stores into arguments', () => {
     }
   });
 
+  test('a counter and a list in a class instance passed as an argument change on every call', () => {
+    // before, the trace changed them once and its guard then saw the changed values: cached
+    // runs left the counter where the trace put it (a silent wrong answer)
+    class Session {
+      steps = 0;
+      lengths: number[] = [];
+    }
+    const counting = (x: tj.Tensor, s: Session) => {
+      s.steps += 1;
+      return tj.mul(x, 2);
+    };
+    const logging = (x: tj.Tensor, s: Session) => {
+      s.lengths.push(x.shape[0]);
+      return tj.add(x, 1);
+    };
+    for (const f of [counting, logging]) {
+      const compiled = tj.compile(f);
+      const [mine, theirs] = [new Session(), new Session()];
+      for (const [i, n] of [2, 2, 2, 3, 4, 2].entries()) {
+        const x = rand([n], 120 + i);
+        expectClose(compiled(x, mine) as tj.Tensor, toRef(f(x, theirs)), undefined, `${f.name} call ${i}`);
+        expect([mine.steps, mine.lengths], `${f.name} call ${i}`).toEqual([theirs.steps, theirs.lengths]);
+      }
+    }
+  });
+
   test('a Map returned from a compiled function holds its results', () => {
     const f = (x: tj.Tensor) => new Map<string, tj.Tensor>([['double', tj.mul(x, 2)], ['square', tj.mul(x, x)]]);
     const out = tj.compile(f)(tj.tensor([1, 2, 3])) as Map<string, tj.Tensor>;
