@@ -17,7 +17,7 @@ import { log } from './logging';
 import { Holder, ModuleLike, TensorOwner, getIn, heldAt, holdAt, isClassInstance, isModuleClass, isModuleLike, setIn, stateObjects, tensorOwners } from './module';
 import { ModuleStateSnapshot, StateStepKind, changedModuleState, ownAttributes, restoreAttributes, snapshotModuleState, tracedStores } from './module_state';
 import { ModuleSideEffects } from './side_effects';
-import { argumentNames } from './params';
+import { argumentNames, hasOwnThis } from './params';
 import { argContainers, argStoresOf, replayArgStores } from './arg_stores';
 import { AttrStore, BreakInfo, CopyBack, OutputSlot, RunGraph, Session, SessionHost, TraceRecord, copyBack, tracedValue } from './session';
 import { activeSession, config, dynamicMarks, runtime, staticMarks } from './state';
@@ -62,6 +62,8 @@ const graphOutputOf = (s: Slot | null): number => (s?.kind === 'graph' ? s.index
 
 interface Entry {
   guard: Guard;
+  /** The object the function was traced as a method of (`this`), if any: only it matches. */
+  self: object | undefined;
   run: CompiledGraph;
   record: TraceRecord;
   erasedKey: string;
@@ -144,6 +146,8 @@ export class CompiledFunction implements SessionHost {
   // What the function does to the non-tensor state of its module and of the class instances
   // it is passed (a call counter): see side_effects.ts.
   private readonly sideEffects: ModuleSideEffects;
+  /** fn reads the `this` it is called on (not an arrow function): that object is guarded. */
+  private readonly ownThis: boolean;
   // Tensor attributes forward replaces and its graph reads (a cache grown by concatenation,
   // `this.k = cat([this.k, k])`): traced and guarded as inputs (shapes, not identity), as
   // one more argument, so the graph serves every call; forward's stores are replayed.
@@ -172,6 +176,7 @@ export class CompiledFunction implements SessionHost {
     readonly namesFrom: Function = fn,
   ) {
     this.sideEffects = new ModuleSideEffects(() => this.namedStateRoots(), name, () => config.cacheSizeLimit);
+    this.ownThis = !module && hasOwnThis(fn);
   }
 
   /** The guard of the first cache entry, or of the last trace when none was cached (explain). */
@@ -208,6 +213,7 @@ export class CompiledFunction implements SessionHost {
     const entries = this.entries;
     const guarded = this.guardedArgs(args);
     for (let i = entries.length - 1; i >= 0; i--) {
+      if (entries[i].self !== undefined && entries[i].self !== thisArg) continue;
       const inputs = entries[i].guard.check(guarded);
       if (!inputs) continue;
       this.repeatStateSteps(entries[i], inputs);
@@ -280,6 +286,7 @@ export class CompiledFunction implements SessionHost {
         const guarded = this.guardedArgs(args);
         for (let i = this.entries.length - 1; i >= 0; i--) {
           const e = this.entries[i];
+          if (e.self !== undefined && e.self !== thisArg) continue;
           const inputs = e.guard.check(guarded);
           if (!inputs) continue;
           this.repeatStateSteps(e, inputs);
@@ -337,12 +344,18 @@ export class CompiledFunction implements SessionHost {
     }
   }
 
+  /** Why entry `e` did not serve a call (for logs and warnings). */
+  private failureOf(e: Entry, thisArg: unknown, guarded: unknown[]): string {
+    if (e.self !== undefined && e.self !== thisArg) return 'called on another object (this) than the one traced';
+    return e.guard.failure(guarded) ?? '';
+  }
+
   private miss(thisArg: unknown, args: unknown[], guarded: unknown[], async: boolean): unknown {
     if (this.entries.length >= config.cacheSizeLimit) {
       if (!this.warned) {
         this.warned = true;
         const last = this.entries[this.entries.length - 1];
-        const failure = last.guard.failure(guarded) ?? '';
+        const failure = this.failureOf(last, thisArg, guarded);
         // numbers are guarded by value: one that changes every call is a new graph every call
         const hint = / === -?\d/.test(failure)
           ? ' (a number that changes every call, such as a position or a step, specialises each graph: pass it as a tensor, as examples/decoder.ts passes positions)'
@@ -359,7 +372,7 @@ export class CompiledFunction implements SessionHost {
     const flat = flatten(guarded);
     if (this.entries.length) {
       const last = this.entries[this.entries.length - 1];
-      log('recompiles', () => `recompiling '${this.name}': guard failed: ${last.guard.failure(guarded)}`);
+      log('recompiles', () => `recompiling '${this.name}': guard failed: ${this.failureOf(last, thisArg, guarded)}`);
       this.noteChangedDims(flat);
     }
     return this.trace(thisArg, guarded, flat, async);
@@ -394,6 +407,8 @@ export class CompiledFunction implements SessionHost {
     const names = this.leafNames(args, flat);
     this.owners = null;  // submodules and parameters may have been replaced since the last trace
     this.argObjects = classInstancesIn(this.callArgs(args), this.argNames(args));
+    // a method's object (`this.scale`) is state as an argument's is (the compiled module is a root already)
+    if (this.ownThis && isClassInstance(thisArg) && thisArg !== this.module) this.argObjects.unshift(['this', thisArg]);
     const roots = this.namedStateRoots();
     const before = roots.length ? snapshotModuleState(roots) : null;
     const session = this.newSession('compile', Boolean(this.opts.fullgraph));
@@ -536,6 +551,7 @@ export class CompiledFunction implements SessionHost {
     const stateSteps = record.stateSteps.map((s) => ({ ...s, slot: withSymbols(s.slot, symbolic) }));
     const entry: Entry = {
       guard,
+      self: this.ownThis && thisArg !== null && typeof thisArg === 'object' && thisArg !== globalThis ? thisArg : undefined,
       run,
       record,
       erasedKey,

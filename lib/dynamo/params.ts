@@ -70,3 +70,18 @@ export function argumentNames(fn: Function, count: number): string[] {
   }
   return out;
 }
+
+/**
+ * Whether fn reads its own `this` (a `function` or a method), as opposed to an arrow function,
+ * whose `this` is fixed where it was written (so the object a call is made on means nothing).
+ */
+export function hasOwnThis(fn: Function): boolean {
+  let src: string;
+  try {
+    src = Function.prototype.toString.call(fn);
+  } catch {
+    return true;
+  }
+  const s = src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '').trim();
+  return !/^(?:async\s*)?(?:\(|[A-Za-z_$][\w$]*\s*=>)/.test(s);
+}

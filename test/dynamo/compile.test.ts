@@ -159,6 +159,38 @@ describe('guards and caches', () => {
     expect((compiled(x, flags) as tj.Tensor).toArray()).toEqual([2, 3]);
   });
 
+  test('a compiled function that reads its own this is guarded on that object; an arrow function is not', () => {
+    // before, `this.scale` was read once and baked in, whatever object the call was made on
+    class Scaler {
+      scale = 2;
+      requests = 0;
+      run = tj.compile(function (this: Scaler, x: tj.Tensor) {
+        return tj.mul(x, this.scale);
+      });
+      arrow = tj.compile((x: tj.Tensor) => tj.add(x, 1));
+    }
+    const a = new Scaler();
+    const x = tj.tensor([1, 2]);
+    expect((a.run(x) as tj.Tensor).toArray()).toEqual([2, 4]);
+    a.scale = 5;
+    expect((a.run(x) as tj.Tensor).toArray()).toEqual([5, 10]);
+    const b = new Scaler();
+    b.scale = -1;
+    b.run = a.run;  // the same compiled function, called on another object
+    expect((b.run(x) as tj.Tensor).toArray()).toEqual([-1, -2]);
+    expect((a.run(x) as tj.Tensor).toArray()).toEqual([5, 10]);
+    // an arrow function's this is not the call's: fields of the object it is called on
+    // (a request counter) are not guarded, so changing them does not recompile
+    const cnt = new tj.compiler.testing.CompileCounter();
+    const c = new Scaler();
+    c.arrow = tj.compile((y: tj.Tensor) => tj.add(y, 1), { backend: cnt });
+    for (let i = 0; i < 4; i++) {
+      c.requests++;
+      expect((c.arrow(x) as tj.Tensor).toArray()).toEqual([2, 3]);
+    }
+    expect(cnt.frameCount).toBe(1);
+  });
+
   test('aliasing between tensor arguments is guarded', () => {
     let runs = 0;
     const f = tj.compile((a: tj.Tensor, b: tj.Tensor) => {
