@@ -7,7 +7,7 @@
  */
 import { isPlainObject } from '../fx';
 import { Tensor } from '../tensor';
-import { Holder, holderEntries, isHolder, setIn, stateObjects } from './module';
+import { Holder, getIn, holderEntries, isHolder, setIn, stateObjects } from './module';
 import type { AttrStore } from './session';
 
 type Copy = unknown;
@@ -52,7 +52,7 @@ export type StateRoots = readonly [string, object][];
 
 export function snapshotModuleState(roots: StateRoots): ModuleStateSnapshot {
   const out: ModuleStateSnapshot = new Map();
-  for (const [m] of roots.flatMap(([, root]) => stateObjects(root).map(([, o]) => [o]))) {
+  for (const m of roots.flatMap(([, root]) => stateObjects(root).map(([, o]) => o))) {
     if (out.has(m)) continue;
     const own = m as unknown as Record<string, unknown>;
     // tensor attributes are parameters and buffers: their updates are data, not state changes
@@ -166,6 +166,6 @@ export function restoreAttributes(before: Map<object, Map<unknown, unknown>>): v
       for (const k of Object.keys(own)) if (!entries.has(k)) delete own[k];
       if (Array.isArray(o)) o.length = entries.size;
     }
-    for (const [k, v] of entries) setIn(o as Holder, k, v);
+    for (const [k, v] of entries) if (getIn(o as Holder, k) !== v) setIn(o as Holder, k, v);
   }
 }
