@@ -9,7 +9,7 @@
  */
 import { isPlainObject, isTreeMap } from '../fx';
 import { Tensor } from '../tensor';
-import { Holder, getIn, holderEntries, isHolder, setIn } from './module';
+import { Holder, entriesOf, getIn, holderEntries, isHolder, setIn } from './module';
 import type { ArgStore } from './session';
 
 export interface ArgContainer {
@@ -32,14 +32,14 @@ export function argContainers(args: unknown[], count = args.length): ArgContaine
     if (v instanceof Set) {
       // a pytree leaf, the caller's own: the trace gets a copy, whose changes are replayed
       const copy = new Set(v);
-      out.push({ path, container: copy, entries: new Map([...copy].map((m) => [m, true])) });
+      out.push({ path, container: copy, entries: entriesOf(copy) });
       return copy;
     }
     if (!isHolder(v) || seen.has(v)) return v;
     const own = v instanceof Map && !isTreeMap(v);
     const container: Holder = own ? new Map(v) : v;
     seen.add(container);
-    out.push({ path, container, entries: new Map(holderEntries(container)) });
+    out.push({ path, container, entries: entriesOf(container) });
     if (own) return container;  // its entries are the caller's objects, not copies
     for (const [k, child] of holderEntries(container)) {
       const copy = visit(child, [...path, Array.isArray(container) ? Number(k) : (k as string | number)]);

@@ -51,6 +51,20 @@ type Slot =
   | { kind: 'sym'; expr: SymExpr }
   | { kind: 'view'; base: Slot; numbers: Slot[] };
 
+/**
+ * The mapping of a trace's slots to the entry's: integer literals the dynamic plan solved
+ * (plan.extra, indexed in resultAndStoreSlots' order) become size expressions. Call it on
+ * the slots in that order.
+ */
+function literalSymbols(plan: DynamicPlan | null): (s: OutputSlot) => Slot {
+  let literal = 0;
+  return (s) => {
+    if (s.kind !== 'literal' || !Number.isInteger(s.value)) return s as Slot;
+    const expr = plan?.extra.get(literal++);
+    return expr ? { kind: 'sym', expr } : s;
+  };
+}
+
 /** A slot with its integer literals made symbolic by `symbolic`, in resultAndStoreSlots' order. */
 function withSymbols(s: OutputSlot, symbolic: (s: OutputSlot) => Slot): Slot {
   // (a view's base is an input, a constant or a graph output: nothing to make symbolic)
@@ -406,9 +420,7 @@ export class CompiledFunction implements SessionHost {
   private trace(thisArg: unknown, args: unknown[], flat: Flat, async: boolean): unknown {
     const names = this.leafNames(args, flat);
     this.owners = null;  // submodules and parameters may have been replaced since the last trace
-    this.argObjects = classInstancesIn(this.callArgs(args), this.argNames(args));
-    // a method's object (`this.scale`) is state as an argument's is (the compiled module is a root already)
-    if (this.ownThis && isClassInstance(thisArg) && thisArg !== this.module) this.argObjects.unshift(['this', thisArg]);
+    this.argObjects = this.argObjectsOf(thisArg, args);
     const roots = this.namedStateRoots();
     const before = roots.length ? snapshotModuleState(roots) : null;
     const session = this.newSession('compile', Boolean(this.opts.fullgraph));
@@ -490,14 +502,24 @@ export class CompiledFunction implements SessionHost {
     return this.stateRoots().flatMap((root) => tracedStores(root, (t) => tracedValue(t)?.session === session));
   }
 
-  /** stateRoots, named: 'module', and each class instance's argument name. */
+  /**
+   * The class instances a call hands the function, named: among its arguments, and the
+   * object it is a method of (`this.scale`) when fn has its own `this` (the compiled module
+   * is a root already).
+   */
+  private argObjectsOf(thisArg: unknown, guarded: unknown[]): [string, object][] {
+    const out = classInstancesIn(this.callArgs(guarded), this.argNames(guarded));
+    if (this.ownThis && isClassInstance(thisArg) && thisArg !== this.module) out.unshift(['this', thisArg]);
+    return out;
+  }
+
+  /** What traced code may change: the module tree and the class instances of the call, named ('module', an argument's name). */
   private namedStateRoots(): [string, object][] {
     return [...(this.module ? [['module', this.module] as [string, object]] : []), ...this.argObjects];
   }
 
-  /** What traced code may store tensors on: the module tree and the class instances among the arguments. */
   private stateRoots(): object[] {
-    return [...(this.module ? [this.module] : []), ...this.argObjects.map(([, o]) => o)];
+    return this.namedStateRoots().map(([, o]) => o);
   }
 
   private attributesOf(): Map<object, Map<unknown, unknown>> {
@@ -540,12 +562,7 @@ export class CompiledFunction implements SessionHost {
       modules,
       owners,
     });
-    let literal = 0;
-    const symbolic = (s: OutputSlot): Slot => {
-      if (s.kind !== 'literal' || !Number.isInteger(s.value)) return s as Slot;
-      const expr = plan?.extra.get(literal++);
-      return expr ? { kind: 'sym', expr } : s;
-    };
+    const symbolic = literalSymbols(plan);
     const slots = record.slots.map((s) => withSymbols(s, symbolic));
     const argStores = record.argStores.map((a) => ({ ...a, slot: a.slot && withSymbols(a.slot, symbolic) }));
     const stateSteps = record.stateSteps.map((s) => ({ ...s, slot: withSymbols(s.slot, symbolic) }));
@@ -857,7 +874,7 @@ export class CompiledFunction implements SessionHost {
     const flat = flatten(args);
     const names = this.leafNames(args, flat);
     const session = this.newSession('export', true, opts.strict);
-    this.argObjects = classInstancesIn(args, this.argNames(args));
+    this.argObjects = this.argObjectsOf(thisArg, args);
     const attributes = this.stateRoots().length ? this.attributesOf() : null;
     let record: TraceRecord;
     session.begin();
@@ -879,13 +896,11 @@ export class CompiledFunction implements SessionHost {
       if (!res) throw new Error(`exportProgram: the requested dynamic dims could not be generalised (see TENSORJIT_LOGS=recompiles)`);
       ({ gm, plan } = res);
     }
-    let literal = 0;
+    const symbolic = literalSymbols(plan);
     // (an export's results are never views: see Session.resultSlots)
     const slots = record.slots.map((s): CapturedSlot => {
       if (s.kind === 'view') throw new Error('tensorjit: an exported result was traced as a view');
-      if (s.kind !== 'literal' || !Number.isInteger(s.value)) return s;
-      const expr = plan?.extra.get(literal++);
-      return expr ? { kind: 'sym', expr } : s;
+      return symbolic(s) as CapturedSlot;
     });
     return {
       gm,

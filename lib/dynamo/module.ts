@@ -64,6 +64,11 @@ export function holderEntries(h: Holder): [unknown, unknown][] {
   return h instanceof Map ? [...h.entries()] : Object.keys(h).map((k) => [k, h[k]]);
 }
 
+/** Entries to compare or restore a holder or Set by (a Set's members, each mapped to true). */
+export function entriesOf(o: Holder | Set<unknown>): Map<unknown, unknown> {
+  return new Map(o instanceof Set ? [...o].map((m) => [m, true]) : holderEntries(o));
+}
+
 function holderSize(h: Holder): number {
   return h instanceof Map ? h.size : Array.isArray(h) ? h.length : Object.keys(h).length;
 }

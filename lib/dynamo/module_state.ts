@@ -7,7 +7,7 @@
  */
 import { isPlainObject } from '../fx';
 import { Tensor } from '../tensor';
-import { Holder, getIn, holderEntries, isHolder, setIn, stateObjects } from './module';
+import { Holder, entriesOf, getIn, holderEntries, isHolder, setIn, stateObjects } from './module';
 import type { AttrStore } from './session';
 
 type Copy = unknown;
@@ -117,7 +117,7 @@ export function stepValueOf(kind: StateStepKind, before: { value: unknown } | un
 export function ownAttributes(root: object): Map<object, Map<unknown, unknown>> {
   const out = new Map<object, Map<unknown, unknown>>();
   const add = (o: object) => {
-    if (!out.has(o)) out.set(o, new Map(o instanceof Set ? [...o].map((m) => [m, true]) : holderEntries(o as Holder)));
+    if (!out.has(o)) out.set(o, entriesOf(o as Holder | Set<unknown>));
   };
   for (const [, m] of stateObjects(root)) {
     add(m);
