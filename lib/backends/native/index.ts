@@ -2,7 +2,8 @@
  * The 'native' backend: lowers a captured graph to the native executor, one
  * executable per input signature (dtype and shape of every input), so graphs traced
  * with dynamic dims get a plan per concrete shape; a new shape may run eagerly instead
- * while that is cheaper (tiering.ts). Graphs that cannot be lowered (a TS-only op) run
+ * while that is cheaper (tiering.ts), its static-shape parts still native
+ * (static_segments.ts). Graphs that cannot be lowered (a TS-only op) run
  * through the graph's own eager interpreter, logged under `perf`.
  */
 import { log } from '../../dynamo/logging';
@@ -11,6 +12,7 @@ import { Tensor } from '../../tensor';
 import type { BackendFn } from '../registry';
 import { CompiledProgram } from './executable';
 import { LoweringError, graphRunner, lowerGraph } from './lower';
+import { StaticSegments, staticSegments } from './static_segments';
 import { ShapeTiering } from './tiering';
 
 /**
@@ -49,9 +51,18 @@ export function compileNative(
   log?: (topic: string, msg: string | (() => string)) => void,
   options: NativeOptions = {},
 ): NativeCompiled {
+  const gm = graph instanceof GraphModule ? graph : null;
   // a GraphModule's fx builtins (views of functionalised updates) lower through graphRunner
-  if (graph instanceof GraphModule) graph = graphRunner(graph);
-  const run = graph;
+  const run = gm ? graphRunner(gm) : graph;
+  // new shapes the tiering runs eagerly: a dynamic graph's static-shape runs still native
+  let segments: StaticSegments | null | undefined;
+  const runEagerly = (inputs: unknown[]): unknown => {
+    if (segments === undefined) {
+      segments = gm ? staticSegments(gm, (segment) => compileNative(segment, log)) : null;
+      if (segments) log?.('graph_code', () => `native backend: new shapes of this dynamic graph run its static-shape segments natively, the rest eagerly:\n${segments!.describe()}`);
+    }
+    return segments ? segments.run(...inputs) : run(...inputs);
+  };
   // Least recently used last: a dynamic graph called at ever new sizes (a growing sequence)
   // keeps the programs of its recent sizes, not of every size it has seen.
   const programs = new Map<string, CompiledProgram | null>();
@@ -107,9 +118,9 @@ export function compileNative(
     const work = elementsOf(inputs);
     const t0 = performance.now();
     if (tiering.choose(key, programs.size === 0, work) === 'eager') {
-      const out = run(...inputs);
+      const out = runEagerly(inputs);
       tiering.ranEagerlyIn(performance.now() - t0, work);
-      log?.('perf', () => `native backend: new shape ${key} run eagerly (${describeEstimates(tiering, work)})`);
+      log?.('perf', () => `native backend: new shape ${key} run eagerly${segments ? ', its static-shape segments native' : ''} (${describeEstimates(tiering, work)})`);
       return out;
     }
     const program = programFor(inputs, key);

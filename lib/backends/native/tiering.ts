@@ -1,9 +1,9 @@
 /**
  * Which tier runs a dynamic graph's call at an input shape it has no executable for: the
  * native executable (lowered and built for that shape first) or the graph's eager
- * interpreter. A decoding loop whose caches grow by one position every step meets a new
- * shape on every call and never reuses one: building each costs more than running the
- * step eagerly. So, as a JIT's tiers do, a new shape runs eagerly when that is estimated
+ * interpreter (whose runs of static-shape nodes are native: static_segments.ts). A
+ * decoding loop whose caches grow by one position every step meets a new shape on every
+ * call and never reuses one: building each costs more than running the step eagerly. So, as a JIT's tiers do, a new shape runs eagerly when that is estimated
  * to cost less, and a shape that comes back is built (it recurs, so its executable will
  * be reused). What running eagerly first costs counts those builds too, as often as the
  * graph's recent new shapes have come back: a server's request lengths mostly recur, so it
