@@ -3,11 +3,12 @@
  * native executable (lowered and built for that shape first) or the graph's eager
  * interpreter (whose runs of static-shape nodes are native: static_segments.ts). A
  * decoding loop whose caches grow by one position every step meets a new shape on every
- * call and never reuses one: building each costs more than running the step eagerly. So, as a JIT's tiers do, a new shape runs eagerly when that is estimated
- * to cost less, and a shape that comes back is built (it recurs, so its executable will
- * be reused). What running eagerly first costs counts those builds too, as often as the
- * graph's recent new shapes have come back: a server's request lengths mostly recur, so it
- * builds them at once.
+ * call and never reuses one: building each costs more than running the step eagerly.
+ * So, as a JIT's tiers do, a new shape runs eagerly when that is estimated to cost less,
+ * and a shape that comes back is built (it recurs, so its executable will be reused).
+ * What running eagerly first costs counts those builds too, as often as the graph's recent
+ * new shapes have come back: a server's request lengths mostly recur, so it builds them
+ * at once.
  *
  * New shapes differ in size (a server's requests of random lengths), so a run's time is
  * estimated from recent runs at the nearest sizes (input elements), scaled to the new size
