@@ -16,7 +16,7 @@ import { Guard, buildGuard } from './guards';
 import { log } from './logging';
 import { Holder, ModuleLike, TensorOwner, getIn, heldAt, holdAt, isClassInstance, isModuleClass, isModuleLike, setIn, stateObjects, tensorOwners } from './module';
 import { ModuleStateSnapshot, StateStepKind, changedModuleState, ownAttributes, restoreAttributes, snapshotModuleState, tracedStores } from './module_state';
-import { ModuleSideEffects } from './side_effects';
+import { ModuleSideEffects, UnsettledTrace } from './side_effects';
 import { argumentNames, hasOwnThis } from './params';
 import { argContainers, argStoresOf, replayArgStores } from './arg_stores';
 import { AttrStore, BreakInfo, CopyBack, OutputSlot, RunGraph, Session, SessionHost, TraceRecord, copyBack, tracedValue } from './session';
@@ -126,6 +126,18 @@ function contentKey(t: Tensor): string {
 
 function keyOptionsFor(sets: readonly WeakSet<Tensor>[]) {
   return { constantKey: (t: Tensor) => (sets.some((s) => s.has(t)) ? contentKey(t) : `t:${objectId(t)}`) };
+}
+
+/** A trace's graph, exactly (sizes and literals kept): two traces agree when their keys are equal. */
+const exactKey = (rec: TraceRecord): string => graphKey(rec.gm, { ...keyOptionsFor([rec.createdConstants]), erase: false });
+
+/** A value other than `v` of its kind, for a retrace that asks whether the graph reads `v` (side_effects.ts). */
+function anotherValue(v: unknown): unknown {
+  if (typeof v === 'number') return Number.isFinite(v) ? v + 7 : 0;
+  if (typeof v === 'bigint') return v + 7n;
+  if (typeof v === 'boolean') return !v;
+  if (typeof v === 'string') return `${v}\u0000other`;
+  return v;  // null, undefined, objects: kept (what they become is compared all the same)
 }
 
 /** The instances of the user's classes among a call's arguments (not tensors, arrays, plain objects, typed arrays, maps...), named. */
@@ -454,7 +466,8 @@ export class CompiledFunction implements SessionHost {
       session.end();
     }
     const inputs = record.inputs as Tensor[];
-    let settled = before ? this.settleStateChanges(this.sideEffects, before, record, flat) : true;
+    const retrace = (changed: { module: object; keys: string[] }[]) => this.retraceWithOtherValues(thisArg, flat, names, attributes!, changed);
+    let settled = before ? this.settleStateChanges(this.sideEffects, before, record, flat, retrace) : true;
     if (settled && before) {
       const steps = this.sideEffects.stepsOf(before);
       if (steps) record.stateSteps = steps;
@@ -471,10 +484,64 @@ export class CompiledFunction implements SessionHost {
   // ---- entries
 
   /** Whether a trace that ran forward over the module state `before` may be cached (see side_effects.ts). */
-  private settleStateChanges(effects: ModuleSideEffects, before: ModuleStateSnapshot, record: TraceRecord, flat: Flat): boolean {
+  private settleStateChanges(effects: ModuleSideEffects, before: ModuleStateSnapshot, record: TraceRecord, flat: Flat, retrace: Parameters<ModuleSideEffects['settle']>[3]): boolean {
     const args = flat.leaves.map((l) => (l instanceof Tensor ? `${l.dtype}[${l.shape}]` : `${typeof l}:${String(l)}`)).join('|');
-    const settled = effects.settle(before, args, graphKey(record.gm, { ...keyOptionsFor([record.createdConstants]), erase: false }));
+    const settled = effects.settle(before, args, exactKey(record), retrace);
     return 'eager' in settled ? this.runEagerly(settled.eager) : settled.cache;
+  }
+
+  /**
+   * Traces the call again over fake inputs of the same shapes, from the state the traced
+   * call started from (`attributesBefore`) but with the attributes it changed set to other
+   * values: whether the graph depends on them, and what the call does to them from
+   * elsewhere (side_effects.ts). Like a probe, it leaves the module as it found it.
+   */
+  private retraceWithOtherValues(thisArg: unknown, flat: Flat, names: string[], attributesBefore: Map<object, Map<unknown, unknown>>, changed: { module: object; keys: string[] }[]): UnsettledTrace | null {
+    const attributesAfter = this.attributesOf();
+    const session = this.newSession('probe', false);
+    restoreAttributes(attributesBefore);
+    for (const { module, keys } of changed) {
+      const own = module as Record<string, unknown>;
+      for (const k of keys) if (Object.hasOwn(own, k)) own[k] = anotherValue(own[k]);
+    }
+    const roots = this.namedStateRoots();
+    const before = snapshotModuleState(roots);
+    session.begin();
+    try {
+      const traced = unflatten(flat.spec, this.fakeLeaves(session, flat, names)) as unknown[];
+      const containers = argContainers(traced, this.callArgs(traced).length);
+      const result = this.applyTraced(thisArg, traced, (unflatten(flat.spec, flat.leaves) as unknown[]).at(-1));
+      const rec = session.finishGraph(result, this.storesOf(session), argStoresOf(containers, this.name));
+      return { before, after: snapshotModuleState(roots), graph: exactKey(rec) };
+    } catch (e) {
+      log('perf', () => `'${this.name}': a trace with its changed attributes set otherwise failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+      return null;
+    } finally {
+      restoreAttributes(attributesAfter);
+      session.end();
+    }
+  }
+
+  /** The flat arguments with each real tensor a fake input of the session (`grow`: leaf -> dims set to `size`). */
+  private fakeLeaves(session: Session, flat: Flat, names: string[], grow = new Map<number, number[]>(), size = 0): unknown[] {
+    const same = new Map<Tensor, Tensor>();
+    return flat.leaves.map((leaf, i) => {
+      if (!(leaf instanceof Tensor) || leaf.isFake) return leaf;
+      const known = same.get(leaf);
+      if (known) return known;
+      const dims = grow.get(i);
+      const shape = leaf.shape.map((s, k) => (dims?.includes(k) ? size : s));
+      // the probe's input keeps the layout: contiguous, the same dim order, or (a slice
+      // with gaps) the same strides
+      let grown = Tensor.fake(shape, leaf.dtype);
+      if (!leaf.isContiguous()) {
+        const order = denseDimOrder(leaf.shape, leaf.strides);
+        grown = new Tensor({ storage: null, shape, dtype: leaf.dtype, strides: order ? stridesForDimOrder(shape, order) : leaf.strides.slice() });
+      }
+      const fake = session.input(null, i, names[i], dims ? grown : leaf);
+      same.set(leaf, fake);
+      return fake;
+    });
   }
 
   /**
@@ -700,25 +767,7 @@ export class CompiledFunction implements SessionHost {
     const attributes = this.stateRoots().length ? this.attributesOf() : null;
     session.begin();
     try {
-      const same = new Map<Tensor, Tensor>();
-      const leaves = flat.leaves.map((leaf, i) => {
-        if (!(leaf instanceof Tensor) || leaf.isFake) return leaf;
-        const known = same.get(leaf);
-        if (known) return known;
-        const dims = grow.get(i);
-        const shape = leaf.shape.map((s, k) => (dims?.includes(k) ? size : s));
-        // the probe's input keeps the layout: contiguous, the same dim order, or (a slice
-        // with gaps) the same strides
-        let grown = Tensor.fake(shape, leaf.dtype);
-        if (!leaf.isContiguous()) {
-          const order = denseDimOrder(leaf.shape, leaf.strides);
-          grown = new Tensor({ storage: null, shape, dtype: leaf.dtype, strides: order ? stridesForDimOrder(shape, order) : leaf.strides.slice() });
-        }
-        const fake = session.input(null, i, names[i], dims ? grown : leaf);
-        same.set(leaf, fake);
-        return fake;
-      });
-      const traced = unflatten(flat.spec, leaves) as unknown[];
+      const traced = unflatten(flat.spec, this.fakeLeaves(session, flat, names, grow, size)) as unknown[];
       const containers = argContainers(traced, this.callArgs(traced).length);
       const effects = this.sideEffects;
       const roots = this.namedStateRoots();

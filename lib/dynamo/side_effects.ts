@@ -1,15 +1,26 @@
 /**
  * What a compiled module's forward (or a compiled function, to the class instances it is
  * passed) does to their own non-tensor state as it runs (a call counter, a position
- * advanced by a length, a mode flag). A trace that changes state not
- * yet known is not cached; a second trace at the same inputs and the same other state tells
- * whether the graph depends on the change (then the module runs eagerly) and which rule
- * both traces agree on (an amount added to a number, or a value set). From then on the
- * attribute is left out of the guards and each cached run repeats the change by its rule.
+ * advanced by a length, a mode flag). A trace that changes state not yet known is traced
+ * once more, from the same state but those attributes set to other values (a probe, over
+ * fake inputs of the same shapes); failing that, a later trace at the same inputs and the
+ * same other state serves (and until then the trace is not cached). The two tell whether
+ * the graph depends on the change (then the module runs eagerly) and which rule both
+ * agree on (an amount added to a number, or a value set). From then on the attribute is
+ * left out of the guards and each cached run repeats the change by its rule. The probe
+ * settles a counter beside state that changes every call too (a KV cache grown by
+ * concatenation), which never meets the same other state twice.
  */
 import { log } from './logging';
 import { ModuleStateSnapshot, StateRoots, StateStepKind, changedModuleState, primitiveIn, sameSnapshots, snapshotModuleState, stepKindOf, stepValueOf } from './module_state';
 import type { TraceRecord } from './session';
+
+/** A trace whose state changes are not yet explained: the state it started from and left, its exact graph key. */
+export interface UnsettledTrace {
+  before: ModuleStateSnapshot;
+  after: ModuleStateSnapshot;
+  graph: string;
+}
 
 /** Whether a trace may be cached, or why the module must run eagerly from now on. */
 export type Settlement = { cache: boolean } | { eager: string };
@@ -17,7 +28,7 @@ export type Settlement = { cache: boolean } | { eager: string };
 export class ModuleSideEffects {
   /** Per state object: the attributes forward changes, with the rule cached runs repeat. */
   private rules = new Map<object, Map<string, StateStepKind>>();
-  private unsettled: { args: string; before: ModuleStateSnapshot; after: ModuleStateSnapshot; graph: string }[] = [];
+  private unsettled: (UnsettledTrace & { args: string })[] = [];
 
   constructor(
     /** The compiled module and the class instances the current call was passed. */
@@ -44,9 +55,10 @@ export class ModuleSideEffects {
 
   /**
    * After a trace that started from state `before`, at arguments `args` (a key of their
-   * shapes and values), whose exact graph key is `graph`.
+   * shapes and values), whose exact graph key is `graph`. `retrace` traces the call again
+   * from `before` with the given attributes set to other values (null if it could not).
    */
-  settle(before: ModuleStateSnapshot, args: string, graph: string): Settlement {
+  settle(before: ModuleStateSnapshot, args: string, graph: string, retrace?: (changed: { module: object; keys: string[] }[]) => UnsettledTrace | null): Settlement {
     const changes = changedModuleState(before, this.roots()).filter((c) => c.keys.some((k) => !this.rules.get(c.module)?.has(k)));
     if (changes.length === 0) return { cache: true };
     const what = changes.flatMap((c) => c.names).join(', ');
@@ -54,7 +66,7 @@ export class ModuleSideEffects {
     // and the same other module state
     const changing = new Map(changes.map((c) => [c.module, new Set([...c.keys, ...(this.rules.get(c.module)?.keys() ?? [])])]));
     const after = snapshotModuleState(this.roots());
-    const prev = this.unsettled.find((u) => u.args === args && sameSnapshots(u.before, before, changing));
+    const prev = this.unsettled.find((u) => u.args === args && sameSnapshots(u.before, before, changing)) ?? retrace?.(changes);
     if (prev) {
       this.unsettled = [];
       if (prev.graph !== graph) return { eager: `its graph depends on ${what}, which it changes as it runs` };
