@@ -82,6 +82,25 @@ export class Interpreter {
 
   /** Runs the graph on `inputs` (one per placeholder) and returns the output node's value. */
   run(...inputs: unknown[]): unknown {
+    const steps = this.steps(inputs);
+    let step = steps.next();
+    while (!step.done) step = steps.next(step.value);
+    return step.value;
+  }
+
+  /**
+   * The same, for a subclass whose callFunction returns a Promise for some nodes (a segment
+   * run off the event loop): the node's value is what the promise resolves to.
+   */
+  async runAsync(...inputs: unknown[]): Promise<unknown> {
+    const steps = this.steps(inputs);
+    let step = steps.next();
+    while (!step.done) step = steps.next(step.value instanceof Promise ? await step.value : step.value);
+    return step.value;
+  }
+
+  /** The node loop: yields each call_function's result and takes back its value. */
+  private *steps(inputs: unknown[]): Generator<unknown, unknown, unknown> {
     const plan = planFor(this.module.graph);
     if (inputs.length < plan.placeholderCount) {
       const names = plan.nodes.filter((n) => n.op === 'placeholder').map((n) => n.name);
@@ -116,7 +135,7 @@ export class Interpreter {
           break;
         }
         case 'call_function': {
-          const v = this.callFunction(node, plan.args[i](env));
+          const v = yield this.callFunction(node, plan.args[i](env));
           forEachTensor(v, hold);
           env[i] = v;
           break;

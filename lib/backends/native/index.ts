@@ -56,12 +56,16 @@ export function compileNative(
   const run = gm ? graphRunner(gm) : graph;
   // new shapes the tiering runs eagerly: a dynamic graph's static-shape runs still native
   let segments: StaticSegments | null | undefined;
-  const runEagerly = (inputs: unknown[]): unknown => {
+  const segmentsOf = (): StaticSegments | null => {
     if (segments === undefined) {
       segments = gm ? staticSegments(gm, (segment) => compileNative(segment, log)) : null;
       if (segments) log?.('graph_code', () => `native backend: new shapes of this dynamic graph run its static-shape segments natively, the rest eagerly:\n${segments!.describe()}`);
     }
-    return segments ? segments.run(...inputs) : run(...inputs);
+    return segments;
+  };
+  const runEagerly = (inputs: unknown[]): unknown => {
+    const s = segmentsOf();
+    return s ? s.run(...inputs) : run(...inputs);
   };
   // Least recently used last: a dynamic graph called at ever new sizes (a growing sequence)
   // keeps the programs of its recent sizes, not of every size it has seen.
@@ -133,8 +137,16 @@ export function compileNative(
     return out;
   }) as NativeCompiled;
   compiled.runAsync = async (...inputs: unknown[]) => {
-    // off the event loop the build costs the loop nothing: runAsync always builds
-    const program = programFor(inputs, signature(inputs));
+    const key = signature(inputs);
+    // A new shape of a dynamic graph with static-shape segments runs them off the event loop
+    // and the nodes between them on it, the first time the shape is met (lowering would hold
+    // the loop longer); a shape that comes back is built. Without segments, running eagerly
+    // would hold the loop for the whole graph: off the loop the build costs it nothing.
+    if (tiering !== null && key !== lastKey && !programs.has(key) && programs.size > 0 && segmentsOf() && tiering.chooseUntimed(key) === 'eager') {
+      log?.('perf', () => `native backend: new shape ${key} (runAsync) run eagerly, its static-shape segments native off the event loop`);
+      return segments!.runAsync(...inputs);
+    }
+    const program = programFor(inputs, key);
     return program ? program.runAsync(tensorsOf(inputs)) : run(...inputs);
   };
   compiled.lastProgram = () => last;

@@ -19,8 +19,30 @@ function hasSymbol(meta: NodeMeta): boolean {
 
 export interface StaticSegments {
   run(...inputs: unknown[]): unknown;
+  /** The same with the segments run off the event loop (the nodes between them run on it). */
+  runAsync(...inputs: unknown[]): Promise<unknown>;
   /** The outer graph and each segment's code (for logs). */
   describe(): string;
+}
+
+/** How a segment runs: on the calling thread, or off the event loop. */
+export interface SegmentRunner {
+  (...inputs: unknown[]): unknown;
+  runAsync(...inputs: unknown[]): Promise<unknown>;
+}
+
+/** Runs the outer graph with each segment's runAsync. */
+class AsyncSegmentsInterpreter extends Interpreter {
+  constructor(
+    outer: GraphModule,
+    private readonly asyncRuns: Map<Function, SegmentRunner['runAsync']>,
+  ) {
+    super(outer);
+  }
+  override callFunction(node: Node, args: unknown[]): unknown {
+    const runAsync = this.asyncRuns.get(node.target as Function);
+    return runAsync ? runAsync(...args) : super.callFunction(node, args);
+  }
 }
 
 /**
@@ -28,12 +50,13 @@ export interface StaticSegments {
  * executable per segment); null when the graph is static or has no such run with work in
  * it (an encoder over a dynamic sequence length changes shape almost everywhere).
  */
-export function staticSegments(gm: GraphModule, compileSegment: (segment: GraphModule) => (...inputs: unknown[]) => unknown): StaticSegments | null {
+export function staticSegments(gm: GraphModule, compileSegment: (segment: GraphModule) => SegmentRunner): StaticSegments | null {
   const nodes = gm.graph.nodes;
   if (!nodes.some((n) => hasSymbol(n.meta))) return null;
   // Functionalised updates rebuild views by the layout of their root: a root handed between
   // segments is a contiguous copy, so such graphs are not split.
   if (nodes.some((n) => n.target === asStrided || n.target === viewScatter)) return null;
+  const asyncRuns = new Map<Function, SegmentRunner['runAsync']>();
   const split = splitModule(gm, {
     accepts(n, inSegment) {
       if (hasSymbol(n.meta)) return false;
@@ -51,13 +74,16 @@ export function staticSegments(gm: GraphModule, compileSegment: (segment: GraphM
     worthSplitting: (run) => run.some((n) => isOp(n.target) && !n.target.traits.has('view')),
     compile(segment) {
       const compiled = compileSegment(segment);
-      return (...inputs) => compiled(...inputs) as unknown[];
+      const run = (...inputs: unknown[]) => compiled(...inputs) as unknown[];
+      asyncRuns.set(run, compiled.runAsync);
+      return run;
     },
   });
   if (!split) return null;
   const { outer, segments } = split;
   return {
     run: (...inputs) => new Interpreter(outer).run(...inputs),
+    runAsync: (...inputs) => new AsyncSegmentsInterpreter(outer, asyncRuns).runAsync(...inputs),
     describe: () => [`outer graph:\n${outer.code}`, ...segments.map((s, i) => `segment_${i}:\n${s.code}`)].join('\n'),
   };
 }

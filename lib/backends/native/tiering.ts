@@ -148,13 +148,7 @@ export class ShapeTiering {
       this.cameBackTo(key);
       return 'build';
     }
-    if (this.recentShapes.has(key)) this.cameBackTo(key);  // built before, its executable since evicted
-    else this.recentShapes.set(key, false);
-    if (this.recentShapes.size > RECURRENCE_WINDOW) {
-      const [oldest, cameBack] = this.recentShapes.entries().next().value!;
-      this.recentShapes.delete(oldest);
-      if (cameBack) this.cameBackCount--;
-    }
+    this.met(key);
     const { eagerMs, buildMs, runMs, cameBack } = this.estimates(work);
     if (Number.isNaN(eagerMs)) return this.rememberEager(key);
     if (Number.isNaN(buildMs)) return 'build';
@@ -168,6 +162,31 @@ export class ShapeTiering {
     const [chosenMs, otherMs] = cheaper === 'eager' ? [eagerFirst, buildNow] : [buildNow, eagerFirst];
     const tier: Tier = this.explores(chosenMs, otherMs) ? (cheaper === 'eager' ? 'build' : 'eager') : cheaper;
     return tier === 'eager' ? this.rememberEager(key) : 'build';
+  }
+
+  /**
+   * The tier for `key` when the call cannot be timed as the estimates need (a runAsync,
+   * whose time includes waiting for the event loop): eager the first time a shape is met,
+   * built when it comes back.
+   */
+  chooseUntimed(key: string): Tier {
+    if (this.ranEagerly.delete(key)) {
+      this.cameBackTo(key);
+      return 'build';
+    }
+    this.met(key);
+    return this.rememberEager(key);
+  }
+
+  /** A new shape is met: counted among the recent ones (or as come back, if it was built and evicted). */
+  private met(key: string): void {
+    if (this.recentShapes.has(key)) this.cameBackTo(key);  // built before, its executable since evicted
+    else this.recentShapes.set(key, false);
+    if (this.recentShapes.size > RECURRENCE_WINDOW) {
+      const [oldest, cameBack] = this.recentShapes.entries().next().value!;
+      this.recentShapes.delete(oldest);
+      if (cameBack) this.cameBackCount--;
+    }
   }
 
   /**

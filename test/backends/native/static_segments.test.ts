@@ -64,25 +64,28 @@ describe('a dynamic graph at new shapes: static-shape segments native, the rest 
     expect(staticSegments(gm, (s) => compileNative(s))).toBeNull();
   });
 
-  test('compiled decoding over growing caches equals eager at every step (caches passed in, and kept on the module)', () => {
-    // the graph_code log says when a graph's new shapes first run through its segments
+  test('compiled decoding over growing caches equals eager at every step (caches passed in, and kept on the module; every third step by runAsync)', async () => {
+    // the graph_code log says when a graph's new shapes first run through its segments, perf
+    // when a runAsync does
     const logged: string[] = [];
     const write = vi.spyOn(process.stderr, 'write').mockImplementation((text) => (logged.push(String(text)), true));
     const before = process.env.TENSORJIT_LOGS;
-    process.env.TENSORJIT_LOGS = 'graph_code';
+    process.env.TENSORJIT_LOGS = 'graph_code,perf';
     try {
-      decodeBothWays();
+      await decodeBothWays();
     } finally {
       process.env.TENSORJIT_LOGS = before;
       if (before === undefined) delete process.env.TENSORJIT_LOGS;
       write.mockRestore();
     }
-    expect(logged.join('').match(/run its static-shape segments natively/g)?.length).toBe(2);
+    const text = logged.join('');
+    expect(text.match(/run its static-shape segments natively/g)?.length).toBe(2);
+    expect(text).toMatch(/\(runAsync\) run eagerly, its static-shape segments native off the event loop/);
   });
 });
 
 /** Forty compiled decoding steps against eager ones, with the caches passed in, then kept on a module. */
-function decodeBothWays(): void {
+async function decodeBothWays(): Promise<void> {
   tj.manualSeed(13);
   const block = new DecoderBlock().eval();
   const compiled = tj.compile(block);
@@ -90,7 +93,7 @@ function decodeBothWays(): void {
   let [k, v] = caches(3);
   for (let step = 0; step < 40; step++) {
     const want = block.forward(x, k, v);
-    const got = compiled.forward(x, k, v) as tj.Tensor[];
+    const got = (step % 3 === 2 ? await compiled.runAsync(x, k, v) : compiled.forward(x, k, v)) as tj.Tensor[];
     got.forEach((t, i) => expectClose(t, toRef(want[i]), { rtol: 1e-5, atol: 1e-5 }, `step ${step} output ${i}`));
     [k, v] = [got[1], got[2]];
   }
@@ -112,7 +115,8 @@ function decodeBothWays(): void {
   const keptCompiled = tj.compile(kept);
   for (let step = 0; step < 40; step++) {
     const want = eager.forward(x);
-    expectClose(keptCompiled.forward(x) as tj.Tensor, toRef(want), { rtol: 1e-5, atol: 1e-5 }, `kept, step ${step}`);
+    const got = (step % 3 === 2 ? await keptCompiled.runAsync(x) : keptCompiled.forward(x)) as tj.Tensor;
+    expectClose(got, toRef(want), { rtol: 1e-5, atol: 1e-5 }, `kept, step ${step}`);
     expectClose(kept.k, toRef(eager.k), { rtol: 1e-5, atol: 1e-5 }, `kept, step ${step}: the key cache`);
   }
   expect(kept.k.shape).toEqual([2, 4, 45, 8]);

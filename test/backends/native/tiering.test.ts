@@ -180,6 +180,14 @@ describe('the tier of a new shape', () => {
     }
   });
 
+  test('untimed calls (runAsync): a shape met for the first time runs eagerly, one that comes back is built', () => {
+    const t = measured(1, 0, 3);  // building is cheaper, but untimed calls do not weigh costs
+    expect(['a', 'b'].map((k) => t.chooseUntimed(k))).toEqual(['eager', 'eager']);
+    expect(t.chooseUntimed('a')).toBe('build');
+    expect(t.estimates(100).cameBack).toBe(0.5);  // of a and b, a came back
+    expect(t.choose('b', false, 100)).toBe('build');  // a timed call knows b ran eagerly
+  });
+
   test('a shape that ran eagerly is built when it comes back', () => {
     const t = measured(10, 0, 1);
     expect(t.choose('k', false, 100)).toBe('eager');
