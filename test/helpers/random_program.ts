@@ -473,3 +473,22 @@ function shuffle<T>(xs: T[], rand: () => number): T[] {
   }
   return xs;
 }
+
+/** null when `got` matches `want` (NaN where NaN, infinities exactly), else where not. */
+function mismatch(got: tj.Tensor, want: tj.Tensor): string | null {
+  if (got.shape.join() !== want.shape.join() || got.dtype !== want.dtype)
+    return `[${got.shape}] ${got.dtype} where eager gives [${want.shape}] ${want.dtype}`;
+  const g = got.dataSync(), w = want.dataSync();
+  for (let i = 0; i < w.length; i++) {
+    const p = Number(g[i]), q = Number(w[i]);
+    const ok = Number.isNaN(q) ? Number.isNaN(p) : p === q || Math.abs(p - q) <= 1e-4 + 1e-3 * Math.abs(q);
+    if (!ok) return `element ${i}: ${p} where eager gives ${q}`;
+  }
+  return null;
+}
+
+/** Throws naming `what` and the first element of `got` that does not match `want` (a program's values, run eagerly). */
+export function checkAgainstEager(what: string, got: tj.Tensor[], want: tj.Tensor[]): void {
+  const bad = want.map((w, k) => mismatch(got[k], w)).find((m) => m !== null);
+  if (bad) throw new Error(`${what}: ${bad}`);
+}

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import * as tj from '../../../lib/index';
-import { GENERATED_BATCH, randomProgram } from '../../helpers/random_program';
+import { GENERATED_BATCH, checkAgainstEager as check, randomProgram } from '../../helpers/random_program';
 import { eagerFallbacks, recordingNativeBackend } from '../../helpers/native_backend';
 
 const dir = mkdtempSync(join(tmpdir(), 'tj-random-programs-'));
@@ -19,25 +19,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const otherBackend = process.env.TJ_RANDOM_BACKEND;
 
 const [from, count, steps = 10] = (process.env.TJ_RANDOM_PROGRAMS ?? '0:300:10').split(':').map(Number);
-
-/** null when `got` matches `want` (NaN where NaN, infinities exactly), else where not. */
-function mismatch(got: tj.Tensor, want: tj.Tensor): string | null {
-  if (got.shape.join() !== want.shape.join() || got.dtype !== want.dtype)
-    return `[${got.shape}] ${got.dtype} where eager gives [${want.shape}] ${want.dtype}`;
-  const g = got.dataSync(), w = want.dataSync();
-  for (let i = 0; i < w.length; i++) {
-    const p = Number(g[i]), q = Number(w[i]);
-    const ok = Number.isNaN(q) ? Number.isNaN(p) : p === q || Math.abs(p - q) <= 1e-4 + 1e-3 * Math.abs(q);
-    if (!ok) return `element ${i}: ${p} where eager gives ${q}`;
-  }
-  return null;
-}
-
-/** Throws naming `what` and the first element of `got` that does not match `want`. */
-function check(what: string, got: tj.Tensor[], want: tj.Tensor[]): void {
-  const bad = want.map((w, k) => mismatch(got[k], w)).find((m) => m !== null);
-  if (bad) throw new Error(`${what}: ${bad}`);
-}
 
 test(`random programs ${from}..${from + count - 1}: compiled equals eager`, async () => {
   const failures: string[] = [];

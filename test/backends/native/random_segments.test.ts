@@ -9,7 +9,7 @@ import { compileNative } from '../../../lib/backends/native/index';
 import type { BackendFn } from '../../../lib/backends/index';
 import { GraphModule, Node, forEachNode } from '../../../lib/fx';
 import { splitModule } from '../../../lib/fx/split';
-import { randomProgram } from '../../helpers/random_program';
+import { checkAgainstEager, randomProgram } from '../../helpers/random_program';
 import { rng } from '../../helpers/reference';
 
 const [from, count] = (process.env.TJ_RANDOM_SEGMENTS ?? '0:150').split(':').map(Number);
@@ -38,17 +38,6 @@ function randomlySplitting(seed: number, stats: { segments: number }): BackendFn
   };
 }
 
-function mismatch(got: tj.Tensor, want: tj.Tensor): string | null {
-  if (got.shape.join() !== want.shape.join() || got.dtype !== want.dtype) return `[${got.shape}] ${got.dtype} where eager gives [${want.shape}] ${want.dtype}`;
-  const g = got.dataSync(), w = want.dataSync();
-  for (let i = 0; i < w.length; i++) {
-    const p = Number(g[i]), q = Number(w[i]);
-    const ok = Number.isNaN(q) ? Number.isNaN(p) : p === q || Math.abs(p - q) <= 1e-4 + 1e-3 * Math.abs(q);
-    if (!ok) return `element ${i}: ${p} where eager gives ${q}`;
-  }
-  return null;
-}
-
 test(`random programs ${from}..${from + count - 1}, their graphs split at random: equal to eager`, () => {
   const failures: string[] = [];
   const stats = { segments: 0 };
@@ -68,8 +57,7 @@ test(`random programs ${from}..${from + count - 1}, their graphs split at random
         const inputs = program.inputs(valueSeed), reference = program.inputs(valueSeed);
         const got = [...compiled(...inputs), ...inputs, ...splitInstance.constants];
         const want = [...eagerInstance.fn(...reference), ...reference, ...eagerInstance.constants];
-        const bad = want.map((w, k) => mismatch(got[k], w)).find((m) => m !== null);
-        if (bad) throw new Error(`values ${valueSeed}: ${bad}`);
+        checkAgainstEager(`values ${valueSeed}`, got, want);
       }
     } catch (e) {
       failures.push(`seed ${seed}: ${(e as Error).message}\n${program.text}`);
