@@ -108,16 +108,17 @@ class CachingBlock extends tj.nn.Module {
 
 /**
  * Microseconds per decoding step, eager and compiled, the caches passed in and returned or
- * kept on the module: medians over rounds of 64 steps that alternate between the two (a
- * round starts from a cache of 16 + 64 r positions, lengths the compiled step has not met).
+ * kept on the module, the compiled step called or awaited by runAsync: medians over rounds
+ * of 64 steps that alternate between the two (a round starts from a cache of 16 + 64 r
+ * positions, lengths the compiled step has not met).
  */
-function growingCacheStepUs(onModule: boolean): { eager: number; compiled: number } {
+async function growingCacheStepUs(onModule: boolean, viaRunAsync = false): Promise<{ eager: number; compiled: number }> {
   tj.manualSeed(3);
   const block = new GrowingCacheBlock(128, 4).eval();
   const x = tj.randn([2, 1, 128]);
   const eagerSteps: number[] = [], compiledSteps: number[] = [];
   const compiledBlock = tj.compile(block);
-  const round = (compiled: boolean, from: number, into: number[]) => {
+  const round = async (compiled: boolean, from: number, into: number[]) => {
     let k = tj.randn([2, 4, from, 32]), v = tj.randn([2, 4, from, 32]);
     const caching = new CachingBlock(block, k, v);
     const cachingStep = compiled ? tj.compile(caching) : caching;
@@ -125,10 +126,10 @@ function growingCacheStepUs(onModule: boolean): { eager: number; compiled: numbe
       const t0 = process.hrtime.bigint();
       let y: tj.Tensor, k2: tj.Tensor, v2: tj.Tensor;
       if (onModule) {
-        y = cachingStep.forward(x) as tj.Tensor;
+        y = (compiled && viaRunAsync ? await (cachingStep as ReturnType<typeof tj.compile<CachingBlock>>).runAsync(x) : cachingStep.forward(x)) as tj.Tensor;
         [k2, v2] = [caching.k, caching.v];
       } else {
-        [y, k2, v2] = (compiled ? compiledBlock : block).forward(x, k, v) as tj.Tensor[];
+        [y, k2, v2] = (compiled && viaRunAsync ? await compiledBlock.runAsync(x, k, v) : (compiled ? compiledBlock : block).forward(x, k, v)) as tj.Tensor[];
       }
       into.push(Number(process.hrtime.bigint() - t0) / 1e3);
       y.dispose();
@@ -137,16 +138,16 @@ function growingCacheStepUs(onModule: boolean): { eager: number; compiled: numbe
       [k, v] = [k2, v2];
     }
   };
-  round(true, 8, []);  // warm-up: the first traces and builds
-  round(false, 8, []);
+  await round(true, 8, []);  // warm-up: the first traces and builds
+  await round(false, 8, []);
   for (let r = 0; r < 6; r++) {
-    round(false, 16 + 64 * r, eagerSteps);
-    round(true, 16 + 64 * r, compiledSteps);
+    await round(false, 16 + 64 * r, eagerSteps);
+    await round(true, 16 + 64 * r, compiledSteps);
   }
   return { eager: median(eagerSteps), compiled: median(compiledSteps) };
 }
 
-export function runCompiler(): Row[] {
+export async function runCompiler(): Promise<Row[]> {
   const rows: Row[] = [];
   const x = tj.randn([4, 4]), w = tj.randn([4, 4]);
   for (const backend of ['eager', 'native'] as const) {
@@ -174,12 +175,14 @@ export function runCompiler(): Row[] {
     }
     rows.push({ case: `6-layer encoder d=64 [2,16,64], backend ${backend}`, 'eager us': null, 'compiled us': steady * 1e3, 'guard check us': null, 'first call ms': median(firstCalls) });
   }
-  for (const onModule of [false, true]) {
-    const { eager, compiled } = growingCacheStepUs(onModule);
+  for (const [onModule, viaRunAsync] of [[false, false], [true, false], [false, true]]) {
+    const { eager, compiled } = await growingCacheStepUs(onModule, viaRunAsync);
     rows.push({
-      case: onModule
-        ? 'the same, the caches kept on the module (this.k = cat([this.k, k])): traced as inputs, backend native'
-        : 'decoding step, KV caches growing by one position (dynamic length: a new shape each step), backend native',
+      case: viaRunAsync
+        ? 'the same, the caches passed in, each compiled step awaited by runAsync'
+        : onModule
+          ? 'the same, the caches kept on the module (this.k = cat([this.k, k])): traced as inputs, backend native'
+          : 'decoding step, KV caches growing by one position (dynamic length: a new shape each step), backend native',
       'eager us': eager,
       'compiled us': compiled,
       'guard check us': null,
