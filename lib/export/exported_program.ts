@@ -9,7 +9,7 @@ import { native } from '../native';
 import { Tensor, copyInto, describeTensor } from '../tensor';
 import { GraphModule, NodeMeta, flatten, specKey, unflatten } from '../fx/index';
 import { saveSafetensorsAsync } from '../io/safetensors';
-import { compileNative } from '../backends/native/index';
+import { compileTiered } from '../backends/native/index';
 import { evalExpr } from '../dynamo/dynamic';
 import { DynamicDim, PROGRAM_METADATA_KEY, ProgramSignature, encodeProgram } from './serialize';
 import { untracked } from '../scope';
@@ -111,7 +111,8 @@ export class ExportedProgram {
   private compiled(): NonNullable<ExportedProgram['runner']> {
     if (!this.runner) {
       if (this.backend === 'native' && hasNativeExecutor()) {
-        const c = compileNative(this.graphModule);
+        // a new input shape of a dynamic program may run its static-shape segments instead of a build, as compiled functions do
+        const c = compileTiered(this.graphModule);
         this.runner = { run: c, runAsync: c.runAsync };
       } else {
         const run = (...inputs: unknown[]) => this.graphModule(...inputs);

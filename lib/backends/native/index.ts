@@ -165,6 +165,10 @@ function describeEstimates(t: ShapeTiering, work: number): string {
   return `new shapes: eager ${eagerMs.toFixed(2)} ms, build and run ${buildMs.toFixed(2)} ms`;
 }
 
+/** `gm` compiled as compiled functions and loaded programs run it: new shapes tiered, logged under graph_code and perf. */
+export function compileTiered(gm: GraphModule): NativeCompiled {
+  return compileNative(gm, (topic, msg) => log(topic as 'graph_code' | 'perf', msg), { tiering: true });
+}
+
 /** The 'native' backend: `tj.compile(fn)` uses it unless told otherwise. */
-export const nativeBackend: BackendFn = (gm: GraphModule) =>
-  compileNative(gm, (topic, msg) => log(topic as 'graph_code' | 'perf', msg), { tiering: true });
+export const nativeBackend: BackendFn = (gm: GraphModule) => compileTiered(gm);

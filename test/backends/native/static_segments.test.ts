@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test, vi } from 'vitest';
 import * as tj from '../../../lib/index';
 import { compileNative } from '../../../lib/backends/native/index';
@@ -57,6 +60,29 @@ describe('a dynamic graph at new shapes: static-shape segments native, the rest 
     expect(builds).toBe(2);
   });
 
+  test('an exported decoding step with a dynamic cache length, saved and loaded, runs new lengths so too', async () => {
+    tj.manualSeed(14);
+    const block = new DecoderBlock().eval();
+    const x = tj.randn([2, 1, 32]);
+    const ep = tj.exportProgram(block, [x, ...caches(6)], { dynamicShapes: [null, { 2: 'past' }, { 2: 'past' }] });
+    const dir = mkdtempSync(join(tmpdir(), 'tj-segments-'));
+    const file = join(dir, 'step.safetensors');
+    await ep.save(file);
+    const loaded = await tj.loadProgram(file);
+    rmSync(dir, { recursive: true, force: true });
+    const logged = await withLogs('perf', async () => {
+      let [k, v] = caches(4);
+      for (let step = 0; step < 16; step++) {
+        const want = block.forward(x, k, v);
+        const got = (step % 2 ? await loaded.runAsync(x, k, v) : loaded.run(x, k, v)) as tj.Tensor[];
+        got.forEach((t, i) => expectClose(t, toRef(want[i]), { rtol: 1e-5, atol: 1e-5 }, `step ${step} output ${i}`));
+        [k, v] = [got[1], got[2]];
+      }
+    });
+    expect(logged).toMatch(/run eagerly, its static-shape segments native \(/);
+    expect(logged).toMatch(/\(runAsync\) run eagerly, its static-shape segments native off the event loop/);
+  });
+
   test('a graph whose every op changes shape with the length is not split', () => {
     tj.manualSeed(12);
     const layer = new tj.nn.Linear(16, 16);
@@ -67,22 +93,27 @@ describe('a dynamic graph at new shapes: static-shape segments native, the rest 
   test('compiled decoding over growing caches equals eager at every step (caches passed in, and kept on the module; every third step by runAsync)', async () => {
     // the graph_code log says when a graph's new shapes first run through its segments, perf
     // when a runAsync does
-    const logged: string[] = [];
-    const write = vi.spyOn(process.stderr, 'write').mockImplementation((text) => (logged.push(String(text)), true));
-    const before = process.env.TENSORJIT_LOGS;
-    process.env.TENSORJIT_LOGS = 'graph_code,perf';
-    try {
-      await decodeBothWays();
-    } finally {
-      process.env.TENSORJIT_LOGS = before;
-      if (before === undefined) delete process.env.TENSORJIT_LOGS;
-      write.mockRestore();
-    }
-    const text = logged.join('');
+    const text = await withLogs('graph_code,perf', decodeBothWays);
     expect(text.match(/run its static-shape segments natively/g)?.length).toBe(2);
     expect(text).toMatch(/\(runAsync\) run eagerly, its static-shape segments native off the event loop/);
   });
 });
+
+/** What `body` logs on the TENSORJIT_LOGS channels given. */
+async function withLogs(channels: string, body: () => Promise<void>): Promise<string> {
+  const logged: string[] = [];
+  const write = vi.spyOn(process.stderr, 'write').mockImplementation((text) => (logged.push(String(text)), true));
+  const before = process.env.TENSORJIT_LOGS;
+  process.env.TENSORJIT_LOGS = channels;
+  try {
+    await body();
+  } finally {
+    if (before === undefined) delete process.env.TENSORJIT_LOGS;
+    else process.env.TENSORJIT_LOGS = before;
+    write.mockRestore();
+  }
+  return logged.join('');
+}
 
 /** Forty compiled decoding steps against eager ones, with the caches passed in, then kept on a module. */
 async function decodeBothWays(): Promise<void> {
