@@ -14,8 +14,8 @@ import type { Backend } from '../backends';
 import { DynamicPlan, Point, SymExpr, evalExpr, fitDynamic, matchesPlan, rewriteDynamic } from './dynamic';
 import { Guard, buildGuard } from './guards';
 import { log } from './logging';
-import { Holder, ModuleLike, TensorOwner, getIn, heldAt, holdAt, isClassInstance, isModuleClass, isModuleLike, setIn, stateObjects, tensorOwners } from './module';
-import { ModuleStateSnapshot, StateStepKind, changedModuleState, ownAttributes, restoreAttributes, snapshotModuleState, tracedStores } from './module_state';
+import { Holder, ModuleLike, TensorOwner, getIn, heldAt, holdAt, holderEntries, isClassInstance, isModuleClass, isModuleLike, setIn, stateObjects, tensorOwners } from './module';
+import { ModuleStateSnapshot, StateStepKind, attributeHolders, changedModuleState, ownAttributes, restoreAttributes, snapshotModuleState, tracedStores } from './module_state';
 import { ModuleSideEffects, UnsettledTrace } from './side_effects';
 import { argumentNames, hasOwnThis } from './params';
 import { argContainers, argStoresOf, replayArgStores } from './arg_stores';
@@ -87,6 +87,8 @@ interface Entry {
   copyBacks: CopyBack[];
   /** Tensors forward stores on module attributes, stored again after each run. */
   attrStores: TraceRecord['attrStores'];
+  /** Holders forward puts on attributes anew, put anew by each run (attrStores store into those). */
+  freshHolders: TraceRecord['freshHolders'];
   /** What the function stores in the objects and arrays it is passed, stored again in each call's. */
   argStores: { path: (string | number)[]; key: unknown; slot: Slot | null }[];
   /** Changes to module attributes the graph does not read (a call counter), made again by each cached run. */
@@ -130,6 +132,18 @@ function keyOptionsFor(sets: readonly WeakSet<Tensor>[]) {
 
 /** A trace's graph, exactly (sizes and literals kept): two traces agree when their keys are equal. */
 const exactKey = (rec: TraceRecord): string => graphKey(rec.gm, { ...keyOptionsFor([rec.createdConstants]), erase: false });
+
+/** New holders like the ones forward put on attributes (their entries as the trace left them), put in their place. */
+function freshCopies(fresh: TraceRecord['freshHolders']): Map<object, Holder> {
+  const copies = new Map<object, Holder>();
+  for (const f of fresh) {
+    const copy: Holder = f.holder instanceof Map ? new Map(f.entries) : Array.isArray(f.holder) ? ([] as unknown as Holder) : {};
+    if (!(copy instanceof Map)) for (const [k, v] of f.entries) setIn(copy, k, v);
+    setIn(f.owner, f.key, copy);
+    copies.set(f.holder, copy);
+  }
+  return copies;
+}
 
 /** A value other than `v` of its kind, for a retrace that asks whether the graph reads `v` (side_effects.ts). */
 function anotherValue(v: unknown): unknown {
@@ -341,7 +355,8 @@ export class CompiledFunction implements SessionHost {
       copyBack('input' in cb ? inputs[cb.input] : cb.constant, value);
       if (e.disposeAfterCopy) value.dispose();
     }
-    for (const store of e.attrStores) setIn(store.target, store.key, this.slotValue(e, store.slot, inputs, outs));
+    const fresh = e.freshHolders.length > 0 ? freshCopies(e.freshHolders) : null;
+    for (const store of e.attrStores) setIn(fresh?.get(store.target) ?? store.target, store.key, this.slotValue(e, store.slot, inputs, outs));
     if (e.argStores.length > 0) replayArgStores(e.argStores, args, (slot) => this.slotValue(e, slot, inputs, outs));
     const slots = e.slots;
     if (e.spec.kind === 'leaf') return this.slotValue(e, slots[0], inputs, outs);
@@ -437,6 +452,7 @@ export class CompiledFunction implements SessionHost {
     const before = roots.length ? snapshotModuleState(roots) : null;
     const session = this.newSession('compile', Boolean(this.opts.fullgraph));
     const attributes = this.stateRoots().length ? this.attributesOf() : null;
+    const holdersBefore = attributes ? new Set(this.stateRoots().flatMap((r) => attributeHolders(r).map((h) => h.holder))) : null;
     let record: TraceRecord;
     session.begin();
     try {
@@ -459,6 +475,7 @@ export class CompiledFunction implements SessionHost {
         });
       }
       record = session.finishGraph(result, stores, argStores);
+      if (holdersBefore) record.freshHolders = this.freshHolders(holdersBefore, record);
     } catch (e) {
       if (attributes) restoreAttributes(attributes);  // no fake tensor is left on the module
       throw e;
@@ -570,6 +587,19 @@ export class CompiledFunction implements SessionHost {
   }
 
   /**
+   * The arrays, objects and Maps the traced forward put on attributes anew (not held there
+   * before it ran) and stored traced tensors in: eager makes a new one each call, and a
+   * caller may keep the last (a beam's caches), so cached runs must not write into it.
+   */
+  private freshHolders(before: Set<object>, record: TraceRecord): TraceRecord['freshHolders'] {
+    const stored = new Set<object>(record.attrStores.map((a) => a.target));
+    return this.stateRoots()
+      .flatMap((root) => attributeHolders(root))
+      .filter((h) => !before.has(h.holder) && stored.has(h.holder))
+      .map((h) => ({ ...h, entries: holderEntries(h.holder) }));
+  }
+
+  /**
    * The class instances a call hands the function, named: among its arguments, and the
    * object it is a method of (`this.scale`) when fn has its own `this` (the compiled module
    * is a root already).
@@ -644,6 +674,7 @@ export class CompiledFunction implements SessionHost {
       spec: record.spec,
       copyBacks: record.copyBacks,
       attrStores: record.attrStores,
+      freshHolders: record.freshHolders,
       argStores,
       stateSteps,
       disposeAfterCopy: record.copyBacks.every(
@@ -925,6 +956,7 @@ export class CompiledFunction implements SessionHost {
     const session = this.newSession('export', true, opts.strict);
     this.argObjects = this.argObjectsOf(thisArg, args);
     const attributes = this.stateRoots().length ? this.attributesOf() : null;
+    const holdersBefore = attributes ? new Set(this.stateRoots().flatMap((r) => attributeHolders(r).map((h) => h.holder))) : null;
     let record: TraceRecord;
     session.begin();
     try {

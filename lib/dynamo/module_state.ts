@@ -147,6 +147,19 @@ export function tracedStores(root: object, isTraced: (t: Tensor) => boolean): At
   return out;
 }
 
+/** An array, object or Map on a state object's attribute (where tracedStores looks), with where it is held. */
+export interface AttributeHolder {
+  holder: Holder;
+  owner: Holder;
+  key: unknown;
+}
+
+export function attributeHolders(root: object): AttributeHolder[] {
+  const out: AttributeHolder[] = [];
+  for (const [, m] of stateObjects(root)) for (const [key, v] of holderEntries(m as Holder)) if (isHolder(v)) out.push({ holder: v, owner: m as Holder, key });
+  return out;
+}
+
 /**
  * Puts the module tree's own attributes, and the entries of arrays and objects there, back
  * as ownAttributes found them: after a trace that is not a call of forward (a probe at

@@ -131,6 +131,12 @@ export interface TraceRecord {
   modules: Set<object>;
   /** Tensors forward stored on module attributes: each cached run stores its values again. */
   attrStores: { target: Holder; key: unknown; slot: OutputSlot }[];
+  /**
+   * Arrays, objects and Maps forward put on module attributes anew (`this.caches = [k, v]`)
+   * that attrStores store into: each cached run puts a new one, with these entries, in their
+   * place (filled by the compiler).
+   */
+  freshHolders: { holder: Holder; owner: Holder; key: unknown; entries: [unknown, unknown][] }[];
   /** What the traced code stored in objects and arrays it was passed: replayed on each call's (null: deleted). */
   argStores: { path: (string | number)[]; key: unknown; slot: OutputSlot | null }[];
   /** Changes forward made to module attributes its graph does not read, as a cached run repeats them (filled by the compiler). */
@@ -917,6 +923,7 @@ export class Session implements DispatchMode, ActiveTrace {
       createdConstants: this.createdConstants,
       modules: this.modules,
       attrStores,
+      freshHolders: [],
       argStores: argSlots,
       stateSteps: [],
     };

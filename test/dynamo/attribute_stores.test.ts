@@ -98,8 +98,13 @@ describe('tensors forward stores on module attributes', () => {
       const compiled = tj.compile(net, { backend: cnt });
       for (let step = 0; step < 10; step++) {
         const x = rand([1, 1, 4], 600 + step);
+        const [listBefore, eagerListBefore] = [net.caches, eager.caches];
         expectClose(compiled.forward(x), toRef(eager.forward(x)), undefined, `step ${step}`);
         net.caches.forEach((c, i) => expectClose(c, toRef(eager.caches[i]), undefined, `cache ${i} at step ${step}`));
+        // a list forward replaces is a new list, and the caller's old one keeps its caches
+        // (cached runs wrote into the list the trace made, the caller's previous one)
+        expect(net.caches === listBefore, `step ${step}`).toBe(eager.caches === eagerListBefore);
+        expect(listBefore.map((c) => c.shape), `step ${step}`).toEqual(eagerListBefore.map((c) => c.shape));
       }
       expect(cnt.frameCount).toBeLessThanOrEqual(3);
     });
