@@ -3,8 +3,9 @@
  * - per call of a compiled break-free 10-op graph on tiny tensors (guard check + graph
  *   dispatch) against calling the same function eagerly, and the guard check alone;
  * - trace + compile time of a 6-layer transformer encoder (first call, both backends);
- * - a decoding step whose KV caches grow by one position per step (caches passed in and
- *   returned, concatenated: the dynamic-shape case where every step has a new length).
+ * - a decoding step whose KV caches grow by one position per step (concatenated: the
+ *   dynamic-shape case where every step has a new length), one block and four: caches
+ *   passed in and returned, kept on the module, or each step awaited by runAsync.
  */
 import * as tj from '../../lib/index';
 import { compiledFunctions } from '../../lib/dynamo/compile';
@@ -93,49 +94,72 @@ class GrowingCacheBlock extends tj.nn.Module {
   }
 }
 
-/** The same block keeping its caches on itself (`this.k = cat([this.k, k])`), as hand-written decoders do. */
-class CachingBlock extends tj.nn.Module {
-  constructor(readonly block: GrowingCacheBlock, public k: tj.Tensor, public v: tj.Tensor) {
+/** A stack of such blocks: caches [k0, v0, k1, v1, ...] in, [y, ...caches one position longer] out. */
+class GrowingCacheDecoder extends tj.nn.Module {
+  blocks: GrowingCacheBlock[];
+  constructor(readonly spec: DecoderSpec) {
+    super();
+    this.blocks = Array.from({ length: spec.layers }, () => new GrowingCacheBlock(spec.d, spec.heads));
+  }
+  override forward(x: tj.Tensor, caches: tj.Tensor[]): tj.Tensor[] {
+    const next: tj.Tensor[] = [];
+    this.blocks.forEach((block, i) => {
+      const [y, k, v] = block.forward(x, caches[2 * i], caches[2 * i + 1]);
+      x = y;
+      next.push(k, v);
+    });
+    return [x, ...next];
+  }
+}
+
+/** The same decoder keeping its caches on itself (`this.caches = ...`), as hand-written decoders do. */
+class CachingDecoder extends tj.nn.Module {
+  constructor(readonly decoder: GrowingCacheDecoder, public caches: tj.Tensor[]) {
     super();
   }
   override forward(x: tj.Tensor): tj.Tensor {
-    const [y, k, v] = this.block.forward(x, this.k, this.v) as tj.Tensor[];
-    this.k = k;
-    this.v = v;
+    const [y, ...caches] = this.decoder.forward(x, this.caches);
+    this.caches = caches;
     return y;
   }
+}
+
+interface DecoderSpec {
+  layers: number;
+  d: number;
+  heads: number;
+  batch: number;
 }
 
 /**
  * Microseconds per decoding step, eager and compiled, the caches passed in and returned or
  * kept on the module, the compiled step called or awaited by runAsync: medians over rounds
- * of 64 steps that alternate between the two (a round starts from a cache of 16 + 64 r
+ * of 64 steps that alternate between the two (a round starts from caches of 16 + 64 r
  * positions, lengths the compiled step has not met).
  */
-async function growingCacheStepUs(onModule: boolean, viaRunAsync = false): Promise<{ eager: number; compiled: number }> {
+async function growingCacheStepUs(spec: DecoderSpec, onModule: boolean, viaRunAsync = false): Promise<{ eager: number; compiled: number }> {
   tj.manualSeed(3);
-  const block = new GrowingCacheBlock(128, 4).eval();
-  const x = tj.randn([2, 1, 128]);
+  const decoder = new GrowingCacheDecoder(spec).eval();
+  const x = tj.randn([spec.batch, 1, spec.d]);
   const eagerSteps: number[] = [], compiledSteps: number[] = [];
-  const compiledBlock = tj.compile(block);
+  const compiledDecoder = tj.compile(decoder);
   const round = async (compiled: boolean, from: number, into: number[]) => {
-    let k = tj.randn([2, 4, from, 32]), v = tj.randn([2, 4, from, 32]);
-    const caching = new CachingBlock(block, k, v);
+    let caches = Array.from({ length: 2 * spec.layers }, () => tj.randn([spec.batch, spec.heads, from, spec.d / spec.heads]));
+    const caching = new CachingDecoder(decoder, caches);
     const cachingStep = compiled ? tj.compile(caching) : caching;
     for (let i = 0; i < 64; i++) {
       const t0 = process.hrtime.bigint();
-      let y: tj.Tensor, k2: tj.Tensor, v2: tj.Tensor;
+      let y: tj.Tensor, next: tj.Tensor[];
       if (onModule) {
-        y = (compiled && viaRunAsync ? await (cachingStep as ReturnType<typeof tj.compile<CachingBlock>>).runAsync(x) : cachingStep.forward(x)) as tj.Tensor;
-        [k2, v2] = [caching.k, caching.v];
+        y = (compiled && viaRunAsync ? await (cachingStep as ReturnType<typeof tj.compile<CachingDecoder>>).runAsync(x) : cachingStep.forward(x)) as tj.Tensor;
+        next = caching.caches;
       } else {
-        [y, k2, v2] = (compiled && viaRunAsync ? await compiledBlock.runAsync(x, k, v) : (compiled ? compiledBlock : block).forward(x, k, v)) as tj.Tensor[];
+        [y, ...next] = (compiled && viaRunAsync ? await compiledDecoder.runAsync(x, caches) : (compiled ? compiledDecoder : decoder).forward(x, caches)) as tj.Tensor[];
       }
       into.push(Number(process.hrtime.bigint() - t0) / 1e3);
       y.dispose();
-      k.dispose();
-      v.dispose();
-      [k, v] = [k2, v2];
+      for (const c of caches) c.dispose();
+      caches = next;
     }
   };
   await round(true, 8, []);  // warm-up: the first traces and builds
@@ -175,19 +199,18 @@ export async function runCompiler(): Promise<Row[]> {
     }
     rows.push({ case: `6-layer encoder d=64 [2,16,64], backend ${backend}`, 'eager us': null, 'compiled us': steady * 1e3, 'guard check us': null, 'first call ms': median(firstCalls) });
   }
-  for (const [onModule, viaRunAsync] of [[false, false], [true, false], [false, true]]) {
-    const { eager, compiled } = await growingCacheStepUs(onModule, viaRunAsync);
-    rows.push({
-      case: viaRunAsync
-        ? 'the same, the caches passed in, each compiled step awaited by runAsync'
-        : onModule
-          ? 'the same, the caches kept on the module (this.k = cat([this.k, k])): traced as inputs, backend native'
-          : 'decoding step, KV caches growing by one position (dynamic length: a new shape each step), backend native',
-      'eager us': eager,
-      'compiled us': compiled,
-      'guard check us': null,
-      'first call ms': null,
-    });
+  const block: DecoderSpec = { layers: 1, d: 128, heads: 4, batch: 2 };
+  const fourLayers: DecoderSpec = { layers: 4, d: 256, heads: 8, batch: 1 };
+  const decodingRows: [string, DecoderSpec, boolean, boolean][] = [
+    ['decoding step, KV caches growing by one position (dynamic length: a new shape each step), one block d=128 batch 2, backend native', block, false, false],
+    ['the same, the caches kept on the module (this.caches = ...): traced as inputs', block, true, false],
+    ['the same, the caches passed in, each compiled step awaited by runAsync', block, false, true],
+    ['the same, 4 blocks d=256 batch 1, caches passed in', fourLayers, false, false],
+    ['the same, 4 blocks, each compiled step awaited by runAsync', fourLayers, false, true],
+  ];
+  for (const [what, spec, onModule, viaRunAsync] of decodingRows) {
+    const { eager, compiled } = await growingCacheStepUs(spec, onModule, viaRunAsync);
+    rows.push({ case: what, 'eager us': eager, 'compiled us': compiled, 'guard check us': null, 'first call ms': null });
   }
   return rows;
 }
