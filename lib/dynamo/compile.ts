@@ -956,7 +956,6 @@ export class CompiledFunction implements SessionHost {
     const session = this.newSession('export', true, opts.strict);
     this.argObjects = this.argObjectsOf(thisArg, args);
     const attributes = this.stateRoots().length ? this.attributesOf() : null;
-    const holdersBefore = attributes ? new Set(this.stateRoots().flatMap((r) => attributeHolders(r).map((h) => h.holder))) : null;
     let record: TraceRecord;
     session.begin();
     try {
