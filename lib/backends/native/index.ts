@@ -138,12 +138,13 @@ export function compileNative(
   }) as NativeCompiled;
   compiled.runAsync = async (...inputs: unknown[]) => {
     const key = signature(inputs);
-    // A new shape of a dynamic graph with static-shape segments runs them off the event loop
-    // and the nodes between them on it, the first time the shape is met (lowering would hold
-    // the loop longer); a shape that comes back is built. Without segments, running eagerly
-    // would hold the loop for the whole graph: off the loop the build costs it nothing.
+    // A new shape of a dynamic graph with static-shape segments runs through them, the first
+    // time the shape is met, holding the event loop ~1 ms at a stretch at most (longer
+    // segments run off it; lowering for a build would hold it longer); a shape that comes
+    // back is built. Without segments, running eagerly would hold the loop for the whole
+    // graph: off the loop the build costs it nothing.
     if (tiering !== null && key !== lastKey && !programs.has(key) && programs.size > 0 && segmentsOf() && tiering.chooseUntimed(key) === 'eager') {
-      log?.('perf', () => `native backend: new shape ${key} (runAsync) run eagerly, its static-shape segments native off the event loop`);
+      log?.('perf', () => `native backend: new shape ${key} (runAsync) run eagerly, its static-shape segments native, in slices of the event loop`);
       return segments!.runAsync(...inputs);
     }
     const program = programFor(inputs, key);

@@ -80,7 +80,7 @@ describe('a dynamic graph at new shapes: static-shape segments native, the rest 
       }
     });
     expect(logged).toMatch(/run eagerly, its static-shape segments native \(/);
-    expect(logged).toMatch(/\(runAsync\) run eagerly, its static-shape segments native off the event loop/);
+    expect(logged).toMatch(/\(runAsync\) run eagerly, its static-shape segments native, in slices of the event loop/);
   });
 
   test('a graph whose every op changes shape with the length is not split', () => {
@@ -95,7 +95,7 @@ describe('a dynamic graph at new shapes: static-shape segments native, the rest 
     // when a runAsync does
     const text = await withLogs('graph_code,perf', decodeBothWays);
     expect(text.match(/run its static-shape segments natively/g)?.length).toBe(2);
-    expect(text).toMatch(/\(runAsync\) run eagerly, its static-shape segments native off the event loop/);
+    expect(text).toMatch(/\(runAsync\) run eagerly, its static-shape segments native, in slices of the event loop/);
   });
 });
 
