@@ -25,7 +25,7 @@ class DecoderBlock extends tj.nn.Module {
   }
 }
 
-/** The graph tj.compile captures for `fn` once its calls made `dims` dynamic. */
+/** The last graph tj.compile captures for `module` over these calls (dynamic once a size changed). */
 function capturedGraph(module: tj.nn.Module, calls: unknown[][]): GraphModule {
   const graphs: GraphModule[] = [];
   const compiled = tj.compile(module, { backend: (gm: GraphModule) => (graphs.push(gm), (...xs: unknown[]) => gm.forward(...xs)) });
