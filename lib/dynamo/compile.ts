@@ -14,7 +14,7 @@ import type { Backend } from '../backends';
 import { DynamicPlan, Point, SymExpr, evalExpr, fitDynamic, matchesPlan, rewriteDynamic } from './dynamic';
 import { Guard, buildGuard } from './guards';
 import { log } from './logging';
-import { Holder, ModuleLike, TensorOwner, getIn, heldAt, holdAt, holderEntries, isClassInstance, isModuleClass, isModuleLike, setIn, stateObjects, tensorOwners } from './module';
+import { Holder, ModuleLike, TensorOwner, getIn, heldAt, holdAt, holderEntries, isClassInstance, isModuleClass, isModuleLike, placeOf, setIn, stateObjects, tensorOwners } from './module';
 import { ModuleStateSnapshot, StateStepKind, attributeHolders, changedModuleState, ownAttributes, restoreAttributes, snapshotModuleState, tracedStores } from './module_state';
 import { ModuleSideEffects, UnsettledTrace } from './side_effects';
 import { argumentNames, hasOwnThis } from './params';
@@ -133,14 +133,17 @@ function keyOptionsFor(sets: readonly WeakSet<Tensor>[]) {
 /** A trace's graph, exactly (sizes and literals kept): two traces agree when their keys are equal. */
 const exactKey = (rec: TraceRecord): string => graphKey(rec.gm, { ...keyOptionsFor([rec.createdConstants]), erase: false });
 
-/** New holders like the ones forward put on attributes (their entries as the trace left them), put in their place. */
+/**
+ * New holders like the ones forward put on attributes (their entries as the trace left
+ * them, the new ones they hold replaced by their own copies), put in their place.
+ */
 function freshCopies(fresh: TraceRecord['freshHolders']): Map<object, Holder> {
   const copies = new Map<object, Holder>();
+  for (const f of fresh) copies.set(f.holder, f.holder instanceof Map ? new Map() : Array.isArray(f.holder) ? ([] as unknown as Holder) : {});
   for (const f of fresh) {
-    const copy: Holder = f.holder instanceof Map ? new Map(f.entries) : Array.isArray(f.holder) ? ([] as unknown as Holder) : {};
-    if (!(copy instanceof Map)) for (const [k, v] of f.entries) setIn(copy, k, v);
-    setIn(f.owner, f.key, copy);
-    copies.set(f.holder, copy);
+    const copy = copies.get(f.holder)!;
+    for (const [k, v] of f.entries) setIn(copy, k, copies.get(v as object) ?? v);
+    if (!copies.has(f.owner)) setIn(f.owner, f.key, copy);
   }
   return copies;
 }
@@ -281,8 +284,7 @@ export class CompiledFunction implements SessionHost {
     // now: forward may replace the holder itself)
     const places = this.stateAttrs.map((a) => {
       holdAt(a, state[a.name]);
-      const holder = (a.index === undefined ? a.owner : heldAt({ owner: a.owner, key: a.key })) as Holder | undefined;
-      return { holder, key: a.index ?? a.key, traced: state[a.name], real: (realState as Record<string, unknown>)[a.name] };
+      return { ...placeOf(a), traced: state[a.name], real: (realState as Record<string, unknown>)[a.name] };
     });
     try {
       return this.fn.apply(thisArg, traced.slice(0, -1));
@@ -570,12 +572,15 @@ export class CompiledFunction implements SessionHost {
     // (an argument's tensors are not: the next call may pass another object)
     const read = this.ownersOf(record.gm).filter((o) => !o.ofArgument);
     // where a store went: the module attribute, or an entry of the array or object there now
-    const storedAt = (o: TensorOwner, a: { target: object; key: unknown }) =>
-      o.index === undefined ? o.owner === a.target && o.key === a.key : heldAt({ owner: o.owner, key: o.key }) === a.target && Object.is(o.index, a.key);
-    const same = (o: TensorOwner, s: TensorOwner) => o.owner === s.owner && o.key === s.key && o.index === s.index;
+    const storedAt = (o: TensorOwner, a: { target: object; key: unknown }) => {
+      const place = placeOf(o);
+      return place.holder === a.target && Object.is(place.key, a.key);
+    };
+    const samePath = (p: unknown[] = [], q: unknown[] = []) => p.length === q.length && p.every((k, i) => Object.is(k, q[i]));
+    const same = (o: TensorOwner, s: TensorOwner) => o.owner === s.owner && o.key === s.key && samePath(o.path, s.path);
     const found = read.filter((o) => record.attrStores.some((a) => storedAt(o, a)) && !this.stateAttrs.some((s) => same(o, s)));
     if (found.length === 0) return false;
-    for (const o of found) this.stateAttrs.push({ owner: o.owner, key: o.key, index: o.index, name: o.name.replace(/^module\./, '') });
+    for (const o of found) this.stateAttrs.push({ owner: o.owner, key: o.key, path: o.path, name: o.name.replace(/^module\./, '') });
     this.entries = [];
     log('recompiles', () => `'${this.name}': forward replaces ${found.map((o) => o.name).join(', ')}, which its graph reads: traced as inputs from now on`);
     return true;
@@ -592,11 +597,13 @@ export class CompiledFunction implements SessionHost {
    * caller may keep the last (a beam's caches), so cached runs must not write into it.
    */
   private freshHolders(before: Set<object>, record: TraceRecord): TraceRecord['freshHolders'] {
-    const stored = new Set<object>(record.attrStores.map((a) => a.target));
-    return this.stateRoots()
-      .flatMap((root) => attributeHolders(root))
-      .filter((h) => !before.has(h.holder) && stored.has(h.holder))
-      .map((h) => ({ ...h, entries: holderEntries(h.holder) }));
+    const held = this.stateRoots().flatMap((root) => attributeHolders(root));
+    // new ones stored into, and the new ones that hold those (`this.past = [[k, v], ...]`)
+    const needed = new Set<object>(record.attrStores.map((a) => a.target).filter((t) => !before.has(t)));
+    for (const h of [...held].reverse())
+      if (!before.has(h.holder) && holderEntries(h.holder).some(([, v]) => needed.has(v as object))) needed.add(h.holder);
+    const seen = new Set<object>();
+    return held.filter((h) => needed.has(h.holder) && !seen.has(h.holder) && seen.add(h.holder)).map((h) => ({ ...h, entries: holderEntries(h.holder) }));
   }
 
   /**

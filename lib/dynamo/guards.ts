@@ -8,6 +8,7 @@
 import { Tensor, contiguousStrides } from '../tensor';
 import { denseDimOrder, isPlainObject, isTreeMap } from '../fx';
 import { registryState } from './state';
+import { HOLDER_DEPTH } from './module';
 
 export interface GuardSpec {
   args: unknown[];
@@ -24,8 +25,8 @@ export interface GuardSpec {
    * `owners`' business; `skip` names attributes forward itself changes (side effects).
    */
   modules?: { module: object; name: string; skip?: Set<string> }[];
-  /** Module state read as graph constants: owner[key] (or owner[key][index]) must still be this tensor. */
-  owners?: { owner: object; key: string; index?: unknown; value: Tensor; name: string }[];
+  /** Module state read as graph constants: owner[key] (or down `path` from there) must still be this tensor. */
+  owners?: { owner: object; key: string; path?: unknown[]; value: Tensor; name: string }[];
 }
 
 export interface Guard {
@@ -221,9 +222,9 @@ export function buildGuard(spec: GuardSpec): Guard {
     // tensors, functions, submodules and other objects by identity; so are containers too deep or too large
     const byMembers = isSmallPrimitiveSet(value) && value.size < budget;  // a Set of flags, by what it holds
     if (typeof value === 'function' || (value !== null && typeof value === 'object' && !byMembers && (!container || depth >= 3 || size >= budget))) {
-      // a parameter, a buffer, or a tensor in an array or object on the module: `owners` guards
-      // the ones the graph reads (deeper ones stay guarded by identity here)
-      if (value instanceof Tensor && depth <= 1) return;
+      // a parameter, a buffer, or a tensor in arrays or objects on the module (as deep as
+      // tensorOwners looks): `owners` guards the ones the graph reads
+      if (value instanceof Tensor && depth <= HOLDER_DEPTH) return;
       K.push(value);
       stmts.push({ fail: `${v} !== K[${K.length - 1}]`, desc: `${label} is the same ${value instanceof Tensor ? 'tensor' : typeof value === 'function' ? 'function' : 'object'}` });
       return;
@@ -248,15 +249,16 @@ export function buildGuard(spec: GuardSpec): Guard {
     stmts.push({ fail: `!K[2](${m}, K[${K.length - 1}])`, desc: `${name} has the attributes [${keys.join(', ')}]` });
     for (const key of keys) if (!skip?.has(key)) stateChecks(`${m}[${JSON.stringify(key)}]`, labelOf(name, key), (module as Record<string, unknown>)[key], 0);
   }
-  for (const { owner, key, index, value, name } of spec.owners ?? []) {
+  for (const { owner, key, path, value, name } of spec.owners ?? []) {
     K.push(owner, value);
-    const held = `K[${K.length - 2}][${JSON.stringify(key)}]`;
-    let at = held;
-    if (index !== undefined) {
-      K.push(index);  // a Map's key may be any value
+    const tensor = `K[${K.length - 1}]`;
+    let at = `K[${K.length - 2}][${JSON.stringify(key)}]`;
+    for (const k of path ?? []) {
+      K.push(k);  // a Map's key may be any value
+      const held = at;
       at = `(${held} instanceof Map ? ${held}.get(K[${K.length - 1}]) : ${held}?.[K[${K.length - 1}]])`;
     }
-    stmts.push({ fail: `${at} !== K[${K.length - (index === undefined ? 1 : 2)}]`, desc: `${name} is the traced tensor` });
+    stmts.push({ fail: `${at} !== ${tensor}`, desc: `${name} is the traced tensor` });
   }
 
   const inputs = spec.inputLeaves.map((leaf) => leafVar[leaf]);

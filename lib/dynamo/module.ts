@@ -118,11 +118,17 @@ export function stateObjects(root: object): [string, object][] {
   return out;
 }
 
+/** How many arrays, objects and Maps deep under an attribute tensors are state (`this.past[i][0]`: 2). */
+export const HOLDER_DEPTH = 3;
+
 export interface TensorOwner {
-  /** The state object holding it (a module, a KV cache object), at `owner[key]`, or at entry `index` of the array, object or Map there. */
+  /**
+   * The state object holding it (a module, a KV cache object), at `owner[key]`, or down
+   * `path` through the arrays, objects and Maps there (`owner[key][path[0]][path[1]]`).
+   */
   owner: object;
   key: string;
-  index?: unknown;
+  path?: unknown[];
   /** Dotted name (`layers.0.weight`, `cache.1`), PyTorch's naming. */
   name: string;
   /** Held by a class instance passed as an argument (its name leads `name`), not by the module. */
@@ -142,22 +148,38 @@ export function tensorOwners(modules: readonly [string, object][]): Map<Tensor, 
       const v = (m as Record<string, unknown>)[key];
       const name = prefix ? `${prefix}.${key}` : key;
       if (v instanceof Tensor) add(v, { owner: m, key, name });
-      else if (isHolder(v))
-        for (const [index, item] of holderEntries(v)) if (item instanceof Tensor) add(item, { owner: m, key, index, name: `${name}.${String(index)}` });
+      const inside = (h: Holder, path: unknown[]) => {
+        for (const [k, item] of holderEntries(h)) {
+          const at = [...path, k];
+          if (item instanceof Tensor) add(item, { owner: m, key, path: at, name: `${name}.${at.map(String).join('.')}` });
+          else if (isHolder(item) && at.length < HOLDER_DEPTH) inside(item, at);
+        }
+      };
+      if (isHolder(v)) inside(v, []);
     }
   return out;
 }
 
-/** The value at a TensorOwner's place now. */
-export function heldAt(o: { owner: object; key: string; index?: unknown }): unknown {
-  const v = (o.owner as Record<string, unknown>)[o.key];
-  if (o.index === undefined) return v;
-  return isHolder(v) ? getIn(v, o.index) : undefined;
+/** The value at a TensorOwner's place now (undefined if a holder on the way is gone). */
+export function heldAt(o: { owner: object; key: string; path?: readonly unknown[] }): unknown {
+  let v = (o.owner as Record<string, unknown>)[o.key];
+  for (const k of o.path ?? []) {
+    if (!isHolder(v)) return undefined;
+    v = getIn(v, k);
+  }
+  return v;
+}
+
+/** The holder a TensorOwner's place is in, and its key there (owner itself for an attribute). */
+export function placeOf(o: { owner: object; key: string; path?: readonly unknown[] }): { holder: Holder | undefined; key: unknown } {
+  const path = o.path ?? [];
+  if (path.length === 0) return { holder: o.owner as Holder, key: o.key };
+  const holder = heldAt({ owner: o.owner, key: o.key, path: path.slice(0, -1) });
+  return { holder: isHolder(holder) ? holder : undefined, key: path[path.length - 1] };
 }
 
 /** Puts `value` at a TensorOwner's place (nothing if its holder is gone). */
-export function holdAt(o: { owner: object; key: string; index?: unknown }, value: unknown): void {
-  const at = o.owner as Record<string, unknown>;
-  if (o.index === undefined) at[o.key] = value;
-  else if (isHolder(at[o.key])) setIn(at[o.key] as Holder, o.index, value);
+export function holdAt(o: { owner: object; key: string; path?: readonly unknown[] }, value: unknown): void {
+  const { holder, key } = placeOf(o);
+  if (holder) setIn(holder, key, value);
 }

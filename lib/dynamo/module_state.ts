@@ -7,7 +7,7 @@
  */
 import { isPlainObject } from '../fx';
 import { Tensor } from '../tensor';
-import { Holder, entriesOf, getIn, holderEntries, isHolder, setIn, stateObjects } from './module';
+import { HOLDER_DEPTH, Holder, entriesOf, getIn, holderEntries, isHolder, setIn, stateObjects } from './module';
 import type { AttrStore } from './session';
 
 type Copy = unknown;
@@ -113,15 +113,24 @@ export function stepValueOf(kind: StateStepKind, before: { value: unknown } | un
   return Number.isFinite(amount) ? { value: amount } : null;
 }
 
-/** Each state object's own attributes and the entries of the arrays, objects, Maps and Sets there (to restore them from). */
+/** Each state object's own attributes and the entries of the arrays, objects, Maps and Sets there, nested too (to restore them from). */
 export function ownAttributes(root: object): Map<object, Map<unknown, unknown>> {
   const out = new Map<object, Map<unknown, unknown>>();
   const add = (o: object) => {
     if (!out.has(o)) out.set(o, entriesOf(o as Holder | Set<unknown>));
   };
+  const inside = (h: Holder, depth: number) => {
+    for (const [, v] of holderEntries(h)) {
+      if (v instanceof Set) add(v);
+      else if (isHolder(v) && !out.has(v)) {
+        add(v);
+        if (depth < HOLDER_DEPTH) inside(v, depth + 1);
+      }
+    }
+  };
   for (const [, m] of stateObjects(root)) {
     add(m);
-    for (const v of Object.values(m)) if (isHolder(v) || v instanceof Set) add(v);
+    inside(m as Holder, 1);
   }
   return out;
 }
@@ -140,14 +149,14 @@ export function tracedStores(root: object, isTraced: (t: Tensor) => boolean): At
     for (const [k, v] of holderEntries(o)) {
       if (v instanceof Tensor) {
         if (isTraced(v)) out.push({ target: o, key: k, value: v });
-      } else if (depth === 0 && isHolder(v)) scan(v, 1);
+      } else if (depth < HOLDER_DEPTH && isHolder(v)) scan(v, depth + 1);
     }
   };
   for (const [, m] of stateObjects(root)) scan(m as Holder, 0);
   return out;
 }
 
-/** An array, object or Map on a state object's attribute (where tracedStores looks), with where it is held. */
+/** An array, object or Map on a state object's attribute, or nested there (where tracedStores looks), with where it is held. */
 export interface AttributeHolder {
   holder: Holder;
   owner: Holder;
@@ -156,7 +165,15 @@ export interface AttributeHolder {
 
 export function attributeHolders(root: object): AttributeHolder[] {
   const out: AttributeHolder[] = [];
-  for (const [, m] of stateObjects(root)) for (const [key, v] of holderEntries(m as Holder)) if (isHolder(v)) out.push({ holder: v, owner: m as Holder, key });
+  // parents before what they hold
+  const inside = (owner: Holder, depth: number) => {
+    for (const [key, v] of holderEntries(owner)) {
+      if (!isHolder(v)) continue;
+      out.push({ holder: v, owner, key });
+      if (depth < HOLDER_DEPTH) inside(v, depth + 1);
+    }
+  };
+  for (const [, m] of stateObjects(root)) inside(m as Holder, 1);
   return out;
 }
 

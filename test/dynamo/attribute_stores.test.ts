@@ -50,6 +50,24 @@ class CacheList extends tj.nn.Module {
   }
 }
 
+/**
+ * Per-layer [key, value] pairs in a list on the module (`past_key_values`-style), grown by
+ * concatenation: the whole nested list replaced each call, or each pair's entries replaced.
+ */
+class PairedCaches extends tj.nn.Module {
+  past: tj.Tensor[][] = [0, 1].map(() => [tj.zeros([1, 0, 4]), tj.zeros([1, 0, 4])]);
+  constructor(readonly replaceList: boolean) {
+    super();
+  }
+  override forward(x: tj.Tensor): tj.Tensor {
+    const next = this.past.map(([k, v], i) => [tj.cat([k, tj.mul(x, i + 1)], 1), tj.cat([v, tj.add(x, i)], 1)]);
+    if (this.replaceList) this.past = next;
+    else next.forEach(([k, v], i) => ((this.past[i][0] = k), (this.past[i][1] = v)));
+    const scores = tj.softmax(tj.matmul(x, tj.transpose(this.past[1][0], 1, 2)), -1);
+    return tj.add(tj.matmul(scores, this.past[1][1]), tj.sum(this.past[0][1], [1], true));
+  }
+}
+
 /** A submodule holding the state, the parent calling it. */
 class Outer extends tj.nn.Module {
   inner = new GrowingCache();
@@ -106,6 +124,25 @@ describe('tensors forward stores on module attributes', () => {
         expect(net.caches === listBefore, `step ${step}`).toBe(eager.caches === eagerListBefore);
         expect(listBefore.map((c) => c.shape), `step ${step}`).toEqual(eagerListBefore.map((c) => c.shape));
       }
+      expect(cnt.frameCount).toBeLessThanOrEqual(3);
+    });
+
+  for (const replaceList of [true, false])
+    test(`per-layer cache pairs in a nested list on the module, ${replaceList ? 'the list replaced' : 'the pairs\' entries replaced'} each call (left traced tensors there: wrong from the second call)`, () => {
+      const eager = new PairedCaches(replaceList);
+      const net = new PairedCaches(replaceList);
+      const cnt = new CompileCounterWithBackend('native');
+      const compiled = tj.compile(net, { backend: cnt });
+      for (let step = 0; step < 10; step++) {
+        const x = rand([1, 1, 4], 700 + step);
+        const [pastBefore, eagerPastBefore] = [net.past, eager.past];
+        expectClose(compiled.forward(x), toRef(eager.forward(x)), undefined, `step ${step}`);
+        net.past.forEach((pair, i) => pair.forEach((c, j) => expectClose(c, toRef(eager.past[i][j]), undefined, `past[${i}][${j}] at step ${step}`)));
+        // a list forward replaces is a new list; the caller's old one keeps its caches
+        expect(net.past === pastBefore, `step ${step}`).toBe(eager.past === eagerPastBefore);
+        expect(pastBefore.map((p) => p.map((c) => c.shape)), `step ${step}`).toEqual(eagerPastBefore.map((p) => p.map((c) => c.shape)));
+      }
+      // the first trace (the caches constants), then as inputs, then with a dynamic length
       expect(cnt.frameCount).toBeLessThanOrEqual(3);
     });
 
