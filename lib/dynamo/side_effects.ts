@@ -3,10 +3,10 @@
  * passed) does to their own non-tensor state as it runs (a call counter, a position
  * advanced by a length, a mode flag). A trace that changes state not yet known is traced
  * once more, from the same state but those attributes set to other values (a probe, over
- * fake inputs of the same shapes); failing that, a later trace at the same inputs and the
- * same other state serves (and until then the trace is not cached). The two tell whether
- * the graph depends on the change (then the module runs eagerly) and which rule both
- * agree on (an amount added to a number, or a value set). From then on the attribute is
+ * fake inputs of the same shapes): the same graph and a rule both agree on (an amount
+ * added to a number, or a value set) settle it. Otherwise a later trace at the same inputs
+ * and the same other state decides (until then the trace is not cached): whether the graph
+ * depends on the change (then the module runs eagerly) and by which rule. From then on the attribute is
  * left out of the guards and each cached run repeats the change by its rule. The probe
  * settles a counter beside state that changes every call too (a KV cache grown by
  * concatenation), which never meets the same other state twice.
@@ -66,7 +66,16 @@ export class ModuleSideEffects {
     // and the same other module state
     const changing = new Map(changes.map((c) => [c.module, new Set([...c.keys, ...(this.rules.get(c.module)?.keys() ?? [])])]));
     const after = snapshotModuleState(this.roots());
-    const prev = this.unsettled.find((u) => u.args === args && sameSnapshots(u.before, before, changing)) ?? retrace?.(changes);
+    // a retrace that gives the same graph and a rule settles it now; one that does not says
+    // nothing for sure (a flag set on the first call and tested by forward: the next trace,
+    // from the new state, may not change it at all), so later traces decide as before
+    const agrees = (r: UnsettledTrace | null | undefined): r is UnsettledTrace =>
+      !!r && r.graph === graph && changes.every((c) => c.keys.every((k) => stepKindOf([[r.before, r.after], [before, after]], c.module, k)));
+    let prev: UnsettledTrace | undefined = this.unsettled.find((u) => u.args === args && sameSnapshots(u.before, before, changing));
+    if (!prev) {
+      const retraced = retrace?.(changes);
+      if (agrees(retraced)) prev = retraced;
+    }
     if (prev) {
       this.unsettled = [];
       if (prev.graph !== graph) return { eager: `its graph depends on ${what}, which it changes as it runs` };

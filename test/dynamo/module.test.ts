@@ -321,6 +321,38 @@ describe('module state', () => {
     }
   });
 
+  test('a flag forward sets on its first call and tests (lazy set-up) compiles from the next call', () => {
+    // a retrace with the flag already set takes the other branch: that says nothing for sure,
+    // and the next call, from the new state, changes nothing (an earlier version of the
+    // retrace sent such modules to eager)
+    class Lazy extends tj.nn.Module {
+      ready = false;
+      scale = 1;
+      override forward(x: tj.Tensor): tj.Tensor {
+        if (!this.ready) {
+          this.scale = 3;
+          this.ready = true;
+        }
+        return tj.mul(x, this.scale);
+      }
+    }
+    const eager = new Lazy(), m = new Lazy();
+    const cnt = new CompileCounterWithBackend('eager');
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const compiled = tj.compile(m, { backend: cnt });
+      for (let i = 0; i < 5; i++) {
+        const x = rand([3], 950 + i);
+        expectClose(compiled.forward(x), toRef(eager.forward(x)), undefined, `call ${i}`);
+        expect([m.ready, m.scale]).toEqual([eager.ready, eager.scale]);
+      }
+      expect(warn).not.toHaveBeenCalled();
+      expect(cnt.frameCount).toBe(2);  // the first call's trace (not cached), then one graph
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   test('a change no rule explains (an array grown, a new string each call) runs eagerly, with the right state', () => {
     class Logger extends tj.nn.Module {
       seen: number[] = [];
