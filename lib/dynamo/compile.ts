@@ -603,7 +603,9 @@ export class CompiledFunction implements SessionHost {
     for (const h of [...held].reverse())
       if (!before.has(h.holder) && holderEntries(h.holder).some(([, v]) => needed.has(v as object))) needed.add(h.holder);
     const seen = new Set<object>();
-    return held.filter((h) => needed.has(h.holder) && !seen.has(h.holder) && seen.add(h.holder)).map((h) => ({ ...h, entries: holderEntries(h.holder) }));
+    return held
+      .filter((h) => needed.has(h.holder) && !seen.has(h.holder) && seen.add(h.holder))
+      .map((h) => ({ holder: h.holder, owner: h.owner, key: h.key, entries: holderEntries(h.holder) }));
   }
 
   /**

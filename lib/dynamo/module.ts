@@ -143,20 +143,40 @@ export interface TensorOwner {
 export function tensorOwners(modules: readonly [string, object][]): Map<Tensor, TensorOwner> {
   const out = new Map<Tensor, TensorOwner>();
   const add = (t: Tensor, owner: TensorOwner) => void (out.has(t) || out.set(t, owner));
-  for (const [prefix, m] of modules)
+  for (const [prefix, m] of modules) {
+    const named = (path: unknown[]) => [...(prefix ? [prefix] : []), ...path.map(String)].join('.');
     for (const key of Object.keys(m)) {
       const v = (m as Record<string, unknown>)[key];
-      const name = prefix ? `${prefix}.${key}` : key;
-      if (v instanceof Tensor) add(v, { owner: m, key, name });
-      const inside = (h: Holder, path: unknown[]) => {
-        for (const [k, item] of holderEntries(h)) {
-          const at = [...path, k];
-          if (item instanceof Tensor) add(item, { owner: m, key, path: at, name: `${name}.${at.map(String).join('.')}` });
-          else if (isHolder(item) && at.length < HOLDER_DEPTH) inside(item, at);
-        }
-      };
-      if (isHolder(v)) inside(v, []);
+      if (v instanceof Tensor) add(v, { owner: m, key, name: named([key]) });
     }
+    // (attributes first: a tensor both on an attribute and in a list there is named by the attribute)
+    for (const { holder, path } of nestedHolders(m))
+      for (const [k, item] of holderEntries(holder))
+        if (item instanceof Tensor) add(item, { owner: m, key: String(path[0]), path: [...path.slice(1), k], name: named([...path, k]) });
+  }
+  return out;
+}
+
+/** An array, object or Map under a state object's attributes: where it is held, and its path from the state object. */
+export interface NestedHolder {
+  holder: Holder;
+  owner: Holder;
+  key: unknown;
+  path: unknown[];
+}
+
+/** The arrays, objects and Maps under a state object's attributes, HOLDER_DEPTH deep, parents first. */
+export function nestedHolders(m: object): NestedHolder[] {
+  const out: NestedHolder[] = [];
+  const inside = (owner: Holder, path: unknown[]) => {
+    for (const [key, v] of holderEntries(owner)) {
+      if (!isHolder(v)) continue;
+      const at = [...path, key];
+      out.push({ holder: v, owner, key, path: at });
+      if (at.length < HOLDER_DEPTH) inside(v, at);
+    }
+  };
+  inside(m as Holder, []);
   return out;
 }
 

@@ -7,7 +7,7 @@
  */
 import { isPlainObject } from '../fx';
 import { Tensor } from '../tensor';
-import { HOLDER_DEPTH, Holder, entriesOf, getIn, holderEntries, isHolder, setIn, stateObjects } from './module';
+import { Holder, NestedHolder, entriesOf, getIn, holderEntries, nestedHolders, setIn, stateObjects } from './module';
 import type { AttrStore } from './session';
 
 type Copy = unknown;
@@ -119,62 +119,34 @@ export function ownAttributes(root: object): Map<object, Map<unknown, unknown>> 
   const add = (o: object) => {
     if (!out.has(o)) out.set(o, entriesOf(o as Holder | Set<unknown>));
   };
-  const inside = (h: Holder, depth: number) => {
-    for (const [, v] of holderEntries(h)) {
-      if (v instanceof Set) add(v);
-      else if (isHolder(v) && !out.has(v)) {
-        add(v);
-        if (depth < HOLDER_DEPTH) inside(v, depth + 1);
-      }
+  for (const [, m] of stateObjects(root))
+    for (const o of [m as Holder, ...nestedHolders(m).map((h) => h.holder)]) {
+      add(o);
+      for (const [, v] of holderEntries(o)) if (v instanceof Set) add(v);
     }
-  };
-  for (const [, m] of stateObjects(root)) {
-    add(m);
-    inside(m as Holder, 1);
-  }
   return out;
 }
 
 /**
  * Where traced code stored a tensor it traced: on a module attribute (forward's
- * `this.last = h`) or in an array, object or Map there (`this.cache[i] = k`,
- * `this.tables.set(n, t)`).
+ * `this.last = h`) or in arrays, objects or Maps there (`this.cache[i] = k`,
+ * `this.tables.set(n, t)`, `this.past[i][0] = k`).
  */
 export function tracedStores(root: object, isTraced: (t: Tensor) => boolean): AttrStore[] {
   const out: AttrStore[] = [];
   const seen = new Set<object>();
-  const scan = (o: Holder, depth: number) => {
-    if (seen.has(o)) return;
-    seen.add(o);
-    for (const [k, v] of holderEntries(o)) {
-      if (v instanceof Tensor) {
-        if (isTraced(v)) out.push({ target: o, key: k, value: v });
-      } else if (depth < HOLDER_DEPTH && isHolder(v)) scan(v, depth + 1);
+  for (const [, m] of stateObjects(root))
+    for (const o of [m as Holder, ...nestedHolders(m).map((h) => h.holder)]) {
+      if (seen.has(o)) continue;
+      seen.add(o);
+      for (const [k, v] of holderEntries(o)) if (v instanceof Tensor && isTraced(v)) out.push({ target: o, key: k, value: v });
     }
-  };
-  for (const [, m] of stateObjects(root)) scan(m as Holder, 0);
   return out;
 }
 
-/** An array, object or Map on a state object's attribute, or nested there (where tracedStores looks), with where it is held. */
-export interface AttributeHolder {
-  holder: Holder;
-  owner: Holder;
-  key: unknown;
-}
-
-export function attributeHolders(root: object): AttributeHolder[] {
-  const out: AttributeHolder[] = [];
-  // parents before what they hold
-  const inside = (owner: Holder, depth: number) => {
-    for (const [key, v] of holderEntries(owner)) {
-      if (!isHolder(v)) continue;
-      out.push({ holder: v, owner, key });
-      if (depth < HOLDER_DEPTH) inside(v, depth + 1);
-    }
-  };
-  for (const [, m] of stateObjects(root)) inside(m as Holder, 1);
-  return out;
+/** The arrays, objects and Maps under the state objects' attributes (where tracedStores looks), parents first. */
+export function attributeHolders(root: object): NestedHolder[] {
+  return stateObjects(root).flatMap(([, m]) => nestedHolders(m));
 }
 
 /**

@@ -66,23 +66,25 @@ export class ModuleSideEffects {
     // and the same other module state
     const changing = new Map(changes.map((c) => [c.module, new Set([...c.keys, ...(this.rules.get(c.module)?.keys() ?? [])])]));
     const after = snapshotModuleState(this.roots());
-    // a retrace that gives the same graph and a rule settles it now; one that does not says
-    // nothing for sure (a flag set on the first call and tested by forward: the next trace,
-    // from the new state, may not change it at all), so later traces decide as before
-    const agrees = (r: UnsettledTrace | null | undefined): r is UnsettledTrace =>
-      !!r && r.graph === graph && changes.every((c) => c.keys.every((k) => stepKindOf([[r.before, r.after], [before, after]], c.module, k)));
+    // per changed attribute, the rule this trace and `other` agree on (null: none)
+    const kindsWith = (other: UnsettledTrace) => changes.map((c) => c.keys.map((k) => stepKindOf([[other.before, other.after], [before, after]], c.module, k)));
     let prev: UnsettledTrace | undefined = this.unsettled.find((u) => u.args === args && sameSnapshots(u.before, before, changing));
+    let kinds = prev && kindsWith(prev);
     if (!prev) {
+      // a retrace that gives the same graph and a rule settles it now; one that does not says
+      // nothing for sure (a flag set on the first call and tested by forward: the next trace,
+      // from the new state, may not change it at all), so later traces decide as before
       const retraced = retrace?.(changes);
-      if (agrees(retraced)) prev = retraced;
+      const retracedKinds = retraced && retraced.graph === graph ? kindsWith(retraced) : null;
+      if (retracedKinds?.every((ks) => ks.every(Boolean))) [prev, kinds] = [retraced!, retracedKinds];
     }
-    if (prev) {
+    if (prev && kinds) {
       this.unsettled = [];
       if (prev.graph !== graph) return { eager: `its graph depends on ${what}, which it changes as it runs` };
       const found: string[] = [];
-      for (const c of changes)
+      for (const [j, c] of changes.entries())
         for (const [i, k] of c.keys.entries()) {
-          const kind = stepKindOf([[prev.before, prev.after], [before, after]], c.module, k);
+          const kind = kinds[j][i];
           if (!kind) return { eager: `it changes ${c.names[i]} as it runs, not by adding the same amount to a number or setting the same value` };
           if (!this.rules.has(c.module)) this.rules.set(c.module, new Map());
           this.rules.get(c.module)!.set(k, kind);
